@@ -1,0 +1,182 @@
+/**
+ * The only reader of the environment. `loadConfig` is pure: it takes env (and CLI overrides), validates
+ * every value, fills defaults and returns a frozen object. A bad value throws ConfigError naming the variable.
+ */
+import type { AuthOptions } from './auth/keys.js'
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export type StoreConfig = { kind: 'sqlite'; path: string } | { kind: 'memory' }
+
+export type Config = Readonly<{
+  host: string
+  port: number
+  dataDir: string
+  store: StoreConfig
+  logLevel: LogLevel
+  auth: Readonly<AuthOptions>
+  ws: Readonly<{
+    maxMessageBytes: number
+    maxBackpressureBytes: number
+    idleTimeoutSec: number
+    /** Multiplexed sockets must authorise a room within this time. */
+    authTimeoutMs: number
+    /** Frames a socket may send before its room is authorised and loaded. */
+    preAuthMaxMessages: number
+    preAuthMaxBytes: number
+  }>
+  rooms: Readonly<{
+    /** How long a room with no peers stays loaded. */
+    idleUnloadMs: number
+    /** Compact a live room's log once it has this many rows. */
+    compactAfterRows: number
+  }>
+  shutdownTimeoutMs: number
+}>
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+/** Values from CLI flags; they win over the environment. */
+export interface ConfigOverrides {
+  host?: string
+  port?: string
+  dataDir?: string
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const MIB = 1024 * 1024
+
+export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
+  const merged: Env = {
+    ...env,
+    ...(overrides.host !== undefined && { TANDEM_HOST: overrides.host }),
+    ...(overrides.port !== undefined && { TANDEM_PORT: overrides.port }),
+    ...(overrides.dataDir !== undefined && { TANDEM_DATA_DIR: overrides.dataDir }),
+  }
+
+  const dataDir = stringVar(merged, 'TANDEM_DATA_DIR', './data')
+  const storeKind = enumVar(merged, 'TANDEM_STORE', ['sqlite', 'memory'] as const, 'sqlite')
+  const store: StoreConfig = storeKind === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: joinPath(dataDir, 'tandem.db') }
+
+  const secret = optionalVar(merged, 'TANDEM_JWT_SECRET')
+  const publicKey = optionalVar(merged, 'TANDEM_JWT_PUBLIC_KEY')
+  const jwksUrl = optionalVar(merged, 'TANDEM_JWKS_URL')
+  const keyCount = [secret, publicKey, jwksUrl].filter((v) => v !== null).length
+  if (keyCount > 1) {
+    throw new ConfigError('TANDEM_JWT_SECRET', 'set only one of TANDEM_JWT_SECRET, TANDEM_JWT_PUBLIC_KEY, TANDEM_JWKS_URL')
+  }
+  if (secret !== null && new TextEncoder().encode(secret).byteLength < 32) {
+    throw new ConfigError('TANDEM_JWT_SECRET', 'must be at least 32 bytes (HS256 needs a 256-bit key)')
+  }
+  if (jwksUrl !== null) urlVar('TANDEM_JWKS_URL', jwksUrl)
+
+  const maxMessageBytes = intVar(merged, 'TANDEM_MAX_MESSAGE_BYTES', { default: 2 * MIB, min: 1024, max: 256 * MIB })
+
+  return deepFreeze({
+    host: stringVar(merged, 'TANDEM_HOST', '0.0.0.0'),
+    port: intVar(merged, 'TANDEM_PORT', { default: 4321, min: 0, max: 65_535 }),
+    dataDir,
+    store,
+    logLevel: enumVar(merged, 'TANDEM_LOG_LEVEL', LOG_LEVELS, 'info'),
+    auth: {
+      secret,
+      publicKey,
+      jwksUrl,
+      issuer: optionalVar(merged, 'TANDEM_JWT_ISSUER'),
+      audience: optionalVar(merged, 'TANDEM_JWT_AUDIENCE'),
+      allowAnonymous: boolVar(merged, 'TANDEM_ALLOW_ANONYMOUS', false),
+      clockToleranceSec: intVar(merged, 'TANDEM_JWT_CLOCK_TOLERANCE_SEC', { default: 5, min: 0, max: 300 }),
+    },
+    ws: {
+      maxMessageBytes,
+      // A joiner's first frame carries the whole document, so the limit must sit well above a message.
+      maxBackpressureBytes: intVar(merged, 'TANDEM_MAX_BACKPRESSURE_BYTES', {
+        default: Math.max(16 * MIB, 2 * maxMessageBytes),
+        min: 64 * 1024,
+        max: 1024 * MIB,
+      }),
+      idleTimeoutSec: intVar(merged, 'TANDEM_IDLE_TIMEOUT_SEC', { default: 60, min: 8, max: 960 }),
+      authTimeoutMs: intVar(merged, 'TANDEM_AUTH_TIMEOUT_MS', { default: 10_000, min: 100, max: 300_000 }),
+      preAuthMaxMessages: 1000,
+      preAuthMaxBytes: Math.max(5 * MIB, maxMessageBytes),
+    },
+    rooms: {
+      idleUnloadMs: intVar(merged, 'TANDEM_ROOM_IDLE_MS', { default: 30_000, min: 0, max: 86_400_000 }),
+      compactAfterRows: intVar(merged, 'TANDEM_COMPACT_AFTER_ROWS', { default: 500, min: 2, max: 1_000_000 }),
+    },
+    shutdownTimeoutMs: intVar(merged, 'TANDEM_SHUTDOWN_TIMEOUT_MS', { default: 15_000, min: 100, max: 120_000 }),
+  })
+}
+
+function optionalVar(env: Env, name: string): string | null {
+  const raw = env[name]
+  if (raw === undefined) return null
+  const value = raw.trim()
+  return value === '' ? null : value
+}
+
+function stringVar(env: Env, name: string, fallback: string): string {
+  return optionalVar(env, name) ?? fallback
+}
+
+function intVar(env: Env, name: string, range: { default: number; min: number; max: number }): number {
+  const raw = optionalVar(env, name)
+  if (raw === null) return range.default
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got ${JSON.stringify(raw)}`)
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value) || value < range.min || value > range.max) {
+    throw new ConfigError(name, `must be between ${range.min} and ${range.max}, got ${raw}`)
+  }
+  return value
+}
+
+function boolVar(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optionalVar(env, name)
+  if (raw === null) return fallback
+  const lower = raw.toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(lower)) return true
+  if (['false', '0', 'no', 'off'].includes(lower)) return false
+  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`)
+}
+
+function enumVar<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = optionalVar(env, name)
+  if (raw === null) return fallback
+  const match = allowed.find((a) => a === raw.toLowerCase())
+  if (match === undefined) throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`)
+  return match
+}
+
+function urlVar(name: string, raw: string): URL {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError(name, `not a valid URL: ${JSON.stringify(raw)}`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(name, 'must be an http(s) URL')
+  return url
+}
+
+// config.ts stays free of node: imports so it can be unit-tested anywhere; a plain join is enough here.
+function joinPath(dir: string, file: string): string {
+  return dir.endsWith('/') ? dir + file : `${dir}/${file}`
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}

@@ -1,0 +1,77 @@
+/**
+ * Stable error codes shared by REST bodies, upgrade rejections and the client SDK's TandemError.
+ * One table maps each code to its HTTP status; `Record<ErrorCode, …>` makes a missing mapping a compile error.
+ */
+export type ErrorCode =
+  | 'token_missing'
+  | 'token_invalid'
+  | 'token_expired'
+  | 'forbidden'
+  | 'invalid_room_name'
+  | 'room_not_found'
+  | 'room_exists'
+  | 'bad_request'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'unavailable'
+  | 'internal'
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string = code,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+    this.name = 'AppError'
+  }
+}
+
+export const HTTP_STATUS: Record<ErrorCode, string> = {
+  token_missing: '401 Unauthorized',
+  token_invalid: '401 Unauthorized',
+  token_expired: '401 Unauthorized',
+  forbidden: '403 Forbidden',
+  invalid_room_name: '400 Bad Request',
+  room_not_found: '404 Not Found',
+  room_exists: '409 Conflict',
+  bad_request: '400 Bad Request',
+  not_found: '404 Not Found',
+  payload_too_large: '413 Payload Too Large',
+  unavailable: '503 Service Unavailable',
+  internal: '500 Internal Server Error',
+}
+
+/** WebSocket close codes: RFC 6455 where one fits, else 4000 + the HTTP analogue. Documented in PROTOCOL.md. */
+export const CLOSE_CODE = {
+  normal: 1000,
+  going_away: 1001,
+  bad_frame: 1002, // malformed or unknown binary frame
+  unsupported_data: 1003, // text frame
+  policy: 1008, // pre-auth queue overflow
+  too_big: 1009, // message over TANDEM_MAX_MESSAGE_BYTES
+  internal: 1011, // the server could not persist or load the room
+  restarting: 1012, // SIGTERM drain: reconnect soon
+  slow_consumer: 1013, // backpressure limit: reconnect and resync
+  token_expired: 4401, // fetch a new token, then reconnect
+  forbidden: 4403, // do not retry
+  room_not_found: 4404, // room deleted via REST; do not retry
+  auth_timeout: 4408, // multiplexed socket authorised no room in time
+} as const
+
+export type CloseCode = (typeof CLOSE_CODE)[keyof typeof CLOSE_CODE]
+
+export function toAppError(err: unknown): AppError {
+  return err instanceof AppError ? err : new AppError('internal', 'internal error', { cause: err })
+}
+
+/** Room names are the same grammar everywhere: WebSocket path, multiplexed address, REST. */
+export const ROOM_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+
+export function isValidRoomName(name: string): boolean {
+  return ROOM_NAME_PATTERN.test(name)
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(value)}`)
+}

@@ -1,0 +1,134 @@
+/**
+ * Process edge: argv + env -> config -> createServer -> listen; signals. The only file that exits.
+ *
+ *   tandem serve [--host H] [--port P] [--data-dir D]
+ *   tandem token --room <name> [--room <name> …] [--read-only] [--ttl 1h] [--sub <id>] [--name <n>]
+ */
+import { parseArgs } from 'node:util'
+import { loadConfig, ConfigError, type Config } from './config.js'
+import { createLogger } from './logger.js'
+import { createServer } from './server.js'
+import { resolveVerificationKey } from './auth/keys.js'
+import { mintToken, parseTtl } from './auth/mint.js'
+import { isValidRoomName } from './errors.js'
+import { UwsLoadError } from './uws.js'
+
+const USAGE = `Usage:
+  tandem serve [--host H] [--port P] [--data-dir D]
+  tandem token --room <name> [--room <name> ...] [--read-only] [--ttl 1h] [--sub <id>] [--name <name>]
+
+Configuration comes from TANDEM_* environment variables (see README); flags override them.`
+
+/** SIGTERM/SIGINT drain budget before we give up and exit non-zero. */
+const DRAIN_DEADLINE_MS = 20_000
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'serve':
+      return serve(rest)
+    case 'token':
+      return token(rest)
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE)
+      return command === undefined ? 2 : 0
+    default:
+      console.error(`Unknown command ${JSON.stringify(command)}.\n\n${USAGE}`)
+      return 2
+  }
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' } },
+    strict: true,
+  })
+  const config = loadConfig(process.env, { host: values.host, port: values.port, dataDir: values['data-dir'] })
+  const log = createLogger(config.logLevel)
+  const server = await createServer(config, { logger: log })
+  await server.listen()
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting without finishing the drain')
+      process.exit(1)
+    }
+    stopping = true
+    log.info({ signal }, 'draining')
+    const deadline = setTimeout(() => {
+      log.error({ deadlineMs: DRAIN_DEADLINE_MS }, 'drain did not finish in time')
+      process.exit(1)
+    }, DRAIN_DEADLINE_MS)
+    deadline.unref()
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'drain failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  return new Promise<number>(() => {}) // runs until a signal
+}
+
+async function token(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      room: { type: 'string', multiple: true },
+      'read-only': { type: 'boolean', default: false },
+      ttl: { type: 'string', default: '1h' },
+      sub: { type: 'string', default: 'cli-user' },
+      name: { type: 'string' },
+      'data-dir': { type: 'string' },
+    },
+    strict: true,
+  })
+  const rooms = values.room ?? []
+  if (rooms.length === 0) {
+    console.error('tandem token: give at least one --room <name> (a name, a prefix ending in *, or * for every room)')
+    return 2
+  }
+  for (const room of rooms) {
+    const name = room.endsWith('*') ? room.slice(0, -1) : room
+    if (room !== '*' && !isValidRoomName(name)) {
+      console.error(`tandem token: ${JSON.stringify(room)} is not a room name, prefix* or *`)
+      return 2
+    }
+  }
+  const config: Config = loadConfig(process.env, { dataDir: values['data-dir'] })
+  const key = await resolveVerificationKey(config.auth, config.dataDir)
+  if (key.kind !== 'secret') {
+    console.error('tandem token: this server verifies tokens signed elsewhere (public key or JWKS); mint them with that issuer')
+    return 2
+  }
+  const access = values['read-only'] ? 'read' : 'write'
+  const jwt = await mintToken(
+    key.key,
+    { sub: values.sub, ...(values.name !== undefined && { name: values.name }), rooms: Object.fromEntries(rooms.map((r) => [r, access])) },
+    { ttlSec: parseTtl(values.ttl), issuer: config.auth.issuer, audience: config.auth.audience },
+  )
+  process.stdout.write(`${jwt}\n`)
+  return 0
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof UwsLoadError) {
+      console.error(`tandem: ${err.message}`)
+    } else if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`tandem: ${err.message}\n\n${USAGE}`)
+    } else {
+      console.error('tandem: failed to start:', err)
+    }
+    process.exit(1)
+  },
+)

@@ -1,0 +1,37 @@
+/**
+ * The few typed events rooms emit. Listeners (metrics, webhooks) observe; none can veto or block sync.
+ */
+export type RoomEvent =
+  | { type: 'room.loaded'; roomId: string }
+  | { type: 'room.changed'; roomId: string; at: number }
+  | { type: 'room.unloaded'; roomId: string }
+  | { type: 'peer.joined'; roomId: string; peerId: number; userId: string }
+  | { type: 'peer.left'; roomId: string; peerId: number; userId: string }
+
+export type RoomEventListener = (event: RoomEvent) => void
+
+export interface RoomEvents {
+  /** Synchronous; listeners must not throw or block. Queue work instead. */
+  emit(event: RoomEvent): void
+  on(listener: RoomEventListener): () => void
+}
+
+export function createRoomEvents(onListenerError: (err: unknown, event: RoomEvent) => void): RoomEvents {
+  const listeners = new Set<RoomEventListener>()
+  return {
+    emit(event) {
+      for (const listener of listeners) {
+        try {
+          listener(event)
+        } catch (err) {
+          // A broken listener must never break a room.
+          onListenerError(err, event)
+        }
+      }
+    },
+    on(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Server-side awareness table with ownership. It keeps y-protocols' clock rules (a state is accepted
+ * when its clock is newer, or when it is a removal at the same clock) and adds what the reference
+ * server lacks: a connection may only set or remove the client ids it introduced. y-websocket clients
+ * re-send every remote change they hear, so without ownership one client could resurrect or delete
+ * another's cursor.
+ */
+import type { AwarenessEntry } from '@tandem/client/protocol'
+
+interface ClientRecord {
+  clock: number
+  /** JSON text; null once removed (kept as a tombstone so stale echoes cannot resurrect it). */
+  state: string | null
+  owner: object | null
+}
+
+export interface PresenceLimits {
+  /** Client ids one connection may own (a provider normally has exactly one). */
+  maxClientsPerOwner: number
+  /** Removed client ids remembered per room for clock checks. */
+  maxTombstones: number
+}
+
+export type PresenceResult = { ok: true; accepted: AwarenessEntry[]; all: boolean } | { ok: false; reason: 'invalid-json' }
+
+export class Presence {
+  readonly #clients = new Map<number, ClientRecord>()
+  readonly #owned = new Map<object, Set<number>>()
+  #tombstones = 0
+
+  constructor(private readonly limits: PresenceLimits) {}
+
+  /** Applies a decoded awareness update from `owner`; returns the entries others should hear. */
+  apply(owner: object, entries: readonly AwarenessEntry[]): PresenceResult {
+    for (const entry of entries) {
+      if (entry.state !== 'null' && !isJson(entry.state)) return { ok: false, reason: 'invalid-json' }
+    }
+    const accepted: AwarenessEntry[] = []
+    for (const entry of entries) {
+      if (this.#applyOne(owner, entry)) accepted.push(entry)
+    }
+    return { ok: true, accepted, all: accepted.length === entries.length }
+  }
+
+  /** Removes every state `owner` introduced; returns the removal entries to broadcast. */
+  removeOwner(owner: object): AwarenessEntry[] {
+    const ids = this.#owned.get(owner)
+    if (!ids) return []
+    this.#owned.delete(owner)
+    const removals: AwarenessEntry[] = []
+    for (const clientId of ids) {
+      const record = this.#clients.get(clientId)
+      if (!record) continue
+      record.owner = null
+      if (record.state !== null) {
+        record.clock += 1
+        record.state = null
+        removals.push({ clientId, clock: record.clock, state: 'null' })
+      }
+      this.#addTombstone(clientId, record)
+    }
+    return removals
+  }
+
+  /** Every live state, for a joining peer. */
+  snapshot(): AwarenessEntry[] {
+    const entries: AwarenessEntry[] = []
+    for (const [clientId, record] of this.#clients) {
+      if (record.state !== null) entries.push({ clientId, clock: record.clock, state: record.state })
+    }
+    return entries
+  }
+
+  get size(): number {
+    return this.#clients.size - this.#tombstones
+  }
+
+  #applyOne(owner: object, entry: AwarenessEntry): boolean {
+    const record = this.#clients.get(entry.clientId)
+    const removal = entry.state === 'null'
+    if (record && record.owner !== null && record.owner !== owner) return false
+    if (!record) {
+      if (removal) return false // nothing to remove
+      if (!this.#claim(owner, entry.clientId)) return false
+      this.#clients.set(entry.clientId, { clock: entry.clock, state: entry.state, owner })
+      return true
+    }
+    const newer = entry.clock > record.clock || (entry.clock === record.clock && removal && record.state !== null)
+    if (!newer) return false
+    if (record.owner === null) {
+      if (removal) return false
+      if (!this.#claim(owner, entry.clientId)) return false
+      record.owner = owner
+      this.#tombstones -= 1
+      // Re-insert so tombstone eviction (oldest first) follows recency.
+      this.#clients.delete(entry.clientId)
+      this.#clients.set(entry.clientId, record)
+    }
+    record.clock = entry.clock
+    record.state = removal ? null : entry.state
+    return true
+  }
+
+  #claim(owner: object, clientId: number): boolean {
+    let ids = this.#owned.get(owner)
+    if (!ids) {
+      ids = new Set()
+      this.#owned.set(owner, ids)
+    }
+    if (ids.size >= this.limits.maxClientsPerOwner) return false
+    ids.add(clientId)
+    return true
+  }
+
+  #addTombstone(clientId: number, record: ClientRecord): void {
+    this.#clients.delete(clientId)
+    this.#clients.set(clientId, record)
+    this.#tombstones += 1
+    if (this.#tombstones <= this.limits.maxTombstones) return
+    for (const [id, r] of this.#clients) {
+      if (r.owner === null) {
+        this.#clients.delete(id)
+        this.#tombstones -= 1
+        break
+      }
+    }
+  }
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,329 @@
+/**
+ * A room has a Y.Doc, a presence table and its peers; it never is a Y.Doc. It speaks protocol
+ * Messages to Peers and leaves framing, sockets and SQL to the edges.
+ */
+import * as Y from 'yjs'
+import { encodeAwarenessUpdate, type AwarenessEntry, type Message } from '@tandem/client/protocol'
+import type { Logger } from 'pino'
+import type { Store } from '../persistence/store.js'
+import type { Bus } from '../fanout/bus.js'
+import type { RoomEvents } from './events.js'
+import type { Broadcast, Peer } from './peer.js'
+import { Presence } from './presence.js'
+import { CLOSE_CODE } from '../errors.js'
+
+const FROM_STORE = Symbol('from-store')
+const FROM_BUS = Symbol('from-bus')
+const FROM_SERVER = Symbol('from-server')
+
+/** y-websocket and Hocuspocus clients reconnect after 30 s without a message; stay well inside it. */
+const KEEPALIVE_MS = 15_000
+const EMPTY_AWARENESS = encodeAwarenessUpdate([])
+
+export interface RoomDeps {
+  store: Store
+  bus: Bus
+  broadcast: Broadcast
+  events: RoomEvents
+  log: Logger
+  compactAfterRows: number
+  /** Called when the last peer leaves (the registry schedules the unload). */
+  onEmpty: (room: Room) => void
+  /** Called when the room can no longer persist (the registry drops it without flushing). */
+  onBroken: (room: Room) => void
+}
+
+export type RoomState = 'active' | 'closing' | 'closed'
+
+export type UpdateOutcome = 'applied' | 'refused' | 'malformed'
+
+export class Room {
+  readonly #doc = new Y.Doc({ gc: true })
+  readonly #presence = new Presence({ maxClientsPerOwner: 32, maxTombstones: 2_000 })
+  readonly #peers = new Set<Peer>()
+  #state: RoomState = 'active'
+  /** Resolves when every update applied so far is committed (commits happen in call order). */
+  #lastWrite: Promise<void> = Promise.resolve()
+  #pendingWrites = 0
+  #rowsStored: number
+  #compacting: Promise<void> | null = null
+  /** Full-state encoding shared by joiners until the next change, so a join wave encodes the doc once. */
+  #fullState: Uint8Array | null = null
+  #keepalive: NodeJS.Timeout | null = null
+  readonly #unsubscribeBus: () => void
+
+  private constructor(
+    readonly id: string,
+    private readonly deps: RoomDeps,
+    storedRows: number,
+  ) {
+    this.#rowsStored = storedRows
+    this.#doc.on('update', (update: Uint8Array, origin: unknown) => this.#onUpdate(update, origin))
+    this.#unsubscribeBus = deps.bus.subscribe(id, (update) => this.#applyFromBus(update))
+  }
+
+  /** Loads the room's stored log into a fresh doc. */
+  static async load(id: string, deps: RoomDeps): Promise<Room> {
+    const stored = await deps.store.loadUpdates(id)
+    const room = new Room(id, deps, stored.rowCount)
+    room.#doc.transact(() => {
+      for (const update of stored.updates) {
+        try {
+          Y.applyUpdate(room.#doc, update, FROM_STORE)
+        } catch (err) {
+          // Only validated updates are ever stored; a row that fails here means disk corruption.
+          deps.log.error({ err, roomId: id }, 'skipping a stored update that does not decode')
+        }
+      }
+    }, FROM_STORE)
+    if (stored.rowCount >= deps.compactAfterRows) room.#compactInBackground()
+    return room
+  }
+
+  get state(): RoomState {
+    return this.#state
+  }
+
+  get peerCount(): number {
+    return this.#peers.size
+  }
+
+  get peers(): ReadonlySet<Peer> {
+    return this.#peers
+  }
+
+  get presenceCount(): number {
+    return this.#presence.size
+  }
+
+  /** Adds a peer and starts its handshake: our state vector, then everyone's presence. */
+  join(peer: Peer): void {
+    if (this.#state !== 'active') throw new Error(`room ${this.id} is ${this.#state}`)
+    this.#peers.add(peer)
+    if (this.#keepalive === null) {
+      this.#keepalive = setInterval(() => this.deps.broadcast(this.id, { type: 'awareness', update: EMPTY_AWARENESS }), KEEPALIVE_MS)
+      this.#keepalive.unref()
+    }
+    peer.send({ type: 'sync-step-1', stateVector: Y.encodeStateVector(this.#doc) })
+    const states = this.#presence.snapshot()
+    if (states.length > 0) peer.send({ type: 'awareness', update: encodeAwarenessUpdate(states) })
+    this.deps.events.emit({ type: 'peer.joined', roomId: this.id, peerId: peer.id, userId: peer.userId })
+  }
+
+  /** Removes a peer and the presence it introduced. Idempotent. */
+  leave(peer: Peer): void {
+    if (!this.#peers.delete(peer)) return
+    const removals = this.#presence.removeOwner(peer)
+    if (removals.length > 0) this.deps.broadcast(this.id, { type: 'awareness', update: encodeAwarenessUpdate(removals) })
+    this.deps.events.emit({ type: 'peer.left', roomId: this.id, peerId: peer.id, userId: peer.userId })
+    if (this.#peers.size === 0) {
+      if (this.#keepalive !== null) clearInterval(this.#keepalive)
+      this.#keepalive = null
+      this.deps.onEmpty(this)
+    }
+  }
+
+  /** Answers a client's sync step 1 with the diff it lacks. */
+  answerSyncStep1(peer: Peer, stateVector: Uint8Array): void {
+    let update: Uint8Array
+    try {
+      update = this.#knowsNoneOf(stateVector) ? this.#encodeFullState() : Y.encodeStateAsUpdate(this.#doc, stateVector)
+    } catch {
+      peer.close(CLOSE_CODE.bad_frame, 'malformed state vector')
+      return
+    }
+    peer.send({ type: 'sync-step-2', update })
+  }
+
+  /**
+   * Applies a client's sync step 2 or update. Validates the whole update before touching the doc, so a
+   * malformed one changes nothing; acknowledges it as saved once the commit covering it is done.
+   */
+  applyClientUpdate(peer: Peer, update: Uint8Array): UpdateOutcome {
+    if (!isWellFormedUpdate(update)) {
+      peer.close(CLOSE_CODE.bad_frame, 'malformed Yjs update')
+      return 'malformed'
+    }
+    if (!peer.canWrite) {
+      // Read-only peers still send sync step 2 during the handshake; refuse only what is new.
+      if (Y.snapshotContainsUpdate(Y.snapshot(this.#doc), update)) {
+        peer.acknowledgeSaved(update)
+        return 'applied'
+      }
+      peer.refuseUpdate()
+      return 'refused'
+    }
+    try {
+      Y.applyUpdate(this.#doc, update, peer)
+    } catch (err) {
+      this.deps.log.warn({ err, roomId: this.id, peerId: peer.id }, 'update failed to apply')
+      peer.close(CLOSE_CODE.bad_frame, 'update failed to apply')
+      return 'malformed'
+    }
+    // Covers this update (if it changed anything) and every earlier one, in commit order.
+    this.#lastWrite.then(
+      () => peer.acknowledgeSaved(update),
+      () => {}, // the room is broken; its peers are being closed
+    )
+    return 'applied'
+  }
+
+  /** Applies a server-side update (REST) as if a peer had sent it; resolves after its commit. */
+  async applyServerUpdate(update: Uint8Array): Promise<void> {
+    if (!isWellFormedUpdate(update)) throw new Error('malformed Yjs update')
+    Y.applyUpdate(this.#doc, update, FROM_SERVER)
+    await this.#lastWrite
+  }
+
+  /** Relays a presence update from `peer` to everyone, sender included. */
+  applyAwareness(peer: Peer, entries: readonly AwarenessEntry[], raw: Uint8Array): void {
+    const result = this.#presence.apply(peer, entries)
+    if (!result.ok) {
+      peer.close(CLOSE_CODE.bad_frame, 'awareness state is not JSON')
+      return
+    }
+    if (result.accepted.length === 0) return
+    const update = result.all ? raw : encodeAwarenessUpdate(result.accepted)
+    this.deps.broadcast(this.id, { type: 'awareness', update })
+  }
+
+  /** Sends every live presence state to one peer (answer to query-awareness). */
+  sendPresence(peer: Peer): void {
+    const states = this.#presence.snapshot()
+    if (states.length > 0) peer.send({ type: 'awareness', update: encodeAwarenessUpdate(states) })
+  }
+
+  /** The whole document as one update (REST reads, tests). */
+  encodeState(): Uint8Array {
+    return this.#encodeFullState()
+  }
+
+  get doc(): Y.Doc {
+    return this.#doc
+  }
+
+  /** Resolves when everything applied so far is committed. */
+  flush(): Promise<void> {
+    return this.#lastWrite
+  }
+
+  get hasPendingWrites(): boolean {
+    return this.#pendingWrites > 0
+  }
+
+  /** Disconnects every peer with `code` (they may still be mid-handshake). */
+  closePeers(code: number, reason: string): void {
+    for (const peer of [...this.#peers]) peer.close(code, reason)
+  }
+
+  /** Flushes, compacts and releases the doc. The registry calls this once, with no peers left. */
+  async close(): Promise<void> {
+    if (this.#state !== 'active') return
+    this.#state = 'closing'
+    if (this.#keepalive !== null) clearInterval(this.#keepalive)
+    this.#keepalive = null
+    this.#unsubscribeBus()
+    try {
+      await this.#lastWrite
+      await this.#compacting
+      if (this.#rowsStored > 1) await this.deps.store.compact(this.id)
+    } finally {
+      this.#doc.destroy()
+      this.#state = 'closed'
+    }
+  }
+
+  /** Releases the doc without flushing (the store failed). */
+  abandon(): void {
+    if (this.#keepalive !== null) clearInterval(this.#keepalive)
+    this.#keepalive = null
+    this.#unsubscribeBus()
+    this.#doc.destroy()
+    this.#state = 'closed'
+  }
+
+  #onUpdate(update: Uint8Array, origin: unknown): void {
+    this.#fullState = null
+    if (origin === FROM_STORE) return // loading history: nobody to tell
+    const except = typeof origin === 'object' && origin !== null && this.#peers.has(origin as Peer) ? (origin as Peer) : undefined
+    // The sender gets its own update back only after the commit, as its saved acknowledgement.
+    this.deps.broadcast(this.id, { type: 'update', update }, except)
+    if (origin !== FROM_BUS) {
+      this.deps.bus.publish(this.id, update) // only this instance's edits leave it
+      this.#persist(update) // and the instance whose client made an edit persists it, once
+    }
+    this.deps.events.emit({ type: 'room.changed', roomId: this.id, at: Date.now() })
+  }
+
+  #persist(update: Uint8Array): void {
+    this.#pendingWrites += 1
+    const write = this.deps.store.appendUpdate(this.id, update)
+    this.#lastWrite = write
+    write.then(
+      () => {
+        this.#pendingWrites -= 1
+        this.#rowsStored += 1
+        if (this.#rowsStored >= this.deps.compactAfterRows && this.#compacting === null && this.#state === 'active') {
+          this.#compactInBackground()
+        }
+      },
+      (err: unknown) => {
+        this.#pendingWrites -= 1
+        this.#fail(err)
+      },
+    )
+  }
+
+  #fail(err: unknown): void {
+    if (this.#state !== 'active') return
+    this.deps.log.error({ err, roomId: this.id }, 'storage commit failed; disconnecting the room so clients resync')
+    // Clients keep their unacknowledged edits and resend them when they reconnect.
+    this.closePeers(CLOSE_CODE.internal, 'storage failure')
+    this.deps.onBroken(this)
+  }
+
+  #compactInBackground(): void {
+    this.#compacting = this.deps.store
+      .compact(this.id)
+      .then((result) => {
+        // N rows became one; rows appended while compacting stay separate.
+        if (result.rowsMerged > 0) this.#rowsStored -= result.rowsMerged - 1
+      })
+      .catch((err: unknown) => this.deps.log.warn({ err, roomId: this.id }, 'compaction failed; will retry later'))
+      .finally(() => {
+        this.#compacting = null
+      })
+  }
+
+  #applyFromBus(update: Uint8Array): void {
+    if (this.#state !== 'active') return
+    try {
+      Y.applyUpdate(this.#doc, update, FROM_BUS)
+    } catch (err) {
+      this.deps.log.warn({ err, roomId: this.id }, 'ignoring a bus update that does not apply')
+    }
+  }
+
+  /** True when none of the state vector's clients appear in the doc: the diff is the full state. */
+  #knowsNoneOf(stateVector: Uint8Array): boolean {
+    const remote = Y.decodeStateVector(stateVector)
+    const local = this.#doc.store.clients
+    for (const client of remote.keys()) if (local.has(client)) return false
+    return true
+  }
+
+  #encodeFullState(): Uint8Array {
+    this.#fullState ??= Y.encodeStateAsUpdate(this.#doc)
+    return this.#fullState
+  }
+}
+
+/** Parses the whole update (structs and delete set) without applying it. */
+function isWellFormedUpdate(update: Uint8Array): boolean {
+  try {
+    Y.decodeUpdate(update)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Composition root: builds the store, bus, registry, auth and the uWS app, and owns listen/close.
+ * Tests and embedders inject dependencies; main.ts is the only caller that exits the process.
+ */
+import type { TemplatedApp, us_listen_socket, WebSocketBehavior } from 'uWebSockets.js'
+import type { Logger } from 'pino'
+import type { Config } from './config.js'
+import { createLogger } from './logger.js'
+import { loadUws } from './uws.js'
+import { resolveVerificationKey, SECRET_FILE_NAME } from './auth/keys.js'
+import { createTokenVerifier } from './auth/verify.js'
+import type { Store } from './persistence/store.js'
+import { createSqliteStore } from './persistence/sqlite.js'
+import { createMemoryStore } from './persistence/memory.js'
+import { createLocalBus, type Bus } from './fanout/bus.js'
+import { createRoomEvents, type RoomEvents } from './rooms/events.js'
+import { RoomRegistry } from './rooms/registry.js'
+import { createFanout } from './ws/broadcast.js'
+import { upgradeHandler } from './ws/upgrade.js'
+import { singleBehavior } from './ws/single.js'
+import { multiplexedBehavior } from './ws/multiplexed.js'
+import { closeSocket, type Socket, type SocketData } from './ws/socket.js'
+import type { WsContext } from './ws/context.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { CLOSE_CODE } from './errors.js'
+import path from 'node:path'
+
+export interface ServerDeps {
+  logger?: Logger
+  store?: Store
+  bus?: Bus
+}
+
+export interface TandemServer {
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  listen(): Promise<{ port: number }>
+  /** Drains: stop accepting, flush, close sockets with 1012, unload rooms, close the store. */
+  close(): Promise<void>
+  readonly registry: RoomRegistry
+  readonly events: RoomEvents
+  readonly metrics: Metrics
+  readonly store: Store
+  /** Open WebSocket connections. */
+  readonly connectionCount: number
+}
+
+export async function createServer(config: Config, deps: ServerDeps = {}): Promise<TandemServer> {
+  const log = deps.logger ?? createLogger(config.logLevel)
+  const uws = loadUws()
+
+  const key = await resolveVerificationKey(config.auth, config.dataDir)
+  if (key.kind === 'secret' && key.generated) {
+    log.info(
+      { secretFile: path.join(config.dataDir, SECRET_FILE_NAME) },
+      'no JWT key configured: generated an HS256 secret; mint a client token with `npx tandem token --room <name>`',
+    )
+  }
+  if (config.auth.allowAnonymous) {
+    log.warn('TANDEM_ALLOW_ANONYMOUS=true: clients without a token get write access to every room')
+  }
+  const verifier = createTokenVerifier(key, config.auth)
+
+  const store = deps.store ?? (config.store.kind === 'sqlite' ? await createSqliteStore({ path: config.store.path }, log) : createMemoryStore())
+  const bus = deps.bus ?? createLocalBus()
+  const events = createRoomEvents((err, event) => log.error({ err, event: event.type }, 'room event listener threw'))
+  const metrics = createMetrics()
+
+  const app: TemplatedApp = uws.App()
+  const fanout = createFanout(app)
+  const registry = new RoomRegistry({
+    store,
+    bus,
+    broadcast: fanout.broadcast,
+    events,
+    log,
+    compactAfterRows: config.rooms.compactAfterRows,
+    idleUnloadMs: config.rooms.idleUnloadMs,
+  })
+
+  let draining = false
+  const sockets = new Set<Socket>()
+  const ctx: WsContext = {
+    config: config.ws,
+    registry,
+    verifier,
+    fanout,
+    log,
+    metrics,
+    sockets,
+    isDraining: () => draining,
+  }
+
+  const common: WebSocketBehavior<SocketData> = {
+    compression: uws.DISABLED,
+    maxPayloadLength: config.ws.maxMessageBytes,
+    maxBackpressure: config.ws.maxBackpressureBytes,
+    // Slow receivers are closed, never skipped: a skipped Yjs update leaves a client diverged.
+    // (The trufflesuite typings declare this option as a number; the native side reads it as a boolean.)
+    closeOnBackpressureLimit: true as unknown as number,
+    idleTimeout: config.ws.idleTimeoutSec,
+    sendPingsAutomatically: true,
+  }
+  const upgradeCtx = { verifier, log, isDraining: () => draining }
+  app.ws<SocketData>('/ws', { ...common, upgrade: upgradeHandler(upgradeCtx, 'multiplexed'), ...multiplexedBehavior(ctx) })
+  app.ws<SocketData>('/ws/*', { ...common, upgrade: upgradeHandler(upgradeCtx, 'single'), ...singleBehavior(ctx) })
+
+  app.get('/healthz', (res) => {
+    res.writeHeader('content-type', 'application/json').end('{"status":"ok"}')
+  })
+  app.any('/*', (res) => {
+    res
+      .writeStatus('404 Not Found')
+      .writeHeader('content-type', 'application/json')
+      .end(JSON.stringify({ error: { code: 'not_found', message: 'no such route' } }))
+  })
+
+  let listenSocket: us_listen_socket | null = null
+  let closing: Promise<void> | null = null
+
+  const drain = async (): Promise<void> => {
+    draining = true
+    if (listenSocket !== null) {
+      uws.us_listen_socket_close(listenSocket)
+      listenSocket = null
+    }
+    // Let commits in flight finish so their saved acks reach clients before the sockets go.
+    await registry.flushAll()
+    for (const ws of [...sockets]) closeSocket(ws, CLOSE_CODE.restarting, 'server restarting')
+    await registry.closeAll()
+    await bus.close()
+    await store.close()
+    log.info('server closed')
+  }
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        app.listen(config.host, config.port, (socket) => {
+          if (!socket) {
+            reject(new Error(`could not listen on ${config.host}:${config.port} (in use or not permitted)`))
+            return
+          }
+          listenSocket = socket
+          const port = uws.us_socket_local_port(socket)
+          log.info({ host: config.host, port }, 'listening')
+          resolve({ port })
+        })
+      })
+    },
+    close() {
+      closing ??= drain()
+      return closing
+    },
+    registry,
+    events,
+    metrics,
+    store,
+    get connectionCount() {
+      return sockets.size
+    },
+  }
+}

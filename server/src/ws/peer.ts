@@ -1,0 +1,77 @@
+/**
+ * The WebSocket edge's Peer: one socket's membership in one room, framed the way that socket speaks.
+ */
+import { encodeMultiplexedFrame, encodeSingleFrame, type Message } from '@tandem/client/protocol'
+import type { Peer } from '../rooms/peer.js'
+import { CLOSE_CODE } from '../errors.js'
+import { closeSocket, sendFrame, type Socket } from './socket.js'
+
+let nextPeerId = 1
+
+export class SocketPeer implements Peer {
+  readonly id = nextPeerId++
+  #left = false
+  #refusalSent = false
+
+  constructor(
+    readonly ws: Socket,
+    readonly framing: 'single' | 'multiplexed',
+    /** Multiplexed: the raw address replies must use (room name, or `name\0session`). */
+    readonly address: string,
+    readonly roomId: string,
+    readonly userId: string,
+    readonly userName: string | null,
+    readonly canWrite: boolean,
+    /** Multiplexed only: called when the room ends this peer's membership but the socket stays. */
+    private readonly detach: ((peer: SocketPeer, reason: string) => void) | null,
+  ) {}
+
+  /** Shares the room's topic frame (plain address or single framing) instead of a per-peer send. */
+  get usesTopic(): boolean {
+    return this.framing === 'single' || this.address === this.roomId
+  }
+
+  get closed(): boolean {
+    return this.#left || this.ws.getUserData().closed
+  }
+
+  markLeft(): void {
+    this.#left = true
+  }
+
+  send(message: Message): void {
+    if (this.closed) return
+    sendFrame(this.ws, this.encode(message))
+  }
+
+  encode(message: Message): Uint8Array {
+    return this.framing === 'single' ? encodeSingleFrame(message) : encodeMultiplexedFrame(this.address, message)
+  }
+
+  acknowledgeSaved(update: Uint8Array): void {
+    if (this.framing === 'single') this.send({ type: 'update', update })
+    else this.send({ type: 'sync-status', applied: true })
+  }
+
+  refuseUpdate(): void {
+    if (this.framing === 'multiplexed') {
+      this.send({ type: 'sync-status', applied: false })
+    } else if (!this.#refusalSent) {
+      // y-websocket only logs this, but it tells a developer why edits do not stick.
+      this.#refusalSent = true
+      this.send({ type: 'permission-denied', reason: 'read-only' })
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return
+    const roomLevel = code === CLOSE_CODE.forbidden || code === CLOSE_CODE.room_not_found
+    if (this.framing === 'multiplexed' && roomLevel && this.detach !== null) {
+      // Other rooms on this socket are unaffected: close just this one.
+      this.send({ type: 'close', reason: `${code} ${reason}` })
+      this.detach(this, reason)
+      return
+    }
+    closeSocket(this.ws, code, reason)
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Per-socket state and the one send path. Every send is a backpressure decision: a frame uWS drops
+ * would leave a CRDT client diverged, so the socket is closed (1013) and the client resyncs.
+ */
+import type { WebSocket } from 'uWebSockets.js'
+import type { Message } from '@tandem/client/protocol'
+import type { Principal } from '../auth/verify.js'
+import type { Room } from '../rooms/room.js'
+import type { SocketPeer } from './peer.js'
+import { CLOSE_CODE } from '../errors.js'
+
+const SEND_DROPPED = 2
+/** setTimeout's ceiling; longer token lifetimes re-arm. */
+const MAX_TIMER_MS = 2_147_483_647
+
+export interface Pending {
+  messages: Message[]
+  bytes: number
+}
+
+interface SocketCommon {
+  readonly connectionId: number
+  closed: boolean
+  expiryTimer: NodeJS.Timeout | null
+  expiresAtMs: number
+}
+
+export interface SingleSocket extends SocketCommon {
+  readonly kind: 'single'
+  readonly roomId: string
+  readonly principal: Principal
+  readonly canWrite: boolean
+  peer: SocketPeer | null
+  room: Room | null
+  /** Frames that arrived before the room finished loading. */
+  pending: Pending | null
+}
+
+export interface Binding {
+  readonly address: string
+  readonly roomId: string
+  state: 'awaiting-auth' | 'authorizing' | 'loading' | 'joined' | 'denied'
+  peer: SocketPeer | null
+  room: Room | null
+  pending: Pending
+}
+
+export interface MultiplexedSocket extends SocketCommon {
+  readonly kind: 'multiplexed'
+  /** Principal from a token given at the upgrade, used for rooms whose auth message carries none. */
+  readonly principal: Principal | null
+  readonly bindings: Map<string, Binding>
+  /** Frames queued across all not-yet-joined rooms of this socket. */
+  queuedMessages: number
+  queuedBytes: number
+  authTimer: NodeJS.Timeout | null
+  providerVersion: string | null
+}
+
+export type SocketData = SingleSocket | MultiplexedSocket
+export type Socket = WebSocket<SocketData>
+
+/** Sends one encoded frame; closes the socket instead of silently dropping it. */
+export function sendFrame(ws: Socket, frame: Uint8Array): void {
+  const data = ws.getUserData()
+  if (data.closed) return
+  if (ws.send(frame, true, false) === SEND_DROPPED) closeSocket(ws, CLOSE_CODE.slow_consumer, 'slow consumer')
+}
+
+/** Closes the socket once; later calls (and calls after the client went away) do nothing. */
+export function closeSocket(ws: Socket, code: number, reason: string): void {
+  const data = ws.getUserData()
+  if (data.closed) return
+  data.closed = true
+  ws.end(code, reason)
+}
+
+/** Closes the socket with 4401 when the earliest token it relies on expires. */
+export function scheduleExpiry(ws: Socket, expiresAtMs: number | null): void {
+  const data = ws.getUserData()
+  if (expiresAtMs === null || expiresAtMs >= data.expiresAtMs) return
+  data.expiresAtMs = expiresAtMs
+  if (data.expiryTimer !== null) clearTimeout(data.expiryTimer)
+  const arm = (): void => {
+    const remaining = data.expiresAtMs - Date.now()
+    if (remaining <= 0) {
+      data.expiryTimer = null
+      closeSocket(ws, CLOSE_CODE.token_expired, 'token expired')
+      return
+    }
+    data.expiryTimer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS))
+  }
+  arm()
+}
+
+export function clearSocketTimers(data: SocketData): void {
+  if (data.expiryTimer !== null) clearTimeout(data.expiryTimer)
+  data.expiryTimer = null
+  if (data.kind === 'multiplexed' && data.authTimer !== null) {
+    clearTimeout(data.authTimer)
+    data.authTimer = null
+  }
+}
+
+export function singleTopic(roomId: string): string {
+  return `s/${roomId}`
+}
+
+export function multiplexedTopic(roomId: string): string {
+  return `m/${roomId}`
+}
