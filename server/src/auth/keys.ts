@@ -1,0 +1,245 @@
+/**
+ * Resolves the key tokens are verified with: a shared HS256 secret, a PEM public key, a JWKS URL, or (with
+ * none configured) a secret generated on first run and kept in the data directory.
+ * Everything that can be wrong with a key fails here, at boot, with an error naming the variable.
+ */
+import { createPublicKey, randomBytes } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { link, mkdir, open, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export interface AuthOptions {
+  /** TANDEM_JWT_SECRET: HS256 shared secret, UTF-8 text (≥ 32 bytes, enforced by config). */
+  secret: string | null
+  /** TANDEM_JWT_PUBLIC_KEY: PEM text (starts with "-----BEGIN") or a path to a PEM file. */
+  publicKey: string | null
+  /** TANDEM_JWKS_URL */
+  jwksUrl: string | null
+  /** Expected `iss`; not checked when null. */
+  issuer: string | null
+  /** Expected `aud`; not checked when null. */
+  audience: string | null
+  /** Tokenless clients get write access to every room. Only behind an explicit flag. */
+  allowAnonymous: boolean
+  /** Leeway for `exp` and `nbf`, in seconds. */
+  clockToleranceSec: number
+}
+
+export type VerificationKey =
+  | { kind: 'secret'; key: Uint8Array; generated: boolean }
+  | { kind: 'public'; key: KeyObject; algorithms: string[] }
+  | { kind: 'jwks'; url: URL }
+
+/** Every asymmetric JWS algorithm Tandem accepts. HS* is never accepted with a public key or a JWKS. */
+export const ASYMMETRIC_ALGORITHMS: readonly string[] = Object.freeze([
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512',
+  'EdDSA', 'Ed25519',
+])
+
+/** Name of the generated secret inside the data directory. */
+export const SECRET_FILE_NAME = 'jwt-secret'
+
+const PUBLIC_KEY_VAR = 'TANDEM_JWT_PUBLIC_KEY'
+const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
+const PSS_ALGORITHMS = ['PS256', 'PS384', 'PS512']
+const PSS_BY_HASH: Readonly<Record<string, string>> = { sha256: 'PS256', sha384: 'PS384', sha512: 'PS512' }
+const ES_BY_CURVE: Readonly<Record<string, string>> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' }
+/** jose refuses RS and PS keys below this size at verify time; refuse them at boot instead. */
+const MIN_RSA_BITS = 2048
+/** 32 random bytes as base64url text. Longer values written by an operator are accepted. */
+const SECRET_TEXT_PATTERN = /^[A-Za-z0-9_-]{43,1024}$/
+const PRIVATE_PEM_PATTERN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
+
+export async function resolveVerificationKey(opts: AuthOptions, dataDir: string): Promise<VerificationKey> {
+  if (opts.secret !== null) {
+    return { kind: 'secret', key: new TextEncoder().encode(opts.secret), generated: false }
+  }
+  if (opts.publicKey !== null) {
+    const pem = await readPem(opts.publicKey)
+    return { kind: 'public', ...publicKeyFromPem(pem) }
+  }
+  if (opts.jwksUrl !== null) {
+    return { kind: 'jwks', url: parseJwksUrl(opts.jwksUrl) }
+  }
+  return { kind: 'secret', ...(await loadOrCreateSecret(dataDir)) }
+}
+
+/**
+ * Returns the secret kept in `<dataDir>/jwt-secret`, creating it (mode 0600) on first run.
+ *
+ * The key is the UTF-8 bytes of the file's base64url text (not the decoded bytes), so the file's content is
+ * also a valid TANDEM_JWT_SECRET value: an operator can move to an explicit secret without invalidating tokens.
+ */
+export async function loadOrCreateSecret(dataDir: string): Promise<{ key: Uint8Array; generated: boolean }> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const path = join(dataDir, SECRET_FILE_NAME)
+  const created = await createSecretFile(path)
+  if (created !== null) return { key: new TextEncoder().encode(created), generated: true }
+  return { key: await readSecretFile(path), generated: false }
+}
+
+/** Writes a new secret unless the file exists. Returns the secret text, or null if another run made it first. */
+async function createSecretFile(path: string): Promise<string | null> {
+  const text = randomBytes(32).toString('base64url')
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+  await writeNewFile(tmp, text)
+  try {
+    // link() creates the name only if it is absent and exposes a complete file, so a concurrent first run
+    // either wins or reads our finished secret; it never sees an empty file.
+    await link(tmp, path)
+    return text
+  } catch (err) {
+    if (errorCode(err) === 'EEXIST') return null
+    if (!['EPERM', 'ENOTSUP', 'ENOSYS', 'EOPNOTSUPP'].includes(errorCode(err) ?? '')) throw err
+    // Filesystem without hard links (FAT, some network mounts): exclusive create on the final path.
+    try {
+      await writeNewFile(path, text)
+      return text
+    } catch (err2) {
+      if (errorCode(err2) === 'EEXIST') return null
+      throw err2
+    }
+  } finally {
+    await rm(tmp, { force: true })
+  }
+}
+
+async function writeNewFile(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx', 0o600)
+  try {
+    await fh.writeFile(`${text}\n`)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+async function readSecretFile(path: string): Promise<Uint8Array> {
+  const fh = await open(path, 'r')
+  try {
+    const st = await fh.stat()
+    if (!st.isFile()) throw new Error(`${path} is not a regular file; remove it or set TANDEM_JWT_SECRET`)
+    // Windows reports no meaningful permission bits.
+    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(3, '0')
+      throw new Error(`${path} holds the token signing secret but is accessible to group or others (mode ${mode}); run: chmod 600 ${path}`)
+    }
+    if (st.size === 0) {
+      throw new Error(`${path} is empty; delete it to generate a new secret (tokens issued with the old one stop working) or set TANDEM_JWT_SECRET`)
+    }
+    if (st.size > 2048) throw new Error(`${path} is not a generated secret (too large); delete it or set TANDEM_JWT_SECRET`)
+    const text = (await fh.readFile('utf8')).trim()
+    if (!SECRET_TEXT_PATTERN.test(text)) {
+      throw new Error(`${path} is not a generated secret (expected at least 43 base64url characters); delete it to generate a new one or set TANDEM_JWT_SECRET`)
+    }
+    return new TextEncoder().encode(text)
+  } finally {
+    await fh.close()
+  }
+}
+
+async function readPem(value: string): Promise<string> {
+  let text = value.trim()
+  if (!text.startsWith('-----BEGIN')) {
+    try {
+      text = (await readFile(value, 'utf8')).trim()
+    } catch (err) {
+      throw new Error(`${PUBLIC_KEY_VAR}: cannot read PEM file ${value} (${errorCode(err) ?? String(err)})`, { cause: err })
+    }
+  }
+  // Env vars and secret stores often carry PEM with literal "\n" sequences instead of line breaks.
+  if (!text.includes('\n') && text.includes('\\n')) text = text.replaceAll('\\n', '\n')
+  return text
+}
+
+function publicKeyFromPem(pem: string): { key: KeyObject; algorithms: string[] } {
+  if (PRIVATE_PEM_PATTERN.test(pem)) {
+    throw new Error(`${PUBLIC_KEY_VAR} contains a private key; configure the public key only (openssl pkey -in key.pem -pubout)`)
+  }
+  let key: KeyObject
+  try {
+    key = createPublicKey(pem)
+  } catch (err) {
+    throw new Error(`${PUBLIC_KEY_VAR} is not a valid PEM public key or certificate`, { cause: err })
+  }
+  const details = key.asymmetricKeyDetails ?? {}
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      assertRsaSize(details.modulusLength)
+      return { key, algorithms: [...RSA_ALGORITHMS] }
+    case 'rsa-pss': {
+      assertRsaSize(details.modulusLength)
+      const pinned = details.hashAlgorithm === undefined ? undefined : PSS_BY_HASH[details.hashAlgorithm]
+      if (details.hashAlgorithm !== undefined && pinned === undefined) {
+        throw new Error(`${PUBLIC_KEY_VAR}: RSA-PSS key restricted to ${details.hashAlgorithm}, which no JWS algorithm uses`)
+      }
+      // jose cannot import an rsa-pss KeyObject on every Node version; the same modulus as a plain RSA key
+      // works everywhere, and the pinned list keeps it PS-only.
+      return { key: rsaPssAsRsa(key), algorithms: pinned === undefined ? [...PSS_ALGORITHMS] : [pinned] }
+    }
+    case 'ec': {
+      const alg = details.namedCurve === undefined ? undefined : ES_BY_CURVE[details.namedCurve]
+      if (alg === undefined) {
+        throw new Error(`${PUBLIC_KEY_VAR}: EC curve ${details.namedCurve ?? 'unknown'} is not supported (use P-256, P-384 or P-521)`)
+      }
+      return { key, algorithms: [alg] }
+    }
+    case 'ed25519':
+      // "Ed25519" is the fully-specified name (RFC 9864) for the same signature as "EdDSA".
+      return { key, algorithms: ['EdDSA', 'Ed25519'] }
+    default:
+      throw new Error(`${PUBLIC_KEY_VAR}: ${key.asymmetricKeyType ?? 'unknown'} keys are not supported (use RSA, RSA-PSS, EC P-256/P-384/P-521 or Ed25519)`)
+  }
+}
+
+function assertRsaSize(bits: number | undefined): void {
+  if (bits === undefined || bits < MIN_RSA_BITS) {
+    throw new Error(`${PUBLIC_KEY_VAR}: RSA key is ${bits ?? 'of unknown'} bits; at least ${MIN_RSA_BITS} are required`)
+  }
+}
+
+/** Re-wraps an rsa-pss public key's RSAPublicKey (modulus, exponent) as a plain rsa KeyObject. */
+function rsaPssAsRsa(key: KeyObject): KeyObject {
+  // SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
+  const spki = key.export({ type: 'spki', format: 'der' })
+  const outer = readDer(spki, 0, 0x30)
+  const algorithm = readDer(spki, outer.start, 0x30)
+  const bits = readDer(spki, algorithm.end, 0x03)
+  // The BIT STRING's first content byte counts unused bits (0 for DER keys); RSAPublicKey follows.
+  const rsaPublicKey = spki.subarray(bits.start + 1, bits.end)
+  return createPublicKey({ key: rsaPublicKey, format: 'der', type: 'pkcs1' })
+}
+
+/** Reads one DER TLV header at `offset`, checking its tag. Returns where its content starts and ends. */
+function readDer(buf: Buffer, offset: number, tag: number): { start: number; end: number } {
+  if (buf[offset] !== tag) throw new Error(`${PUBLIC_KEY_VAR}: malformed RSA-PSS public key`)
+  let pos = offset + 1
+  const first = buf[pos++] ?? 0
+  let length = first
+  if (first & 0x80) {
+    const count = first & 0x7f
+    length = 0
+    for (let i = 0; i < count; i++) length = length * 256 + (buf[pos++] ?? 0)
+  }
+  if (pos + length > buf.length) throw new Error(`${PUBLIC_KEY_VAR}: malformed RSA-PSS public key`)
+  return { start: pos, end: pos + length }
+}
+
+function parseJwksUrl(value: string): URL {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new Error(`TANDEM_JWKS_URL is not a valid URL: ${value}`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new Error(`TANDEM_JWKS_URL must be an http(s) URL, got ${url.protocol}`)
+  }
+  return url
+}
+
+function errorCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined
+}
