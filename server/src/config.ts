@@ -114,7 +114,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       idleUnloadMs: intVar(merged, 'TANDEM_ROOM_IDLE_MS', { default: 30_000, min: 0, max: 86_400_000 }),
       compactAfterRows: intVar(merged, 'TANDEM_COMPACT_AFTER_ROWS', { default: 500, min: 2, max: 1_000_000 }),
     },
-    shutdownTimeoutMs: intVar(merged, 'TANDEM_SHUTDOWN_TIMEOUT_MS', { default: 15_000, min: 100, max: 120_000 }),
+    shutdownTimeoutMs: intVar(merged, 'TANDEM_SHUTDOWN_TIMEOUT_MS', { default: 20_000, min: 100, max: 120_000 }),
   })
 }
 

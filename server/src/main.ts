@@ -19,9 +19,6 @@ const USAGE = `Usage:
 
 Configuration comes from TANDEM_* environment variables (see README); flags override them.`
 
-/** SIGTERM/SIGINT drain budget before we give up and exit non-zero. */
-const DRAIN_DEADLINE_MS = 20_000
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
@@ -61,9 +58,9 @@ async function serve(args: string[]): Promise<number> {
     stopping = true
     log.info({ signal }, 'draining')
     const deadline = setTimeout(() => {
-      log.error({ deadlineMs: DRAIN_DEADLINE_MS }, 'drain did not finish in time')
+      log.error({ deadlineMs: config.shutdownTimeoutMs }, 'drain did not finish in time')
       process.exit(1)
-    }, DRAIN_DEADLINE_MS)
+    }, config.shutdownTimeoutMs)
     deadline.unref()
     server.close().then(
       () => process.exit(0),

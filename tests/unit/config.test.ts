@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../server/src/config.js'
+
+describe('loadConfig', () => {
+  it('fills documented defaults from an empty environment', () => {
+    const config = loadConfig({})
+    expect(config.host).toBe('0.0.0.0')
+    expect(config.port).toBe(4321)
+    expect(config.dataDir).toBe('./data')
+    expect(config.store).toEqual({ kind: 'sqlite', path: './data/tandem.db' })
+    expect(config.ws.maxMessageBytes).toBe(2 * 1024 * 1024)
+    expect(config.rooms.idleUnloadMs).toBe(30_000)
+    expect(config.auth.allowAnonymous).toBe(false)
+    expect(config.shutdownTimeoutMs).toBe(20_000)
+  })
+
+  it('is frozen all the way down', () => {
+    const config = loadConfig({})
+    expect(Object.isFrozen(config)).toBe(true)
+    expect(Object.isFrozen(config.ws)).toBe(true)
+    expect(Object.isFrozen(config.auth)).toBe(true)
+  })
+
+  it('lets CLI flags override the environment', () => {
+    const config = loadConfig({ TANDEM_PORT: '9000', TANDEM_DATA_DIR: '/env' }, { port: '0', dataDir: '/flag' })
+    expect(config.port).toBe(0)
+    expect(config.dataDir).toBe('/flag')
+    expect(config.store).toEqual({ kind: 'sqlite', path: '/flag/tandem.db' })
+  })
+
+  it.each([
+    ['TANDEM_PORT', 'abc'],
+    ['TANDEM_PORT', '70000'],
+    ['TANDEM_PORT', '-1'],
+    ['TANDEM_PORT', '1.5'],
+    ['TANDEM_MAX_MESSAGE_BYTES', '10'],
+    ['TANDEM_ALLOW_ANONYMOUS', 'maybe'],
+    ['TANDEM_LOG_LEVEL', 'loud'],
+    ['TANDEM_STORE', 'mysql'],
+    ['TANDEM_JWKS_URL', 'not a url'],
+    ['TANDEM_JWKS_URL', 'ftp://example.com/jwks'],
+    ['TANDEM_JWT_SECRET', 'short'],
+    ['TANDEM_ROOM_IDLE_MS', '1e3'],
+  ])('rejects %s=%s with an error naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrowError(ConfigError)
+    expect(() => loadConfig({ [name]: value })).toThrowError(new RegExp(`^${name}:`))
+  })
+
+  it('refuses more than one JWT key setting', () => {
+    expect(() =>
+      loadConfig({ TANDEM_JWT_SECRET: 'x'.repeat(32), TANDEM_JWKS_URL: 'https://issuer.example/jwks' }),
+    ).toThrowError(/only one of/)
+  })
+
+  it('reads booleans and the memory store', () => {
+    const config = loadConfig({ TANDEM_ALLOW_ANONYMOUS: 'TRUE', TANDEM_STORE: 'memory', TANDEM_LOG_LEVEL: 'warn' })
+    expect(config.auth.allowAnonymous).toBe(true)
+    expect(config.store).toEqual({ kind: 'memory' })
+    expect(config.logLevel).toBe('warn')
+  })
+
+  it('treats blank values as unset', () => {
+    expect(loadConfig({ TANDEM_PORT: '  ', TANDEM_JWT_SECRET: '' }).port).toBe(4321)
+  })
+
+  it('keeps backpressure above a whole message', () => {
+    const config = loadConfig({ TANDEM_MAX_MESSAGE_BYTES: String(64 * 1024 * 1024) })
+    expect(config.ws.maxBackpressureBytes).toBeGreaterThanOrEqual(2 * config.ws.maxMessageBytes)
+  })
+})
