@@ -30,6 +30,32 @@ export type Config = Readonly<{
     idleUnloadMs: number
     /** Compact a live room's log once it has this many rows. */
     compactAfterRows: number
+    /** A WebSocket join to a room with no record creates it; when false it is refused with 4404. */
+    autoCreate: boolean
+  }>
+  http: Readonly<{
+    /** REST admin key; null means generated into the data directory on first run. */
+    adminKey: string | null
+    /** Largest accepted REST request body. */
+    maxBodyBytes: number
+  }>
+  webhooks: Readonly<{
+    /** Endpoint configured through the environment (besides those registered via the API). */
+    url: string | null
+    /** Its `whsec_…` signing secret; required when url is set. */
+    secret: string | null
+    /** Allow endpoints on loopback/private/link-local addresses (tests, local demos). */
+    allowPrivate: boolean
+    timeoutMs: number
+    /** room.changed is sent after this much quiet per room… */
+    debounceMs: number
+    /** …or at the latest this long after the first unsent change. */
+    maxWaitMs: number
+    /** Attempts before a delivery is kept as failed. */
+    maxAttempts: number
+    /** Exponential backoff: base * 2^(attempt-1), capped, with jitter. */
+    retryBaseMs: number
+    retryMaxMs: number
   }>
   shutdownTimeoutMs: number
 }>
@@ -82,6 +108,18 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
 
   const maxMessageBytes = intVar(merged, 'TANDEM_MAX_MESSAGE_BYTES', { default: 2 * MIB, min: 1024, max: 256 * MIB })
 
+  const webhookUrl = optionalVar(merged, 'TANDEM_WEBHOOK_URL')
+  if (webhookUrl !== null) urlVar('TANDEM_WEBHOOK_URL', webhookUrl)
+  const webhookSecret = optionalVar(merged, 'TANDEM_WEBHOOK_SECRET')
+  if (webhookUrl !== null && webhookSecret === null) {
+    throw new ConfigError('TANDEM_WEBHOOK_SECRET', 'required when TANDEM_WEBHOOK_URL is set (a whsec_… secret)')
+  }
+  if (webhookSecret !== null && !/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/.test(webhookSecret)) {
+    throw new ConfigError('TANDEM_WEBHOOK_SECRET', 'must be whsec_ followed by a base64 key of at least 16 characters')
+  }
+  const adminKey = optionalVar(merged, 'TANDEM_ADMIN_KEY')
+  if (adminKey !== null && adminKey.length < 24) throw new ConfigError('TANDEM_ADMIN_KEY', 'must be at least 24 characters')
+
   return deepFreeze({
     host: stringVar(merged, 'TANDEM_HOST', '0.0.0.0'),
     port: intVar(merged, 'TANDEM_PORT', { default: 4321, min: 0, max: 65_535 }),
@@ -113,6 +151,22 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     rooms: {
       idleUnloadMs: intVar(merged, 'TANDEM_ROOM_IDLE_MS', { default: 30_000, min: 0, max: 86_400_000 }),
       compactAfterRows: intVar(merged, 'TANDEM_COMPACT_AFTER_ROWS', { default: 500, min: 2, max: 1_000_000 }),
+      autoCreate: boolVar(merged, 'TANDEM_AUTO_CREATE_ROOMS', true),
+    },
+    http: {
+      adminKey,
+      maxBodyBytes: intVar(merged, 'TANDEM_MAX_BODY_BYTES', { default: MIB, min: 1024, max: 256 * MIB }),
+    },
+    webhooks: {
+      url: webhookUrl,
+      secret: webhookSecret,
+      allowPrivate: boolVar(merged, 'TANDEM_WEBHOOK_ALLOW_PRIVATE', false),
+      timeoutMs: intVar(merged, 'TANDEM_WEBHOOK_TIMEOUT_MS', { default: 15_000, min: 100, max: 120_000 }),
+      debounceMs: intVar(merged, 'TANDEM_WEBHOOK_DEBOUNCE_MS', { default: 2_000, min: 0, max: 3_600_000 }),
+      maxWaitMs: intVar(merged, 'TANDEM_WEBHOOK_MAX_WAIT_MS', { default: 10_000, min: 0, max: 3_600_000 }),
+      maxAttempts: intVar(merged, 'TANDEM_WEBHOOK_MAX_ATTEMPTS', { default: 10, min: 1, max: 100 }),
+      retryBaseMs: intVar(merged, 'TANDEM_WEBHOOK_RETRY_BASE_MS', { default: 5_000, min: 1, max: 3_600_000 }),
+      retryMaxMs: intVar(merged, 'TANDEM_WEBHOOK_RETRY_MAX_MS', { default: 3_600_000, min: 1, max: 86_400_000 }),
     },
     shutdownTimeoutMs: intVar(merged, 'TANDEM_SHUTDOWN_TIMEOUT_MS', { default: 20_000, min: 100, max: 120_000 }),
   })

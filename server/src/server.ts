@@ -63,7 +63,6 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   const store = deps.store ?? (config.store.kind === 'sqlite' ? await createSqliteStore({ path: config.store.path }, log) : createMemoryStore())
   const bus = deps.bus ?? createLocalBus()
   const events = createRoomEvents((err, event) => log.error({ err, event: event.type }, 'room event listener threw'))
-  const metrics = createMetrics()
 
   const app: TemplatedApp = uws.App()
   const fanout = createFanout(app)
@@ -75,10 +74,12 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     log,
     compactAfterRows: config.rooms.compactAfterRows,
     idleUnloadMs: config.rooms.idleUnloadMs,
+    autoCreate: config.rooms.autoCreate,
   })
 
   let draining = false
   const sockets = new Set<Socket>()
+  const metrics = createMetrics({ connections: () => sockets.size, loadedRooms: () => registry.size })
   const ctx: WsContext = {
     config: config.ws,
     registry,
@@ -129,6 +130,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     await registry.closeAll()
     await bus.close()
     await store.close()
+    metrics.close()
     log.info('server closed')
   }
 

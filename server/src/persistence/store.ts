@@ -1,6 +1,6 @@
 /**
  * The storage contract every adapter (SQLite, memory, later Postgres) implements.
- * Rooms call it; only adapters know SQL. One contract test suite runs against every adapter.
+ * Rooms, REST and webhooks call it; only adapters know SQL. One contract suite runs against every adapter.
  */
 export interface StoredDocument {
   /** Every stored update for the room, oldest first. Empty when the room has never been written. */
@@ -9,6 +9,11 @@ export interface StoredDocument {
   readonly rowCount: number
   /** Sum of the stored updates' byte lengths. */
   readonly byteSize: number
+  /**
+   * State vector of content deleted with an earlier incarnation of this room (merged across deletions),
+   * or null. Updates covered by it are old content and must not resurrect the room.
+   */
+  readonly tombstone: Uint8Array | null
 }
 
 export interface CompactionResult {
@@ -18,13 +23,87 @@ export interface CompactionResult {
   readonly bytesAfter: number
 }
 
+/** JSON object stored with a room (bounded by the REST layer). */
+export type RoomMetadata = Readonly<Record<string, unknown>>
+
+export interface RoomRecord {
+  readonly name: string
+  /** Milliseconds since the Unix epoch. */
+  readonly createdAt: number
+  /** Last stored update or metadata change, ms since the epoch. */
+  readonly updatedAt: number
+  readonly metadata: RoomMetadata
+  /** Bytes of the room's stored update log. */
+  readonly sizeBytes: number
+}
+
+export interface ListRoomsOptions {
+  /** Only rooms whose name starts with this. */
+  readonly prefix?: string
+  /** Only rooms whose name sorts after this (exclusive): the paging cursor. */
+  readonly after?: string
+  /** At most this many, ordered by name ascending. */
+  readonly limit: number
+}
+
+export interface WebhookEndpoint {
+  /** `ep_…`; the endpoint configured through the environment has the fixed id `ep_config`. */
+  readonly id: string
+  readonly url: string
+  /** `whsec_` + base64 of the HMAC key (Standard Webhooks). */
+  readonly secret: string
+  /** Event types delivered to it; null means every event. */
+  readonly events: readonly string[] | null
+  readonly createdAt: number
+  /** Set when the receiver answered 410 Gone; disabled endpoints get no new deliveries. */
+  readonly disabledAt: number | null
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed'
+
+export interface NewWebhookDelivery {
+  /** `msg_…`: the Standard Webhooks `webhook-id`, the same on every attempt. */
+  readonly id: string
+  readonly endpointId: string
+  readonly eventType: string
+  /** The exact JSON body to send. */
+  readonly payload: string
+  readonly createdAt: number
+}
+
+export interface WebhookDelivery extends NewWebhookDelivery {
+  readonly status: DeliveryStatus
+  /** Attempts made so far. */
+  readonly attempts: number
+  /** When the next attempt is due (pending), ms since the epoch. */
+  readonly nextAttemptAt: number
+  readonly lastError: string | null
+  readonly lastStatusCode: number | null
+  readonly updatedAt: number
+}
+
+export type DeliveryOutcome =
+  | { readonly status: 'delivered'; readonly statusCode: number }
+  | { readonly status: 'pending'; readonly nextAttemptAt: number; readonly error: string; readonly statusCode: number | null }
+  | { readonly status: 'failed'; readonly error: string; readonly statusCode: number | null }
+
+export interface ListDeliveriesOptions {
+  readonly status?: DeliveryStatus
+  /** Only deliveries whose id sorts after this (exclusive): the paging cursor. */
+  readonly after?: string
+  readonly limit: number
+}
+
 export interface Store {
-  /** Loads a room's stored updates. Never throws for an unknown room. */
+  // ---- document log -------------------------------------------------------------------------------
+
+  /** Loads a room's stored updates and tombstone. Never throws for an unknown room. */
   loadUpdates(room: string): Promise<StoredDocument>
   /**
    * Appends one Yjs update. Resolves only after the transaction that contains it has committed
    * (adapters group many concurrent appends into one transaction). Rejects if the commit failed.
    * Commits happen in call order: when an append resolves, every earlier append has committed.
+   * Also bumps the room record's `updatedAt` (creating no record: see ensureRoom).
    */
   appendUpdate(room: string, update: Uint8Array): Promise<void>
   /**
@@ -32,8 +111,53 @@ export interface Store {
    * in one transaction. Appends that race with it are kept as separate rows.
    */
   compact(room: string): Promise<CompactionResult>
-  /** Deletes every stored row of the room. */
-  deleteRoom(room: string): Promise<void>
+
+  // ---- room records -------------------------------------------------------------------------------
+
+  /** Creates the room's record; null if it already exists. */
+  createRoom(name: string, metadata: RoomMetadata): Promise<RoomRecord | null>
+  /** The room's record, created with empty metadata when missing; `created` tells which. */
+  ensureRoom(name: string): Promise<{ record: RoomRecord; created: boolean }>
+  getRoom(name: string): Promise<RoomRecord | null>
+  listRooms(opts: ListRoomsOptions): Promise<RoomRecord[]>
+  /** Replaces the metadata; null if the room does not exist. */
+  updateRoomMetadata(name: string, metadata: RoomMetadata): Promise<RoomRecord | null>
+  /**
+   * Deletes the room's record and every stored update in one transaction (after queued appends have
+   * committed), and merges `tombstone` (a state vector) into the room's remembered tombstone.
+   * Returns false when neither a record nor updates existed.
+   */
+  deleteRoom(name: string, tombstone: Uint8Array | null): Promise<boolean>
+
+  // ---- webhook endpoints and outbox ----------------------------------------------------------------
+
+  /** Inserts or replaces an endpoint by id. */
+  saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void>
+  listWebhookEndpoints(): Promise<WebhookEndpoint[]>
+  /** Deletes an endpoint and its pending deliveries (failed and delivered ones are kept). */
+  deleteWebhookEndpoint(id: string): Promise<boolean>
+  disableWebhookEndpoint(id: string, at: number): Promise<void>
+  /** Adds deliveries (status pending, attempts 0, due now) in one transaction. */
+  enqueueDeliveries(deliveries: readonly NewWebhookDelivery[]): Promise<void>
+  /**
+   * Returns up to `limit` pending deliveries due at `now`, oldest first, and pushes their
+   * `nextAttemptAt` to `now + leaseMs` in the same transaction, so a crash mid-delivery retries them
+   * after the lease instead of losing or duplicating them concurrently.
+   */
+  claimDueDeliveries(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]>
+  /** Records an attempt's outcome (increments attempts). */
+  completeDelivery(id: string, outcome: DeliveryOutcome, at: number): Promise<void>
+  getDelivery(id: string): Promise<WebhookDelivery | null>
+  listDeliveries(opts: ListDeliveriesOptions): Promise<WebhookDelivery[]>
+  /** Puts a delivery back to pending, due at `now`, attempts reset to 0; null if unknown. */
+  replayDelivery(id: string, now: number): Promise<WebhookDelivery | null>
+  /** Pending deliveries (queue depth). */
+  countPendingDeliveries(): Promise<number>
+  /** Earliest nextAttemptAt among pending deliveries, or null. */
+  nextDeliveryDueAt(): Promise<number | null>
+
+  // ---- lifecycle ----------------------------------------------------------------------------------
+
   /** Resolves when the store can serve requests; rejects otherwise (readiness). */
   ping(): Promise<void>
   /** Waits for in-flight commits, then releases the store. Later calls reject. */

@@ -2,11 +2,17 @@
  * The few typed events rooms emit. Listeners (metrics, webhooks) observe; none can veto or block sync.
  */
 export type RoomEvent =
+  | { type: 'room.created'; roomId: string; at: number }
+  | { type: 'room.deleted'; roomId: string; at: number }
   | { type: 'room.loaded'; roomId: string }
   | { type: 'room.changed'; roomId: string; at: number }
   | { type: 'room.unloaded'; roomId: string }
   | { type: 'peer.joined'; roomId: string; peerId: number; userId: string }
   | { type: 'peer.left'; roomId: string; peerId: number; userId: string }
+  /** A user's first connection to a room (per user, not per socket). */
+  | { type: 'user.entered'; roomId: string; userId: string; name: string | null; activeUsers: number; at: number }
+  /** A user's last connection to a room closed. */
+  | { type: 'user.left'; roomId: string; userId: string; activeUsers: number; at: number }
 
 export type RoomEventListener = (event: RoomEvent) => void
 

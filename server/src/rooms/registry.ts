@@ -3,11 +3,22 @@
  * peer leaves and flushes and compacts on the way out. A join that arrives mid-unload waits for the
  * flush and then loads fresh rather than reviving a half-closed room.
  */
+import * as Y from 'yjs'
 import type { Logger } from 'pino'
 import { Room, type RoomDeps } from './room.js'
 import type { Peer } from './peer.js'
+import { AppError, CLOSE_CODE } from '../errors.js'
 
-export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken'> & { idleUnloadMs: number }
+export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken'> & {
+  idleUnloadMs: number
+  /** Joining a room that has no record creates it (y-websocket users expect this); else 4404. */
+  autoCreate: boolean
+}
+
+export interface LoadOptions {
+  /** Create the room's record when missing (emitting room.created) instead of failing with room_not_found. */
+  create: boolean
+}
 
 export class RoomRegistry {
   readonly #live = new Map<string, Room>()
@@ -49,18 +60,20 @@ export class RoomRegistry {
   }
 
   /** Returns the loaded room, loading it once however many callers ask at the same time. */
-  async getOrLoad(id: string): Promise<Room> {
+  async getOrLoad(id: string, opts: LoadOptions): Promise<Room> {
     for (;;) {
-      if (this.#closed) throw new Error('registry is closed')
+      if (this.#closed) throw new AppError('unavailable', 'server is shutting down')
       const live = this.#live.get(id)
       if (live?.state === 'active') return live
       const pending = this.#pending.get(id)
       if (pending) {
-        const room = await pending
+        // Another caller's failure (e.g. not found without create) says nothing about this one: retry.
+        const room = await pending.catch(() => null)
         if (room?.state === 'active') return room
-        continue // it was an unload; load fresh
+        if (this.#pending.get(id) === pending) this.#pending.delete(id) // settled: never spin on it
+        continue // it was an unload, a delete or a failed load; load fresh
       }
-      const load = this.#load(id)
+      const load = this.#load(id, opts)
       this.#pending.set(id, load)
       void load.finally(() => {
         if (this.#pending.get(id) === load) this.#pending.delete(id)
@@ -70,10 +83,15 @@ export class RoomRegistry {
     }
   }
 
+  /** Loads a room the way a join would (creating it when auto-create is on), without joining. */
+  prepareJoin(id: string): Promise<Room> {
+    return this.getOrLoad(id, { create: this.deps.autoCreate })
+  }
+
   /** Loads (if needed) and adds the peer; cancels a scheduled unload. Null if the peer left meanwhile. */
   async join(id: string, peer: Peer): Promise<Room | null> {
     for (;;) {
-      const room = await this.getOrLoad(id)
+      const room = await this.getOrLoad(id, { create: this.deps.autoCreate })
       if (peer.closed) return null
       if (room.state !== 'active') continue
       this.#cancelUnload(id)
@@ -96,7 +114,56 @@ export class RoomRegistry {
     await Promise.all([...this.#live.values()].map((room) => this.#unload(room)))
   }
 
-  async #load(id: string): Promise<Room> {
+  /**
+   * Deletes a room: its peers are closed with 4404, its stored log and record removed, and its state
+   * vector kept as a tombstone so a client holding old content cannot resurrect it. Joins that arrive
+   * meanwhile wait and then find the room gone (or re-created empty). Returns false if nothing existed.
+   */
+  async delete(id: string): Promise<boolean> {
+    for (;;) {
+      const pending = this.#pending.get(id)
+      if (!pending) break
+      await pending.catch(() => null)
+    }
+    const op = this.#delete(id)
+    const marker = op.then(
+      () => null,
+      () => null,
+    )
+    this.#pending.set(id, marker)
+    try {
+      return await op
+    } finally {
+      if (this.#pending.get(id) === marker) this.#pending.delete(id)
+    }
+  }
+
+  async #delete(id: string): Promise<boolean> {
+    const live = this.#live.get(id)
+    let tombstone: Uint8Array | null
+    if (live?.state === 'active') {
+      this.#live.delete(id)
+      tombstone = Y.encodeStateVector(live.doc)
+      live.closePeers(CLOSE_CODE.room_not_found, 'room deleted')
+      this.#cancelUnload(id)
+      live.abandon()
+      this.deps.events.emit({ type: 'room.unloaded', roomId: id })
+    } else {
+      const stored = await this.deps.store.loadUpdates(id)
+      tombstone = stored.updates.length > 0 ? Y.encodeStateVectorFromUpdate(Y.mergeUpdates(stored.updates)) : null
+    }
+    const existed = await this.deps.store.deleteRoom(id, tombstone)
+    if (existed) this.deps.events.emit({ type: 'room.deleted', roomId: id, at: Date.now() })
+    return existed || live !== undefined
+  }
+
+  async #load(id: string, opts: LoadOptions): Promise<Room> {
+    if (opts.create) {
+      const { created } = await this.deps.store.ensureRoom(id)
+      if (created) this.deps.events.emit({ type: 'room.created', roomId: id, at: Date.now() })
+    } else if ((await this.deps.store.getRoom(id)) === null) {
+      throw new AppError('room_not_found', `room ${id} does not exist`)
+    }
     const room = await Room.load(id, this.#roomDeps)
     this.#live.set(id, room)
     this.deps.events.emit({ type: 'room.loaded', roomId: id })

@@ -10,7 +10,7 @@ import type { Bus } from '../fanout/bus.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast, Peer } from './peer.js'
 import { Presence } from './presence.js'
-import { CLOSE_CODE } from '../errors.js'
+import { AppError, CLOSE_CODE } from '../errors.js'
 
 const FROM_STORE = Symbol('from-store')
 const FROM_BUS = Symbol('from-bus')
@@ -51,13 +51,19 @@ export class Room {
   #fullState: Uint8Array | null = null
   #keepalive: NodeJS.Timeout | null = null
   readonly #unsubscribeBus: () => void
+  /** Connections per user id, for per-user (not per-socket) enter/leave events. */
+  readonly #users = new Map<string, { name: string | null; connections: number }>()
+  /** State vector of a deleted earlier incarnation: content it covers must not come back. */
+  readonly #tombstone: Uint8Array | null
 
   private constructor(
     readonly id: string,
     private readonly deps: RoomDeps,
     storedRows: number,
+    tombstone: Uint8Array | null,
   ) {
     this.#rowsStored = storedRows
+    this.#tombstone = tombstone
     this.#doc.on('update', (update: Uint8Array, origin: unknown) => this.#onUpdate(update, origin))
     this.#unsubscribeBus = deps.bus.subscribe(id, (update) => this.#applyFromBus(update))
   }
@@ -65,7 +71,7 @@ export class Room {
   /** Loads the room's stored log into a fresh doc. */
   static async load(id: string, deps: RoomDeps): Promise<Room> {
     const stored = await deps.store.loadUpdates(id)
-    const room = new Room(id, deps, stored.rowCount)
+    const room = new Room(id, deps, stored.rowCount, stored.tombstone)
     room.#doc.transact(() => {
       for (const update of stored.updates) {
         try {
@@ -96,6 +102,11 @@ export class Room {
     return this.#presence.size
   }
 
+  /** Active users: one entry per user id across its connections. */
+  users(): { userId: string; name: string | null; connections: number }[] {
+    return [...this.#users].map(([userId, u]) => ({ userId, name: u.name, connections: u.connections }))
+  }
+
   /** Adds a peer and starts its handshake: our state vector, then everyone's presence. */
   join(peer: Peer): void {
     if (this.#state !== 'active') throw new Error(`room ${this.id} is ${this.#state}`)
@@ -108,6 +119,14 @@ export class Room {
     const states = this.#presence.snapshot()
     if (states.length > 0) peer.send({ type: 'awareness', update: encodeAwarenessUpdate(states) })
     this.deps.events.emit({ type: 'peer.joined', roomId: this.id, peerId: peer.id, userId: peer.userId })
+    const user = this.#users.get(peer.userId)
+    if (user) {
+      user.connections += 1
+    } else {
+      this.#users.set(peer.userId, { name: peer.userName, connections: 1 })
+      const at = Date.now()
+      this.deps.events.emit({ type: 'user.entered', roomId: this.id, userId: peer.userId, name: peer.userName, activeUsers: this.#users.size, at })
+    }
   }
 
   /** Removes a peer and the presence it introduced. Idempotent. */
@@ -116,6 +135,11 @@ export class Room {
     const removals = this.#presence.removeOwner(peer)
     if (removals.length > 0) this.deps.broadcast(this.id, { type: 'awareness', update: encodeAwarenessUpdate(removals) })
     this.deps.events.emit({ type: 'peer.left', roomId: this.id, peerId: peer.id, userId: peer.userId })
+    const user = this.#users.get(peer.userId)
+    if (user && --user.connections === 0) {
+      this.#users.delete(peer.userId)
+      this.deps.events.emit({ type: 'user.left', roomId: this.id, userId: peer.userId, activeUsers: this.#users.size, at: Date.now() })
+    }
     if (this.#peers.size === 0) {
       if (this.#keepalive !== null) clearInterval(this.#keepalive)
       this.#keepalive = null
@@ -139,11 +163,12 @@ export class Room {
    * Applies a client's sync step 2 or update. Validates the whole update before touching the doc, so a
    * malformed one changes nothing; acknowledges it as saved once the commit covering it is done.
    */
-  applyClientUpdate(peer: Peer, update: Uint8Array): UpdateOutcome {
-    if (!isWellFormedUpdate(update)) {
+  applyClientUpdate(peer: Peer, received: Uint8Array): UpdateOutcome {
+    if (!isWellFormedUpdate(received)) {
       peer.close(CLOSE_CODE.bad_frame, 'malformed Yjs update')
       return 'malformed'
     }
+    const update = this.#withoutDeletedContent(received)
     if (!peer.canWrite) {
       // Read-only peers still send sync step 2 during the handshake; refuse only what is new.
       if (Y.snapshotContainsUpdate(Y.snapshot(this.#doc), update)) {
@@ -162,7 +187,7 @@ export class Room {
     }
     // Covers this update (if it changed anything) and every earlier one, in commit order.
     this.#lastWrite.then(
-      () => peer.acknowledgeSaved(update),
+      () => peer.acknowledgeSaved(received),
       () => {}, // the room is broken; its peers are being closed
     )
     return 'applied'
@@ -170,8 +195,9 @@ export class Room {
 
   /** Applies a server-side update (REST) as if a peer had sent it; resolves after its commit. */
   async applyServerUpdate(update: Uint8Array): Promise<void> {
-    if (!isWellFormedUpdate(update)) throw new Error('malformed Yjs update')
-    Y.applyUpdate(this.#doc, update, FROM_SERVER)
+    if (this.#state !== 'active') throw new AppError('room_not_found', 'the room was deleted or unloaded')
+    if (!isWellFormedUpdate(update)) throw new AppError('bad_request', 'the body is not a valid Yjs update')
+    Y.applyUpdate(this.#doc, this.#withoutDeletedContent(update), FROM_SERVER)
     await this.#lastWrite
   }
 
@@ -302,6 +328,11 @@ export class Room {
     } catch (err) {
       this.deps.log.warn({ err, roomId: this.id }, 'ignoring a bus update that does not apply')
     }
+  }
+
+  /** Drops content that belonged to a deleted incarnation of this room, so a stale client cannot revive it. */
+  #withoutDeletedContent(update: Uint8Array): Uint8Array {
+    return this.#tombstone === null ? update : Y.diffUpdate(update, this.#tombstone)
   }
 
   /** True when none of the state vector's clients appear in the doc: the diff is the full state. */

@@ -30,7 +30,10 @@ export function createFanout(app: TemplatedApp): Fanout {
   return {
     broadcast(roomId: string, message: Message, except?: Peer) {
       const origin = except instanceof SocketPeer ? except : undefined
-      publish(singleTopic(roomId), () => encodeSingleFrame(message), origin?.framing === 'single' ? origin : undefined)
+      // Stateless messages exist only in the multiplexed framing; y-websocket clients never see them.
+      if (message.type !== 'stateless') {
+        publish(singleTopic(roomId), () => encodeSingleFrame(message), origin?.framing === 'single' ? origin : undefined)
+      }
       publish(
         multiplexedTopic(roomId),
         () => encodeMultiplexedFrame(roomId, message),

@@ -66,14 +66,18 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     binding.state = 'loading'
     const peer = new SocketPeer(ws, 'multiplexed', binding.address, binding.roomId, principal.userId, principal.name, access === 'write', detach)
     binding.peer = peer
-    // Authenticated goes out before the room's first sync frame, as Hocuspocus providers expect.
-    peer.send({ type: 'authenticated', scope: access === 'write' ? 'read-write' : 'readonly' })
     let room
     try {
+      await ctx.registry.prepareJoin(binding.roomId)
+      if (!current()) return
+      // Authenticated goes out before the room's first sync frame, as Hocuspocus providers expect.
+      peer.send({ type: 'authenticated', scope: access === 'write' ? 'read-write' : 'readonly' })
       room = await ctx.registry.join(binding.roomId, peer)
     } catch (err) {
+      if (!current()) return
+      if (err instanceof AppError && err.code === 'room_not_found') return deny(ws, binding, err)
       ctx.log.error({ err, roomId: binding.roomId }, 'room failed to load')
-      if (current()) closeSocket(ws, CLOSE_CODE.internal, 'room failed to load')
+      closeSocket(ws, CLOSE_CODE.internal, 'room failed to load')
       return
     }
     if (room === null) return

@@ -4,7 +4,7 @@
  */
 import type { WebSocketBehavior } from 'uWebSockets.js'
 import { decodeSingleFrame } from '@tandem/client/protocol'
-import { CLOSE_CODE } from '../errors.js'
+import { AppError, CLOSE_CODE } from '../errors.js'
 import { dispatch } from './dispatch.js'
 import { SocketPeer } from './peer.js'
 import { clearSocketTimers, closeSocket, scheduleExpiry, type SingleSocket, type Socket, type SocketData } from './socket.js'
@@ -29,6 +29,7 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
           for (const message of pending?.messages ?? []) dispatch(room, peer, message)
         },
         (err: unknown) => {
+          if (err instanceof AppError && err.code === 'room_not_found') return closeSocket(ws, CLOSE_CODE.room_not_found, 'room not found')
           ctx.log.error({ err, roomId: data.roomId }, 'room failed to load')
           closeSocket(ws, CLOSE_CODE.internal, 'room failed to load')
         },

@@ -1,0 +1,171 @@
+/**
+ * Room operations for the REST API: records, documents, users and messages, over the registry and the
+ * store. HTTP-free: handlers map requests to these calls and AppErrors to responses.
+ */
+import * as Y from 'yjs'
+import type { ListRoomsOptions, RoomMetadata, RoomRecord, Store } from '../persistence/store.js'
+import type { RoomRegistry } from './registry.js'
+import type { RoomEvents } from './events.js'
+import type { Broadcast } from './peer.js'
+import { AppError, isValidRoomName } from '../errors.js'
+
+export interface RoomStats {
+  /** Open connections (sockets, or multiplexed room bindings) in the room on this instance. */
+  readonly connections: number
+  /** Distinct users among them. */
+  readonly users: number
+  /** Whether the room is loaded in memory right now. */
+  readonly loaded: boolean
+}
+
+export interface RoomInfo extends RoomRecord {
+  readonly stats: RoomStats
+}
+
+export interface ActiveUser {
+  readonly userId: string
+  readonly name: string | null
+  readonly connections: number
+}
+
+export interface RoomPage {
+  readonly rooms: RoomInfo[]
+  /** Pass as `after` to get the next page; null on the last page. */
+  readonly nextCursor: string | null
+}
+
+export interface RoomServiceDeps {
+  store: Store
+  registry: RoomRegistry
+  events: RoomEvents
+  broadcast: Broadcast
+}
+
+export class RoomService {
+  constructor(private readonly deps: RoomServiceDeps) {}
+
+  async create(name: string, metadata: RoomMetadata): Promise<RoomInfo> {
+    assertRoomName(name)
+    const record = await this.deps.store.createRoom(name, metadata)
+    if (record === null) throw new AppError('room_exists', `room ${name} already exists`)
+    this.deps.events.emit({ type: 'room.created', roomId: name, at: record.createdAt })
+    return this.#withStats(record)
+  }
+
+  async get(name: string): Promise<RoomInfo> {
+    assertRoomName(name)
+    const record = await this.deps.store.getRoom(name)
+    if (record === null) throw notFound(name)
+    return this.#withStats(record)
+  }
+
+  async list(opts: ListRoomsOptions): Promise<RoomPage> {
+    // One extra row tells whether another page exists without a count query.
+    const records = await this.deps.store.listRooms({ ...opts, limit: opts.limit + 1 })
+    const page = records.slice(0, opts.limit)
+    const last = page[page.length - 1]
+    return { rooms: page.map((r) => this.#withStats(r)), nextCursor: records.length > opts.limit && last ? last.name : null }
+  }
+
+  async updateMetadata(name: string, metadata: RoomMetadata): Promise<RoomInfo> {
+    assertRoomName(name)
+    const record = await this.deps.store.updateRoomMetadata(name, metadata)
+    if (record === null) throw notFound(name)
+    return this.#withStats(record)
+  }
+
+  /** Deletes the room; its peers are disconnected with 4404. */
+  async delete(name: string): Promise<void> {
+    assertRoomName(name)
+    if (!(await this.deps.registry.delete(name))) throw notFound(name)
+  }
+
+  /** The whole document as one binary Yjs update. */
+  async readDoc(name: string): Promise<Uint8Array> {
+    const room = await this.#load(name)
+    return room.encodeState()
+  }
+
+  /** Every top-level shared type as JSON (Y.Text/XML as strings, Y.Map as objects, Y.Array as arrays). */
+  async readDocJson(name: string): Promise<Record<string, unknown>> {
+    const room = await this.#load(name)
+    return docToJson(room.doc)
+  }
+
+  /** Applies a Yjs update as a server-side edit; resolves after its storage commit. */
+  async applyUpdate(name: string, update: Uint8Array): Promise<void> {
+    const room = await this.#load(name)
+    await room.applyServerUpdate(update)
+  }
+
+  async users(name: string): Promise<ActiveUser[]> {
+    assertRoomName(name)
+    const live = this.deps.registry.get(name)
+    if (live) return live.users()
+    if ((await this.deps.store.getRoom(name)) === null) throw notFound(name)
+    return []
+  }
+
+  /** Sends a stateless message to the room's multiplexed clients; returns how many connections are in the room. */
+  async broadcast(name: string, payload: string): Promise<number> {
+    assertRoomName(name)
+    const live = this.deps.registry.get(name)
+    if (!live) {
+      if ((await this.deps.store.getRoom(name)) === null) throw notFound(name)
+      return 0
+    }
+    this.deps.broadcast(name, { type: 'stateless', payload })
+    return live.peerCount
+  }
+
+  #load(name: string) {
+    assertRoomName(name)
+    return this.deps.registry.getOrLoad(name, { create: false })
+  }
+
+  #withStats(record: RoomRecord): RoomInfo {
+    const live = this.deps.registry.get(record.name)
+    return {
+      ...record,
+      stats: live ? { connections: live.peerCount, users: live.users().length, loaded: true } : { connections: 0, users: 0, loaded: false },
+    }
+  }
+}
+
+function assertRoomName(name: string): void {
+  if (!isValidRoomName(name)) throw new AppError('invalid_room_name', 'room names match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$')
+}
+
+function notFound(name: string): AppError {
+  return new AppError('room_not_found', `room ${name} does not exist`)
+}
+
+/** Reads each top-level type by the kind it was defined as; unknown kinds come back as their JSON. */
+export function docToJson(doc: Y.Doc): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, type] of doc.share) {
+    if (type instanceof Y.Text) out[key] = type.toString()
+    else if (type instanceof Y.XmlFragment) out[key] = type.toString()
+    else if (type instanceof Y.Map) out[key] = type.toJSON()
+    else if (type instanceof Y.Array) out[key] = type.toJSON()
+    else out[key] = guessJson(doc, key)
+  }
+  return out
+}
+
+/**
+ * A type nobody has accessed through a typed getter on the server is a generic AbstractType: guess
+ * from its content (a map has `_map` entries, a sequence has `_start`).
+ */
+function guessJson(doc: Y.Doc, key: string): unknown {
+  const type = doc.share.get(key)
+  if (!type) return null
+  if (type._map.size > 0) return doc.getMap(key).toJSON()
+  if (type._start !== null) {
+    const first = type._start.content
+    if (first instanceof Y.ContentString || first instanceof Y.ContentFormat || first instanceof Y.ContentEmbed) return doc.getText(key).toString()
+    if (first instanceof Y.ContentType && (first.type instanceof Y.XmlElement || first.type instanceof Y.XmlText)) return doc.getXmlFragment(key).toString()
+    return doc.getArray(key).toJSON()
+  }
+  return null
+}
