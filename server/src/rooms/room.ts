@@ -9,6 +9,7 @@ import type { Store } from '../persistence/store.js'
 import type { Bus } from '../fanout/bus.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast, Peer } from './peer.js'
+import type { RoomMetrics } from '../metrics.js'
 import { Presence } from './presence.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
 
@@ -26,6 +27,7 @@ export interface RoomDeps {
   broadcast: Broadcast
   events: RoomEvents
   log: Logger
+  metrics: RoomMetrics
   compactAfterRows: number
   /** Called when the last peer leaves (the registry schedules the unload). */
   onEmpty: (room: Room) => void
@@ -164,6 +166,7 @@ export class Room {
    * malformed one changes nothing; acknowledges it as saved once the commit covering it is done.
    */
   applyClientUpdate(peer: Peer, received: Uint8Array): UpdateOutcome {
+    const startedAt = performance.now()
     if (!isWellFormedUpdate(received)) {
       peer.close(CLOSE_CODE.bad_frame, 'malformed Yjs update')
       return 'malformed'
@@ -185,9 +188,14 @@ export class Room {
       peer.close(CLOSE_CODE.bad_frame, 'update failed to apply')
       return 'malformed'
     }
+    const { metrics } = this.deps
+    metrics.updateApplied((performance.now() - startedAt) / 1000)
     // Covers this update (if it changed anything) and every earlier one, in commit order.
     this.#lastWrite.then(
-      () => peer.acknowledgeSaved(received),
+      () => {
+        peer.acknowledgeSaved(received)
+        metrics.savedAcknowledged((performance.now() - startedAt) / 1000)
+      },
       () => {}, // the room is broken; its peers are being closed
     )
     return 'applied'
@@ -283,10 +291,12 @@ export class Room {
 
   #persist(update: Uint8Array): void {
     this.#pendingWrites += 1
+    const startedAt = performance.now()
     const write = this.deps.store.appendUpdate(this.id, update)
     this.#lastWrite = write
     write.then(
       () => {
+        this.deps.metrics.storageCommitted((performance.now() - startedAt) / 1000)
         this.#pendingWrites -= 1
         this.#rowsStored += 1
         if (this.#rowsStored >= this.deps.compactAfterRows && this.#compacting === null && this.#state === 'active') {

@@ -7,6 +7,7 @@ import type { TemplatedApp } from 'uWebSockets.js'
 import { encodeMultiplexedFrame, encodeSingleFrame, type Message } from '@tandem/client/protocol'
 import type { Broadcast, Peer } from '../rooms/peer.js'
 import { SocketPeer } from './peer.js'
+import type { Metrics } from '../metrics.js'
 import { multiplexedTopic, singleTopic } from './socket.js'
 
 export interface Fanout {
@@ -16,12 +17,14 @@ export interface Fanout {
   remove(peer: SocketPeer): void
 }
 
-export function createFanout(app: TemplatedApp): Fanout {
+export function createFanout(app: TemplatedApp, metrics: Pick<Metrics, 'framesOut'>): Fanout {
   const individual = new Map<string, Set<SocketPeer>>()
 
   const publish = (topic: string, encode: () => Uint8Array, except: SocketPeer | undefined): void => {
-    if (app.numSubscribers(topic) === 0) return
+    const subscribers = app.numSubscribers(topic)
+    if (subscribers === 0) return
     const frame = encode()
+    metrics.framesOut(except ? subscribers - 1 : subscribers, frame.byteLength)
     // ws.publish skips the publishing socket itself: that is how the sender is excluded.
     if (except && !except.closed) except.ws.publish(topic, frame, true, false)
     else app.publish(topic, frame, true, false)

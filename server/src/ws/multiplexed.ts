@@ -11,7 +11,7 @@ import { AppError, CLOSE_CODE, isValidRoomName, toAppError } from '../errors.js'
 import { dispatch } from './dispatch.js'
 import { SocketPeer } from './peer.js'
 import { principalFor } from './upgrade.js'
-import { clearSocketTimers, closeSocket, scheduleExpiry, sendFrame, type Binding, type MultiplexedSocket, type Socket, type SocketData } from './socket.js'
+import { clearSocketTimers, closeSocket, updateExpiry, sendFrame, type Binding, type MultiplexedSocket, type Socket, type SocketData } from './socket.js'
 import type { WsContext } from './context.js'
 
 /** Rooms one socket may hold that are not yet joined (Hocuspocus caps pending documents at 100). */
@@ -24,6 +24,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     if (binding?.peer !== peer) return
     data.bindings.delete(peer.address)
     leave(binding)
+    updateExpiry(peer.ws)
   }
 
   const leave = (binding: Binding): void => {
@@ -42,8 +43,13 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
 
   const deny = (ws: Socket, binding: Binding, err: AppError): void => {
     const data = ws.getUserData() as MultiplexedSocket
+    if (binding.state === 'joined') leave(binding)
     binding.state = 'denied'
+    binding.principal = null
+    binding.peer = null
+    binding.room = null
     dropPending(data, binding)
+    updateExpiry(ws)
     sendFrame(ws, encodeMultiplexedFrame(binding.address, { type: 'permission-denied', reason: err.code }))
   }
 
@@ -62,7 +68,8 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     if (!current()) return
     const access = accessFor(principal, binding.roomId)
     if (access === null) return deny(ws, binding, new AppError('forbidden'))
-    scheduleExpiry(ws, principal.expiresAtMs)
+    binding.principal = principal
+    updateExpiry(ws)
     binding.state = 'loading'
     const peer = new SocketPeer(ws, 'multiplexed', binding.address, binding.roomId, principal.userId, principal.name, access === 'write', detach)
     binding.peer = peer
@@ -97,6 +104,25 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     for (const message of pending.messages) dispatch(room, peer, message)
   }
 
+  /** A second auth message on a joined room refreshes its token; the scope may change (PROTOCOL.md §4.5). */
+  const refresh = async (ws: Socket, binding: Binding, token: string): Promise<void> => {
+    const data = ws.getUserData() as MultiplexedSocket
+    let principal
+    try {
+      principal = token === '' && data.principal !== null ? data.principal : await principalFor(ctx.verifier, token)
+    } catch (err) {
+      if (!data.closed && binding.state === 'joined') deny(ws, binding, toAppError(err))
+      return
+    }
+    if (data.closed || binding.state !== 'joined' || binding.peer === null) return
+    const access = accessFor(principal, binding.roomId)
+    if (access === null) return deny(ws, binding, new AppError('forbidden'))
+    binding.principal = principal
+    binding.peer.canWrite = access === 'write'
+    updateExpiry(ws)
+    binding.peer.send({ type: 'authenticated', scope: access === 'write' ? 'read-write' : 'readonly' })
+  }
+
   const onMessage = (ws: Socket, address: string, message: Message, frameBytes: number): void => {
     const data = ws.getUserData() as MultiplexedSocket
     let binding = data.bindings.get(address)
@@ -106,13 +132,18 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
         data.bindings.delete(address)
         dropPending(data, binding)
         leave(binding)
+        updateExpiry(ws)
       }
       return
     }
 
     if (message.type === 'auth-token') {
       if (message.providerVersion !== null) data.providerVersion = message.providerVersion
-      if (binding?.state === 'joined' || binding?.state === 'authorizing' || binding?.state === 'loading') return
+      if (binding?.state === 'joined') {
+        void refresh(ws, binding, message.token)
+        return
+      }
+      if (binding?.state === 'authorizing' || binding?.state === 'loading') return
       if (!binding) {
         binding = newBinding(address)
         if (!admitBinding(ws, data, binding)) return
@@ -155,7 +186,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
       const data = ws.getUserData() as MultiplexedSocket
       ctx.sockets.add(ws)
       ctx.metrics.connectionOpened('multiplexed')
-      if (data.principal !== null) scheduleExpiry(ws, data.principal.expiresAtMs)
+      updateExpiry(ws)
       data.authTimer = setTimeout(() => {
         data.authTimer = null
         closeSocket(ws, CLOSE_CODE.auth_timeout, 'no room was authorised in time')
@@ -198,5 +229,5 @@ function roomIdOf(address: string): string {
 }
 
 function newBinding(address: string): Binding {
-  return { address, roomId: roomIdOf(address), state: 'awaiting-auth', peer: null, room: null, pending: { messages: [], bytes: 0 } }
+  return { address, roomId: roomIdOf(address), state: 'awaiting-auth', principal: null, peer: null, room: null, pending: { messages: [], bytes: 0 } }
 }

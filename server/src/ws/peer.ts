@@ -21,7 +21,8 @@ export class SocketPeer implements Peer {
     readonly roomId: string,
     readonly userId: string,
     readonly userName: string | null,
-    readonly canWrite: boolean,
+    /** Mutable: a multiplexed token refresh may change the scope. */
+    public canWrite: boolean,
     /** Multiplexed only: called when the room ends this peer's membership but the socket stays. */
     private readonly detach: ((peer: SocketPeer, reason: string) => void) | null,
   ) {}

@@ -7,7 +7,7 @@ import { decodeSingleFrame } from '@tandem/client/protocol'
 import { AppError, CLOSE_CODE } from '../errors.js'
 import { dispatch } from './dispatch.js'
 import { SocketPeer } from './peer.js'
-import { clearSocketTimers, closeSocket, scheduleExpiry, type SingleSocket, type Socket, type SocketData } from './socket.js'
+import { clearSocketTimers, closeSocket, updateExpiry, type SingleSocket, type Socket, type SocketData } from './socket.js'
 import type { WsContext } from './context.js'
 
 export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketData>, 'open' | 'message' | 'close'> {
@@ -16,7 +16,7 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
       const data = ws.getUserData() as SingleSocket
       ctx.sockets.add(ws)
       ctx.metrics.connectionOpened('single')
-      scheduleExpiry(ws, data.principal.expiresAtMs)
+      updateExpiry(ws)
       const peer = new SocketPeer(ws, 'single', data.roomId, data.roomId, data.principal.userId, data.principal.name, data.canWrite, null)
       data.peer = peer
       ctx.registry.join(data.roomId, peer).then(

@@ -40,6 +40,8 @@ export interface Binding {
   readonly address: string
   readonly roomId: string
   state: 'awaiting-auth' | 'authorizing' | 'loading' | 'joined' | 'denied'
+  /** Whose token authorised this room (null until authorised). */
+  principal: Principal | null
   peer: SocketPeer | null
   room: Room | null
   pending: Pending
@@ -75,12 +77,18 @@ export function closeSocket(ws: Socket, code: number, reason: string): void {
   ws.end(code, reason)
 }
 
-/** Closes the socket with 4401 when the earliest token it relies on expires. */
-export function scheduleExpiry(ws: Socket, expiresAtMs: number | null): void {
+/**
+ * (Re)arms the 4401 timer at the earliest expiry among the tokens the socket relies on: the upgrade
+ * token and, multiplexed, each authorised room's token. Call it whenever one of those changes.
+ */
+export function updateExpiry(ws: Socket): void {
   const data = ws.getUserData()
-  if (expiresAtMs === null || expiresAtMs >= data.expiresAtMs) return
-  data.expiresAtMs = expiresAtMs
+  const next = earliestExpiry(data)
+  if (next === data.expiresAtMs) return
+  data.expiresAtMs = next
   if (data.expiryTimer !== null) clearTimeout(data.expiryTimer)
+  data.expiryTimer = null
+  if (next === Infinity) return
   const arm = (): void => {
     const remaining = data.expiresAtMs - Date.now()
     if (remaining <= 0) {
@@ -91,6 +99,16 @@ export function scheduleExpiry(ws: Socket, expiresAtMs: number | null): void {
     data.expiryTimer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS))
   }
   arm()
+}
+
+function earliestExpiry(data: SocketData): number {
+  if (data.kind === 'single') return data.principal.expiresAtMs ?? Infinity
+  let earliest = data.principal?.expiresAtMs ?? Infinity
+  for (const binding of data.bindings.values()) {
+    const exp = binding.principal?.expiresAtMs
+    if (exp != null && exp < earliest) earliest = exp
+  }
+  return earliest
 }
 
 export function clearSocketTimers(data: SocketData): void {
