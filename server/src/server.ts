@@ -64,22 +64,23 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   const bus = deps.bus ?? createLocalBus()
   const events = createRoomEvents((err, event) => log.error({ err, event: event.type }, 'room event listener threw'))
 
+  let draining = false
+  const sockets = new Set<Socket>()
+  const metrics = createMetrics({ connections: () => sockets.size, loadedRooms: () => registry.size })
   const app: TemplatedApp = uws.App()
-  const fanout = createFanout(app)
+  const fanout = createFanout(app, metrics)
   const registry = new RoomRegistry({
     store,
     bus,
     broadcast: fanout.broadcast,
     events,
     log,
+    metrics,
     compactAfterRows: config.rooms.compactAfterRows,
     idleUnloadMs: config.rooms.idleUnloadMs,
     autoCreate: config.rooms.autoCreate,
   })
 
-  let draining = false
-  const sockets = new Set<Socket>()
-  const metrics = createMetrics({ connections: () => sockets.size, loadedRooms: () => registry.size })
   const ctx: WsContext = {
     config: config.ws,
     registry,
