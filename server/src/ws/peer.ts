@@ -8,6 +8,9 @@ import { closeSocket, sendFrame, type Socket } from './socket.js'
 
 let nextPeerId = 1
 
+/** One-entry cache of the last encoded sync-step-2 frame (see `encode`). uWS copies what it sends. */
+let lastStep2: { update: Uint8Array | null; key: string; frame: Uint8Array } = { update: null, key: '', frame: new Uint8Array() }
+
 export class SocketPeer implements Peer {
   readonly id = nextPeerId++
   #left = false
@@ -46,6 +49,15 @@ export class SocketPeer implements Peer {
   }
 
   encode(message: Message): Uint8Array {
+    // A join wave sends the same (cached, possibly megabytes-long) full-state sync-step-2 to every
+    // joiner: encode that frame once per framing and address, not once per peer.
+    if (message.type === 'sync-step-2') {
+      const key = this.framing === 'single' ? '' : this.address
+      if (lastStep2.update === message.update && lastStep2.key === key) return lastStep2.frame
+      const frame = this.framing === 'single' ? encodeSingleFrame(message) : encodeMultiplexedFrame(this.address, message)
+      lastStep2 = { update: message.update, key, frame }
+      return frame
+    }
     return this.framing === 'single' ? encodeSingleFrame(message) : encodeMultiplexedFrame(this.address, message)
   }
 
