@@ -1,10 +1,41 @@
 import * as Y from 'yjs'
 import { GroupCommitter } from './group-commit.js'
-import type { CompactionResult, Store, StoredDocument } from './store.js'
+import { mergeStateVectors } from './state-vector.js'
+import type {
+  CompactionResult,
+  DeliveryOutcome,
+  ListDeliveriesOptions,
+  ListRoomsOptions,
+  NewWebhookDelivery,
+  RoomMetadata,
+  RoomRecord,
+  Store,
+  StoredDocument,
+  WebhookDelivery,
+  WebhookEndpoint,
+} from './store.js'
 
 interface PendingAppend {
   room: string
   data: Uint8Array
+}
+
+interface RoomEntry {
+  createdAt: number
+  updatedAt: number
+  /** JSON text, as the SQLite adapter keeps it: what goes in is exactly what a JSON round-trip gives back. */
+  metadata: string
+}
+
+type Delivery = { -readonly [K in keyof WebhookDelivery]: WebhookDelivery[K] }
+
+/** Everything the memory store holds. Records are private copies; every read hands out fresh ones. */
+interface MemoryState {
+  rows: Map<string, Uint8Array[]>
+  rooms: Map<string, RoomEntry>
+  tombstones: Map<string, Uint8Array>
+  endpoints: Map<string, WebhookEndpoint>
+  deliveries: Map<string, Delivery>
 }
 
 /**
@@ -12,18 +43,28 @@ interface PendingAppend {
  * the SQLite adapter, so they resolve asynchronously and in call order, exactly as a real adapter would.
  */
 export function createMemoryStore(): Store {
-  const rows = new Map<string, Uint8Array[]>()
+  const state: MemoryState = {
+    rows: new Map(),
+    rooms: new Map(),
+    tombstones: new Map(),
+    endpoints: new Map(),
+    deliveries: new Map(),
+  }
   const committer = new GroupCommitter<PendingAppend>({
     commit: async (items) => {
+      const now = Date.now()
       for (const { room, data } of items) {
-        const list = rows.get(room)
+        const list = state.rows.get(room)
         if (list) list.push(data)
-        else rows.set(room, [data])
+        else state.rows.set(room, [data])
+        // Bumps an existing record only; appends never create one.
+        const record = state.rooms.get(room)
+        if (record) record.updatedAt = now
       }
     },
     sizeOf: (item) => item.data.byteLength,
   })
-  return new MemoryStore(rows, committer)
+  return new MemoryStore(state, committer)
 }
 
 class MemoryStore implements Store {
@@ -31,15 +72,18 @@ class MemoryStore implements Store {
   #closing: Promise<void> | null = null
 
   constructor(
-    private readonly rows: Map<string, Uint8Array[]>,
+    private readonly state: MemoryState,
     private readonly committer: GroupCommitter<PendingAppend>,
   ) {}
+
+  // ---- document log -------------------------------------------------------------------------------
 
   async loadUpdates(room: string): Promise<StoredDocument> {
     this.#assertOpen()
     // Copies, so a caller mutating what it loaded cannot change what is stored.
-    const updates = (this.rows.get(room) ?? []).map((u) => u.slice())
-    return { updates, rowCount: updates.length, byteSize: sumBytes(updates) }
+    const updates = (this.state.rows.get(room) ?? []).map((u) => u.slice())
+    const tombstone = this.state.tombstones.get(room)?.slice() ?? null
+    return { updates, rowCount: updates.length, byteSize: sumBytes(updates), tombstone }
   }
 
   appendUpdate(room: string, update: Uint8Array): Promise<void> {
@@ -50,20 +94,202 @@ class MemoryStore implements Store {
 
   async compact(room: string): Promise<CompactionResult> {
     this.#assertOpen()
-    const list = this.rows.get(room)
+    const list = this.state.rows.get(room)
     if (!list || list.length < 2) return { rowsMerged: 0, bytesAfter: 0 }
     // Synchronous from here on: no append can land between reading the rows and replacing them.
     const merged = Y.mergeUpdates(list)
-    this.rows.set(room, [merged])
+    this.state.rows.set(room, [merged])
     return { rowsMerged: list.length, bytesAfter: merged.byteLength }
   }
 
-  async deleteRoom(room: string): Promise<void> {
+  // ---- room records -------------------------------------------------------------------------------
+
+  async createRoom(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
+    this.#assertOpen()
+    if (this.state.rooms.has(name)) return null
+    const now = Date.now()
+    this.state.rooms.set(name, { createdAt: now, updatedAt: now, metadata: JSON.stringify(metadata) })
+    return this.#record(name)
+  }
+
+  async ensureRoom(name: string): Promise<{ record: RoomRecord; created: boolean }> {
+    this.#assertOpen()
+    const created = !this.state.rooms.has(name)
+    if (created) {
+      const now = Date.now()
+      this.state.rooms.set(name, { createdAt: now, updatedAt: now, metadata: '{}' })
+    }
+    const record = this.#record(name)
+    if (!record) throw new Error(`room ${name} vanished while being ensured`)
+    return { record, created }
+  }
+
+  async getRoom(name: string): Promise<RoomRecord | null> {
+    this.#assertOpen()
+    return this.#record(name)
+  }
+
+  async listRooms(opts: ListRoomsOptions): Promise<RoomRecord[]> {
+    this.#assertOpen()
+    const { prefix, after } = opts
+    const names = [...this.state.rooms.keys()]
+      .filter((name) => (prefix === undefined || name.startsWith(prefix)) && (after === undefined || compareCodePoints(name, after) > 0))
+      .sort(compareCodePoints)
+      .slice(0, clampLimit(opts.limit))
+    return names.map((name) => this.#record(name)).filter((r): r is RoomRecord => r !== null)
+  }
+
+  async updateRoomMetadata(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
+    this.#assertOpen()
+    const entry = this.state.rooms.get(name)
+    if (!entry) return null
+    entry.metadata = JSON.stringify(metadata)
+    entry.updatedAt = Date.now()
+    return this.#record(name)
+  }
+
+  async deleteRoom(name: string, tombstone: Uint8Array | null): Promise<boolean> {
     this.#assertOpen()
     // Appends issued before the delete must not reappear after it.
     await this.committer.flush()
-    this.rows.delete(room)
+    // Merge first: a malformed tombstone throws before anything is deleted, as the SQLite rollback does.
+    const merged = tombstone ? mergeStateVectors(this.state.tombstones.get(name) ?? null, tombstone) : null
+    const existed = this.state.rooms.delete(name) || this.state.rows.has(name)
+    this.state.rows.delete(name)
+    if (merged) this.state.tombstones.set(name, merged)
+    return existed
   }
+
+  // ---- webhook endpoints and outbox ----------------------------------------------------------------
+
+  async saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void> {
+    this.#assertOpen()
+    this.state.endpoints.set(endpoint.id, copyEndpoint(endpoint))
+  }
+
+  async listWebhookEndpoints(): Promise<WebhookEndpoint[]> {
+    this.#assertOpen()
+    return [...this.state.endpoints.values()]
+      .sort((a, b) => a.createdAt - b.createdAt || compareCodePoints(a.id, b.id))
+      .map(copyEndpoint)
+  }
+
+  async deleteWebhookEndpoint(id: string): Promise<boolean> {
+    this.#assertOpen()
+    for (const d of this.state.deliveries.values()) {
+      if (d.endpointId === id && d.status === 'pending') this.state.deliveries.delete(d.id)
+    }
+    return this.state.endpoints.delete(id)
+  }
+
+  async disableWebhookEndpoint(id: string, at: number): Promise<void> {
+    this.#assertOpen()
+    const endpoint = this.state.endpoints.get(id)
+    if (endpoint) this.state.endpoints.set(id, { ...endpoint, disabledAt: at })
+  }
+
+  async enqueueDeliveries(deliveries: readonly NewWebhookDelivery[]): Promise<void> {
+    this.#assertOpen()
+    // All or nothing, like the SQLite transaction: check every id before inserting any.
+    const ids = new Set<string>()
+    for (const d of deliveries) {
+      if (this.state.deliveries.has(d.id) || ids.has(d.id)) throw new Error(`webhook delivery ${d.id} already exists`)
+      ids.add(d.id)
+    }
+    for (const d of deliveries) {
+      this.state.deliveries.set(d.id, {
+        id: d.id,
+        endpointId: d.endpointId,
+        eventType: d.eventType,
+        payload: d.payload,
+        createdAt: d.createdAt,
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: d.createdAt,
+        lastError: null,
+        lastStatusCode: null,
+        updatedAt: d.createdAt,
+      })
+    }
+  }
+
+  async claimDueDeliveries(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    this.#assertOpen()
+    const due = [...this.state.deliveries.values()]
+      .filter((d) => d.status === 'pending' && d.nextAttemptAt <= now)
+      .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt || compareCodePoints(a.id, b.id))
+      .slice(0, clampLimit(limit))
+    for (const d of due) d.nextAttemptAt = now + leaseMs
+    return due.map((d) => ({ ...d }))
+  }
+
+  async completeDelivery(id: string, outcome: DeliveryOutcome, at: number): Promise<void> {
+    this.#assertOpen()
+    const d = this.state.deliveries.get(id)
+    if (!d) return
+    d.attempts += 1
+    d.updatedAt = at
+    d.status = outcome.status
+    switch (outcome.status) {
+      case 'delivered':
+        d.lastStatusCode = outcome.statusCode
+        break
+      case 'pending':
+        d.nextAttemptAt = outcome.nextAttemptAt
+        d.lastError = outcome.error
+        d.lastStatusCode = outcome.statusCode
+        break
+      case 'failed':
+        d.lastError = outcome.error
+        d.lastStatusCode = outcome.statusCode
+        break
+    }
+  }
+
+  async getDelivery(id: string): Promise<WebhookDelivery | null> {
+    this.#assertOpen()
+    const d = this.state.deliveries.get(id)
+    return d ? { ...d } : null
+  }
+
+  async listDeliveries(opts: ListDeliveriesOptions): Promise<WebhookDelivery[]> {
+    this.#assertOpen()
+    const { status, after } = opts
+    return [...this.state.deliveries.values()]
+      .filter((d) => (status === undefined || d.status === status) && (after === undefined || compareCodePoints(d.id, after) > 0))
+      .sort((a, b) => compareCodePoints(a.id, b.id))
+      .slice(0, clampLimit(opts.limit))
+      .map((d) => ({ ...d }))
+  }
+
+  async replayDelivery(id: string, now: number): Promise<WebhookDelivery | null> {
+    this.#assertOpen()
+    const d = this.state.deliveries.get(id)
+    if (!d) return null
+    d.status = 'pending'
+    d.attempts = 0
+    d.nextAttemptAt = now
+    d.updatedAt = now
+    return { ...d }
+  }
+
+  async countPendingDeliveries(): Promise<number> {
+    this.#assertOpen()
+    let n = 0
+    for (const d of this.state.deliveries.values()) if (d.status === 'pending') n++
+    return n
+  }
+
+  async nextDeliveryDueAt(): Promise<number | null> {
+    this.#assertOpen()
+    let next: number | null = null
+    for (const d of this.state.deliveries.values()) {
+      if (d.status === 'pending' && (next === null || d.nextAttemptAt < next)) next = d.nextAttemptAt
+    }
+    return next
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------------
 
   async ping(): Promise<void> {
     this.#assertOpen()
@@ -75,9 +301,59 @@ class MemoryStore implements Store {
     return this.#closing
   }
 
+  #record(name: string): RoomRecord | null {
+    const entry = this.state.rooms.get(name)
+    if (!entry) return null
+    return {
+      name,
+      createdAt: entry.createdAt,
+      updatedAt: entry.updatedAt,
+      metadata: JSON.parse(entry.metadata) as RoomMetadata,
+      sizeBytes: sumBytes(this.state.rows.get(name) ?? []),
+    }
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw closedError()
   }
+}
+
+function copyEndpoint(e: WebhookEndpoint): WebhookEndpoint {
+  return {
+    id: e.id,
+    url: e.url,
+    secret: e.secret,
+    events: e.events === null ? null : [...e.events],
+    createdAt: e.createdAt,
+    disabledAt: e.disabledAt,
+  }
+}
+
+/** As SQL's LIMIT after the SQLite adapter's clamping: a non-negative integer. */
+function clampLimit(limit: number): number {
+  return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0
+}
+
+/**
+ * Compares strings by Unicode code point, the order of SQLite's BINARY collation over UTF-8, so both
+ * adapters page identically. JavaScript's `<` compares UTF-16 code units, which puts U+10000 and above
+ * before U+E000–U+FFFF.
+ */
+function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x !== y) return codePointRank(x) - codePointRank(y)
+  }
+  return a.length - b.length
+}
+
+// Surrogates (U+D800–U+DFFF) only encode code points above U+FFFF: rank them after U+E000–U+FFFF.
+function codePointRank(unit: number): number {
+  if (unit >= 0xd800 && unit < 0xe000) return unit + 0x2000
+  if (unit >= 0xe000) return unit - 0x800
+  return unit
 }
 
 function closedError(): Error {

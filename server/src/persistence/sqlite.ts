@@ -2,16 +2,30 @@ import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { GroupCommitter } from './group-commit.js'
 import type {
-  CompactResult,
-  LoadResult,
+  EndpointRow,
   PackedRows,
+  RoomRow,
   SerializedError,
-  WorkerCall,
+  WorkerCalls,
   WorkerInit,
+  WorkerOp,
   WorkerResponse,
+  WorkerResults,
   WorkerStartup,
 } from './sqlite-worker.js'
-import type { CompactionResult, Store, StoredDocument } from './store.js'
+import type {
+  CompactionResult,
+  DeliveryOutcome,
+  ListDeliveriesOptions,
+  ListRoomsOptions,
+  NewWebhookDelivery,
+  RoomMetadata,
+  RoomRecord,
+  Store,
+  StoredDocument,
+  WebhookDelivery,
+  WebhookEndpoint,
+} from './store.js'
 
 export interface SqliteStoreOptions {
   /** Database file. Missing parent directories are created. `:memory:` gives a throwaway database. */
@@ -89,16 +103,17 @@ class SqliteStore implements Store {
     private readonly log: Logger,
   ) {}
 
+  // ---- document log -------------------------------------------------------------------------------
+
   async loadUpdates(room: string): Promise<StoredDocument> {
-    this.#assertOpen()
-    const { packed, lengths } = await this.channel.request<LoadResult>({ op: 'load', room })
+    const { packed, lengths, tombstone } = await this.#call('load', { room })
     const updates: Uint8Array[] = []
     let offset = 0
     for (const len of lengths) {
       updates.push(new Uint8Array(packed, offset, len))
       offset += len
     }
-    return { updates, rowCount: updates.length, byteSize: packed.byteLength }
+    return { updates, rowCount: updates.length, byteSize: packed.byteLength, tombstone }
   }
 
   appendUpdate(room: string, update: Uint8Array): Promise<void> {
@@ -107,21 +122,119 @@ class SqliteStore implements Store {
     return this.committer.enqueue({ room, data: new Uint8Array(update) })
   }
 
-  async compact(room: string): Promise<CompactionResult> {
-    this.#assertOpen()
-    return this.channel.request<CompactResult>({ op: 'compact', room })
+  compact(room: string): Promise<CompactionResult> {
+    return this.#call('compact', { room })
   }
 
-  async deleteRoom(room: string): Promise<void> {
+  // ---- room records -------------------------------------------------------------------------------
+
+  async createRoom(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
+    const row = await this.#call('createRoom', { name, metadata: JSON.stringify(metadata) })
+    return row && toRoomRecord(row)
+  }
+
+  async ensureRoom(name: string): Promise<{ record: RoomRecord; created: boolean }> {
+    const { row, created } = await this.#call('ensureRoom', { name })
+    return { record: toRoomRecord(row), created }
+  }
+
+  async getRoom(name: string): Promise<RoomRecord | null> {
+    const row = await this.#call('getRoom', { name })
+    return row && toRoomRecord(row)
+  }
+
+  async listRooms(opts: ListRoomsOptions): Promise<RoomRecord[]> {
+    const rows = await this.#call('listRooms', {
+      prefix: opts.prefix ?? null,
+      after: opts.after ?? null,
+      limit: opts.limit,
+    })
+    return rows.map(toRoomRecord)
+  }
+
+  async updateRoomMetadata(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
+    const row = await this.#call('updateRoomMetadata', { name, metadata: JSON.stringify(metadata) })
+    return row && toRoomRecord(row)
+  }
+
+  async deleteRoom(name: string, tombstone: Uint8Array | null): Promise<boolean> {
     this.#assertOpen()
     // Appends issued before the delete must not be committed after it and bring the room back.
     await this.committer.flush()
-    await this.channel.request({ op: 'delete', room })
+    return this.#call('deleteRoom', { room: name, tombstone })
   }
 
+  // ---- webhook endpoints and outbox ----------------------------------------------------------------
+
+  saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void> {
+    return this.#call('saveEndpoint', {
+      endpoint: {
+        id: endpoint.id,
+        url: endpoint.url,
+        secret: endpoint.secret,
+        events: endpoint.events === null ? null : JSON.stringify(endpoint.events),
+        createdAt: endpoint.createdAt,
+        disabledAt: endpoint.disabledAt,
+      },
+    })
+  }
+
+  async listWebhookEndpoints(): Promise<WebhookEndpoint[]> {
+    return (await this.#call('listEndpoints', {})).map(toEndpoint)
+  }
+
+  deleteWebhookEndpoint(id: string): Promise<boolean> {
+    return this.#call('deleteEndpoint', { id })
+  }
+
+  disableWebhookEndpoint(id: string, at: number): Promise<void> {
+    return this.#call('disableEndpoint', { id, at })
+  }
+
+  enqueueDeliveries(deliveries: readonly NewWebhookDelivery[]): Promise<void> {
+    // Only the contract's fields cross the thread boundary, whatever else the caller's objects carry.
+    const rows = deliveries.map(({ id, endpointId, eventType, payload, createdAt }) => ({
+      id,
+      endpointId,
+      eventType,
+      payload,
+      createdAt,
+    }))
+    return this.#call('enqueueDeliveries', { deliveries: rows })
+  }
+
+  claimDueDeliveries(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
+    return this.#call('claimDeliveries', { now, limit, leaseMs })
+  }
+
+  completeDelivery(id: string, outcome: DeliveryOutcome, at: number): Promise<void> {
+    return this.#call('completeDelivery', { id, outcome, at })
+  }
+
+  getDelivery(id: string): Promise<WebhookDelivery | null> {
+    return this.#call('getDelivery', { id })
+  }
+
+  listDeliveries(opts: ListDeliveriesOptions): Promise<WebhookDelivery[]> {
+    return this.#call('listDeliveries', { status: opts.status ?? null, after: opts.after ?? null, limit: opts.limit })
+  }
+
+  replayDelivery(id: string, now: number): Promise<WebhookDelivery | null> {
+    return this.#call('replayDelivery', { id, now })
+  }
+
+  countPendingDeliveries(): Promise<number> {
+    return this.#call('countPending', {})
+  }
+
+  nextDeliveryDueAt(): Promise<number | null> {
+    return this.#call('nextDueAt', {})
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------------
+
   async ping(): Promise<void> {
-    this.#assertOpen()
-    await this.channel.request({ op: 'ping' })
+    await this.#call('ping', {})
   }
 
   close(): Promise<void> {
@@ -133,12 +246,18 @@ class SqliteStore implements Store {
   async #shutdown(): Promise<void> {
     await this.committer.close()
     try {
-      // The worker answers in order, so this also waits for any load or compaction sent before it.
-      if (this.channel.alive) await this.channel.request({ op: 'close' })
+      // The worker answers in order, so this also waits for any request sent before it.
+      if (this.channel.alive) await this.channel.request('close', {})
     } finally {
       await this.channel.stop()
     }
     this.log.info('sqlite store closed')
+  }
+
+  /** One request to the worker; rejects (without posting) once the store is closed. */
+  async #call<K extends WorkerOp>(op: K, args: WorkerCalls[K]): Promise<WorkerResults[K]> {
+    this.#assertOpen()
+    return this.channel.request(op, args)
   }
 
   #assertOpen(): void {
@@ -146,11 +265,32 @@ class SqliteStore implements Store {
   }
 }
 
+function toRoomRecord(row: RoomRow): RoomRecord {
+  return {
+    name: row.name,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    metadata: JSON.parse(row.metadata) as RoomMetadata,
+    sizeBytes: row.sizeBytes,
+  }
+}
+
+function toEndpoint(row: EndpointRow): WebhookEndpoint {
+  return {
+    id: row.id,
+    url: row.url,
+    secret: row.secret,
+    events: row.events === null ? null : (JSON.parse(row.events) as string[]),
+    createdAt: row.createdAt,
+    disabledAt: row.disabledAt,
+  }
+}
+
 async function commitBatch(channel: WorkerChannel, rows: PendingRow[], log: Logger): Promise<void> {
   const started = performance.now()
   const batch = packRows(rows)
   // One message, one transaction.
-  await channel.request({ op: 'append', ...batch }, [batch.packed])
+  await channel.request('append', batch, [batch.packed])
   log.debug(
     { updates: rows.length, batchBytes: batch.packed.byteLength, commitMs: performance.now() - started },
     'batch committed',
@@ -174,7 +314,7 @@ function packRows(rows: readonly PendingRow[]): PackedRows {
 }
 
 interface Pending {
-  op: WorkerCall['op']
+  op: WorkerOp
   resolve: (result: unknown) => void
   reject: (err: Error) => void
 }
@@ -195,18 +335,18 @@ class WorkerChannel {
     return this.#dead === null
   }
 
-  request<R = void>(call: WorkerCall, transfer: ArrayBuffer[] = []): Promise<R> {
-    if (this.#dead) return Promise.reject(opError(call.op, this.#dead))
+  request<K extends WorkerOp>(op: K, args: WorkerCalls[K], transfer: ArrayBuffer[] = []): Promise<WorkerResults[K]> {
+    if (this.#dead) return Promise.reject(opError(op, this.#dead))
     const id = this.#nextId++
-    return new Promise<R>((resolve, reject) => {
+    return new Promise<WorkerResults[K]>((resolve, reject) => {
       try {
-        this.worker.postMessage({ ...call, id }, transfer)
+        this.worker.postMessage({ id, op, args }, transfer)
       } catch (err) {
-        reject(opError(call.op, err))
+        reject(opError(op, err))
         return
       }
       if (this.#pending.size === 0) this.worker.ref()
-      this.#pending.set(id, { op: call.op, resolve: resolve as (result: unknown) => void, reject })
+      this.#pending.set(id, { op, resolve: resolve as (result: unknown) => void, reject })
     })
   }
 
@@ -278,7 +418,7 @@ function workerExecArgv(parent: readonly string[]): string[] {
   return out
 }
 
-function opError(op: WorkerCall['op'], cause: unknown): Error {
+function opError(op: WorkerOp, cause: unknown): Error {
   return new Error(`sqlite ${op} failed: ${messageOf(cause)}`, { cause })
 }
 
