@@ -23,6 +23,9 @@ import { closeSocket, type Socket, type SocketData } from './ws/socket.js'
 import type { WsContext } from './ws/context.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { CLOSE_CODE } from './errors.js'
+import { RoomService } from './rooms/service.js'
+import { resolveAdminKey } from './http/admin-key.js'
+import { createRestApi } from './http/api.js'
 import path from 'node:path'
 
 export interface ServerDeps {
@@ -94,7 +97,9 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
 
   const common: WebSocketBehavior<SocketData> = {
     compression: uws.DISABLED,
-    maxPayloadLength: config.ws.maxMessageBytes,
+    // uWS drops an oversize frame's connection without a close frame; allowing twice the limit lets the
+    // handlers close anything over TANDEM_MAX_MESSAGE_BYTES with a proper 1009.
+    maxPayloadLength: config.ws.maxMessageBytes * 2,
     maxBackpressure: config.ws.maxBackpressureBytes,
     // Slow receivers are closed, never skipped: a skipped Yjs update leaves a client diverged.
     // (The trufflesuite typings declare this option as a number; the native side reads it as a boolean.)
@@ -106,15 +111,25 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   app.ws<SocketData>('/ws', { ...common, upgrade: upgradeHandler(upgradeCtx, 'multiplexed'), ...multiplexedBehavior(ctx) })
   app.ws<SocketData>('/ws/*', { ...common, upgrade: upgradeHandler(upgradeCtx, 'single'), ...singleBehavior(ctx) })
 
-  app.get('/healthz', (res) => {
-    res.writeHeader('content-type', 'application/json').end('{"status":"ok"}')
+  const adminKey = await resolveAdminKey(config.http.adminKey, config.dataDir)
+  if (adminKey.source === 'generated') {
+    log.info({ adminKeyFile: adminKey.path }, 'no TANDEM_ADMIN_KEY configured: generated a REST admin key; print it with `npx tandem admin-key`')
+  }
+  const rooms = new RoomService({ store, registry, events, broadcast: fanout.broadcast })
+  const rest = createRestApi({
+    log,
+    metrics,
+    http: config.http,
+    adminKey: adminKey.key,
+    verifier,
+    rooms,
+    store,
+    signingKey: key.kind === 'secret' ? key.key : null,
+    auth: config.auth,
+    isDraining: () => draining,
   })
-  app.any('/*', (res) => {
-    res
-      .writeStatus('404 Not Found')
-      .writeHeader('content-type', 'application/json')
-      .end(JSON.stringify({ error: { code: 'not_found', message: 'no such route' } }))
-  })
+  // More REST routes (webhooks) register here, before attach: rest.router.add(...routes)
+  rest.router.attach(app)
 
   let listenSocket: us_listen_socket | null = null
   let closing: Promise<void> | null = null

@@ -135,6 +135,9 @@ function toPrincipal(payload: JWTPayload): Principal {
     throw new AppError('token_invalid', typeof claim === 'string' ? `token claim "${claim}" is invalid` : 'token claims are invalid')
   }
   const claims = parsed.data
+  // The clock tolerance is for issuers whose clocks run ahead (nbf/iat); a connection may never outlive
+  // exp, so a token already past it would only buy a socket that closes with 4401 at once.
+  if ((payload.exp ?? 0) * 1000 <= Date.now()) throw new AppError('token_expired', 'token has expired')
   return Object.freeze({
     userId: claims.sub,
     name: claims.name ?? null,

@@ -21,7 +21,22 @@ export interface PresenceLimits {
   maxTombstones: number
 }
 
-export type PresenceResult = { ok: true; accepted: AwarenessEntry[]; all: boolean } | { ok: false; reason: 'invalid-json' }
+export type PresenceResult =
+  | {
+      ok: true
+      /** Entries everyone (sender included) should hear. */
+      accepted: AwarenessEntry[]
+      /** Whether `accepted` is the whole update (so the original bytes can be relayed). */
+      all: boolean
+      /**
+       * Removal entries for the sender only: it sent a state for a client id the room removed at a
+       * newer clock (a reconnecting client re-sending its old clock, or a stale echo). y-protocols
+       * clients answer a removal of their own id by bumping their clock and re-sending, so the client
+       * reappears at once instead of after two 15 s renewals.
+       */
+      corrections: AwarenessEntry[]
+    }
+  | { ok: false; reason: 'invalid-json' }
 
 export class Presence {
   readonly #clients = new Map<number, ClientRecord>()
@@ -36,10 +51,18 @@ export class Presence {
       if (entry.state !== 'null' && !isJson(entry.state)) return { ok: false, reason: 'invalid-json' }
     }
     const accepted: AwarenessEntry[] = []
+    const corrections: AwarenessEntry[] = []
     for (const entry of entries) {
-      if (this.#applyOne(owner, entry)) accepted.push(entry)
+      if (this.#applyOne(owner, entry)) {
+        accepted.push(entry)
+        continue
+      }
+      const record = this.#clients.get(entry.clientId)
+      if (record && record.owner === null && record.state === null && entry.state !== 'null') {
+        corrections.push({ clientId: entry.clientId, clock: record.clock, state: 'null' })
+      }
     }
-    return { ok: true, accepted, all: accepted.length === entries.length }
+    return { ok: true, accepted, all: accepted.length === entries.length, corrections }
   }
 
   /** Removes every state `owner` introduced; returns the removal entries to broadcast. */

@@ -88,13 +88,18 @@ export class RoomRegistry {
     return this.getOrLoad(id, { create: this.deps.autoCreate })
   }
 
-  /** Loads (if needed) and adds the peer; cancels a scheduled unload. Null if the peer left meanwhile. */
-  async join(id: string, peer: Peer): Promise<Room | null> {
+  /**
+   * Loads (if needed) and adds the peer; cancels a scheduled unload. Null if the peer left meanwhile.
+   * `beforeJoin` runs synchronously right before the room sends the peer its snapshot, so the edge can
+   * subscribe the peer to the room's broadcasts in the same step: nothing said in between is missed.
+   */
+  async join(id: string, peer: Peer, beforeJoin?: (room: Room) => void): Promise<Room | null> {
     for (;;) {
       const room = await this.getOrLoad(id, { create: this.deps.autoCreate })
       if (peer.closed) return null
       if (room.state !== 'active') continue
       this.#cancelUnload(id)
+      beforeJoin?.(room)
       room.join(peer)
       return room
     }

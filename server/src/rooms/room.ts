@@ -216,6 +216,7 @@ export class Room {
       peer.close(CLOSE_CODE.bad_frame, 'awareness state is not JSON')
       return
     }
+    if (result.corrections.length > 0) peer.send({ type: 'awareness', update: encodeAwarenessUpdate(result.corrections) })
     if (result.accepted.length === 0) return
     const update = result.all ? raw : encodeAwarenessUpdate(result.accepted)
     this.deps.broadcast(this.id, { type: 'awareness', update })
@@ -359,12 +360,27 @@ export class Room {
   }
 }
 
-/** Parses the whole update (structs and delete set) without applying it. */
+/**
+ * Parses the whole update (structs and delete set) without applying it, and rejects items that point
+ * at their own client's later (or same) clock as origin, right origin or parent. Real clients never
+ * produce those; Yjs throws half-way through integrating them, after emitting what it had applied.
+ */
 function isWellFormedUpdate(update: Uint8Array): boolean {
+  let structs: ReturnType<typeof Y.decodeUpdate>['structs']
   try {
-    Y.decodeUpdate(update)
-    return true
+    structs = Y.decodeUpdate(update).structs
   } catch {
     return false
   }
+  for (const struct of structs) {
+    if (!(struct instanceof Y.Item)) continue
+    const { id } = struct
+    if (pointsForward(id, struct.origin) || pointsForward(id, struct.rightOrigin)) return false
+    if (struct.parent instanceof Y.ID && pointsForward(id, struct.parent)) return false
+  }
+  return true
+}
+
+function pointsForward(id: Y.ID, ref: Y.ID | null): boolean {
+  return ref !== null && ref.client === id.client && ref.clock >= id.clock
 }

@@ -79,7 +79,10 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
       if (!current()) return
       // Authenticated goes out before the room's first sync frame, as Hocuspocus providers expect.
       peer.send({ type: 'authenticated', scope: access === 'write' ? 'read-write' : 'readonly' })
-      room = await ctx.registry.join(binding.roomId, peer)
+      room = await ctx.registry.join(binding.roomId, peer, (joined) => {
+        binding.room = joined
+        ctx.fanout.add(peer)
+      })
     } catch (err) {
       if (!current()) return
       if (err instanceof AppError && err.code === 'room_not_found') return deny(ws, binding, err)
@@ -89,12 +92,10 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     }
     if (room === null) return
     if (!current()) {
-      room.leave(peer)
+      leave(binding)
       return
     }
-    binding.room = room
     binding.state = 'joined'
-    ctx.fanout.add(peer)
     if (data.authTimer !== null) {
       clearTimeout(data.authTimer)
       data.authTimer = null
@@ -171,8 +172,9 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
   }
 
   const admitBinding = (ws: Socket, data: MultiplexedSocket, binding: Binding): boolean => {
+    // Denied rooms count too: they are kept (to drop their frames) and must not grow without bound.
     let waiting = 0
-    for (const b of data.bindings.values()) if (b.state !== 'joined' && b.state !== 'denied') waiting += 1
+    for (const b of data.bindings.values()) if (b.state !== 'joined') waiting += 1
     if (waiting >= MAX_PENDING_ROOMS) {
       closeSocket(ws, CLOSE_CODE.policy, 'too many rooms awaiting authentication')
       return false
@@ -198,6 +200,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
       if (data.closed) return
       ctx.metrics.messageIn(buffer.byteLength)
       if (!isBinary) return closeSocket(ws, CLOSE_CODE.unsupported_data, 'text frames are not supported')
+      if (buffer.byteLength > ctx.config.maxMessageBytes) return closeSocket(ws, CLOSE_CODE.too_big, 'message too big')
       const decoded = decodeMultiplexedFrame(new Uint8Array(buffer.slice(0)))
       if (!decoded.ok) {
         ctx.metrics.decodeError(decoded.reason)

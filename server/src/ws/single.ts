@@ -9,6 +9,7 @@ import { dispatch } from './dispatch.js'
 import { SocketPeer } from './peer.js'
 import { clearSocketTimers, closeSocket, updateExpiry, type SingleSocket, type Socket, type SocketData } from './socket.js'
 import type { WsContext } from './context.js'
+import type { Room } from '../rooms/room.js'
 
 export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketData>, 'open' | 'message' | 'close'> {
   return {
@@ -19,11 +20,13 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
       updateExpiry(ws)
       const peer = new SocketPeer(ws, 'single', data.roomId, data.roomId, data.principal.userId, data.principal.name, data.canWrite, null)
       data.peer = peer
-      ctx.registry.join(data.roomId, peer).then(
+      const subscribe = (room: Room): void => {
+        data.room = room
+        ctx.fanout.add(peer)
+      }
+      ctx.registry.join(data.roomId, peer, subscribe).then(
         (room) => {
           if (room === null || data.closed) return
-          data.room = room
-          ctx.fanout.add(peer)
           const pending = data.pending
           data.pending = null
           for (const message of pending?.messages ?? []) dispatch(room, peer, message)
@@ -41,6 +44,7 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
       if (data.closed) return
       ctx.metrics.messageIn(buffer.byteLength)
       if (!isBinary) return closeSocket(ws, CLOSE_CODE.unsupported_data, 'text frames are not supported')
+      if (buffer.byteLength > ctx.config.maxMessageBytes) return closeSocket(ws, CLOSE_CODE.too_big, 'message too big')
       // uWS reuses the buffer after this callback returns: copy once, decode views into the copy.
       const decoded = decodeSingleFrame(new Uint8Array(buffer.slice(0)))
       if (!decoded.ok) {
