@@ -1,5 +1,6 @@
 // @ts-check
 import js from '@eslint/js'
+import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
@@ -8,13 +9,23 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', Buffer: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', AbortSignal: 'readonly', AbortController: 'readonly', fetch: 'readonly', queueMicrotask: 'readonly', structuredClone: 'readonly' },
+      globals: { ...globals.node },
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': ['error', { allow: ['warn', 'error'] }],
     },
+  },
+  {
+    // TypeScript already checks identifiers; no-undef only misfires on types and DOM names there.
+    files: ['**/*.ts'],
+    rules: { 'no-undef': 'off' },
+  },
+  {
+    // Code that runs in browsers: the SDK, the demo pages, browser-test fixtures.
+    files: ['client-sdk/src/**', 'examples/**/web/**', 'examples/**/public/**', 'examples/**/src/**', 'tests/e2e/**/fixtures/**'],
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     files: ['tests/**', 'bench/**', 'examples/**', 'server/src/main.ts', 'server/bin/**'],

@@ -7,10 +7,11 @@
  * slow pure-JS shim when its binary does not load — serving production traffic on that is worse than
  * refusing to start.
  */
+import type * as uWS from 'uWebSockets.js'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 
-export type UWS = typeof import('uWebSockets.js')
+export type UWS = typeof uWS
 
 const require = createRequire(import.meta.url)
 

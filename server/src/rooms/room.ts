@@ -3,7 +3,7 @@
  * Messages to Peers and leaves framing, sockets and SQL to the edges.
  */
 import * as Y from 'yjs'
-import { encodeAwarenessUpdate, type AwarenessEntry, type Message } from '@tandem/client/protocol'
+import { encodeAwarenessUpdate, type AwarenessEntry } from '@tandem/client/protocol'
 import type { Logger } from 'pino'
 import type { Store } from '../persistence/store.js'
 import type { Bus } from '../fanout/bus.js'
