@@ -469,6 +469,22 @@ describe('multiplexed auth', () => {
     expect(running.server.registry.get(limitRoom)).toBeDefined()
   })
 
+  test('more than 100 rooms awaiting auth: the extra room alone is refused (too_many_rooms), the socket and its rooms stay', async () => {
+    const conn = await multiplexed(base)
+    const jwt = await token({ rooms: { 'cap-over': 'write' } })
+    const forbidden = await token({ rooms: { 'only-this': 'write' } })
+    // 100 denied rooms fill the socket's allowance of rooms that are not joined.
+    for (let i = 0; i < 100; i++) conn.send(`cap-denied-${i}`, { type: 'auth-token', token: forbidden, providerVersion: null })
+    await waitFor(() => conn.received.filter((r) => r.message.type === 'permission-denied').length === 100, 'a denial for each of the 100 rooms')
+    const over = await join(conn, 'cap-over', jwt)
+    expect(over).toEqual({ type: 'permission-denied', reason: 'too_many_rooms' })
+    expect(conn.closeInfo).toBeNull()
+    expect(running.server.registry.get('cap-over')).toBeUndefined()
+    // Leaving a denied room frees its place.
+    conn.send('cap-denied-0', { type: 'close', reason: null })
+    expect(await join(conn, 'cap-over', jwt)).toEqual({ type: 'authenticated', scope: 'read-write' })
+  })
+
   test('a per-room token in the auth message overrides the upgrade token', async () => {
     const room = 'mux-override'
     const observer = await single(base, room, { token: await token({ rooms: { [room]: 'write' }, sub: 'observer' }) })

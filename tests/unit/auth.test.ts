@@ -111,9 +111,10 @@ describe('HS256 secret', () => {
     await expectRejects(verifier, await signed(claims({ exp: nowSec() - 60 }), SECRET, 'HS256'), 'token_expired')
   })
 
-  test('clock tolerance accepts a token that expired within it', async () => {
+  test('clock tolerance covers nbf, never exp: a token past exp is expired even within the tolerance', async () => {
     const verifier = await verifierFor({ secret: SECRET_TEXT, clockToleranceSec: 120 })
-    await expect(verifier.verify(await signed(claims({ exp: nowSec() - 60 }), SECRET, 'HS256'))).resolves.toMatchObject({ userId: 'user-1' })
+    await expect(verifier.verify(await signed(claims({ nbf: nowSec() + 60 }), SECRET, 'HS256'))).resolves.toMatchObject({ userId: 'user-1' })
+    await expectRejects(verifier, await signed(claims({ exp: nowSec() - 60 }), SECRET, 'HS256'), 'token_expired')
   })
 
   test('nbf in the future → token_invalid', async () => {

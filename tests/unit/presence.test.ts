@@ -9,7 +9,7 @@ describe('Presence', () => {
     const p = new Presence(limits)
     const a = {}
     const r = p.apply(a, [entry(1, 0, { name: 'a' })])
-    expect(r).toEqual({ ok: true, accepted: [entry(1, 0, { name: 'a' })], all: true })
+    expect(r).toEqual({ ok: true, accepted: [entry(1, 0, { name: 'a' })], all: true, corrections: [] })
     expect(p.snapshot()).toEqual([entry(1, 0, { name: 'a' })])
   })
 
@@ -29,7 +29,7 @@ describe('Presence', () => {
     const b = {}
     p.apply(a, [entry(1, 0, { who: 'a' })])
     const r = p.apply(b, [entry(1, 9, { who: 'b' }), entry(1, 10, null), entry(2, 0, { who: 'b' })])
-    expect(r).toEqual({ ok: true, accepted: [entry(2, 0, { who: 'b' })], all: false })
+    expect(r).toEqual({ ok: true, accepted: [entry(2, 0, { who: 'b' })], all: false, corrections: [] })
     expect(p.snapshot()).toEqual([entry(1, 0, { who: 'a' }), entry(2, 0, { who: 'b' })])
   })
 
@@ -40,8 +40,9 @@ describe('Presence', () => {
     p.apply(a, [entry(1, 3, { who: 'a' })])
     expect(p.removeOwner(a)).toEqual([entry(1, 4, null)])
     expect(p.size).toBe(0)
-    // b echoes a's last state (as y-websocket clients re-send what they hear): must not resurrect it.
-    expect(p.apply(b, [entry(1, 3, { who: 'a' })])).toMatchObject({ accepted: [] })
+    // b echoes a's last state (as y-websocket clients re-send what they hear): must not resurrect it,
+    // and b is told the state was removed (a reconnecting `a` would bump its clock and re-send).
+    expect(p.apply(b, [entry(1, 3, { who: 'a' })])).toMatchObject({ accepted: [], corrections: [entry(1, 4, null)] })
     // The same client reconnecting with a newer clock is accepted and owned by its new connection.
     expect(p.apply(b, [entry(1, 5, { who: 'a again' })])).toMatchObject({ accepted: [entry(1, 5, { who: 'a again' })] })
     expect(p.removeOwner(b)).toEqual([entry(1, 6, null)])

@@ -175,7 +175,11 @@ export class Room {
     if (!peer.canWrite) {
       // Read-only peers still send sync step 2 during the handshake; refuse only what is new.
       if (Y.snapshotContainsUpdate(Y.snapshot(this.#doc), update)) {
-        peer.acknowledgeSaved(update)
+        // The content may be applied but not yet committed: acknowledge it only once it is durable.
+        this.#lastWrite.then(
+          () => peer.acknowledgeSaved(received),
+          () => {},
+        )
         return 'applied'
       }
       peer.refuseUpdate()

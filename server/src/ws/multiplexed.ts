@@ -171,12 +171,16 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     }
   }
 
+  /**
+   * Tracks a new address unless the socket already holds MAX_PENDING_ROOMS that are not joined
+   * (denied ones count: they are kept to drop their frames). Over the cap the room alone is refused,
+   * so a client that opens many rooms at once is not disconnected from the ones it has.
+   */
   const admitBinding = (ws: Socket, data: MultiplexedSocket, binding: Binding): boolean => {
-    // Denied rooms count too: they are kept (to drop their frames) and must not grow without bound.
     let waiting = 0
     for (const b of data.bindings.values()) if (b.state !== 'joined') waiting += 1
     if (waiting >= MAX_PENDING_ROOMS) {
-      closeSocket(ws, CLOSE_CODE.policy, 'too many rooms awaiting authentication')
+      sendFrame(ws, encodeMultiplexedFrame(binding.address, { type: 'permission-denied', reason: 'too_many_rooms' }))
       return false
     }
     data.bindings.set(binding.address, binding)
