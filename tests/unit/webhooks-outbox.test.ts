@@ -1,0 +1,235 @@
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
+import { pino } from 'pino'
+import { createMemoryStore } from '@tandem/server/persistence/memory'
+import type { Store, WebhookEndpoint } from '@tandem/server/persistence/store'
+import { Outbox, type DescribeRoom } from '@tandem/server/webhooks/outbox'
+
+const silent = pino({ level: 'silent' })
+
+function endpoint(id: string, events: string[] | null = null, disabledAt: number | null = null): WebhookEndpoint {
+  return { id, url: `https://${id}.example/hook`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events, createdAt: 1, disabledAt }
+}
+
+interface Harness {
+  store: Store
+  outbox: Outbox
+  described: string[]
+  wakes: number
+  payloads(): Promise<{ endpointId: string; body: { type: string; timestamp: string; data: Record<string, unknown> } }[]>
+}
+
+async function harness(opts: { debounceMs?: number; maxWaitMs?: number; describeRoom?: DescribeRoom; endpoints?: WebhookEndpoint[] } = {}): Promise<Harness> {
+  const store = createMemoryStore()
+  for (const e of opts.endpoints ?? [endpoint('ep_all')]) await store.saveWebhookEndpoint(e)
+  const described: string[] = []
+  const h: Harness = {
+    store,
+    described,
+    wakes: 0,
+    outbox: undefined as unknown as Outbox,
+    async payloads() {
+      await h.outbox.idle()
+      const rows = await store.listDeliveries({ limit: 1_000 })
+      return rows.map((r) => ({ endpointId: r.endpointId, body: JSON.parse(r.payload) as { type: string; timestamp: string; data: Record<string, unknown> } }))
+    },
+  }
+  h.outbox = new Outbox(
+    { debounceMs: opts.debounceMs ?? 2_000, maxWaitMs: opts.maxWaitMs ?? 10_000 },
+    {
+      store,
+      log: silent,
+      describeRoom:
+        opts.describeRoom ??
+        (async (roomId) => {
+          described.push(roomId)
+          return { sizeBytes: 1234, stateVector: new Uint8Array([1, 200, 1, 5]) }
+        }),
+      onEnqueued: () => {
+        h.wakes++
+      },
+    },
+  )
+  return h
+}
+
+describe('webhook outbox: immediate events', () => {
+  test('room and user events become Standard Webhooks payloads, one row per subscribed, enabled endpoint', async () => {
+    const h = await harness({
+      endpoints: [endpoint('ep_all'), endpoint('ep_users', ['user.entered', 'user.left']), endpoint('ep_off', null, 5), endpoint('ep_rooms', ['room.created'])],
+    })
+    const at = Date.UTC(2026, 4, 1, 10, 0, 0)
+    h.outbox.onEvent({ type: 'room.created', roomId: 'r1', at })
+    h.outbox.onEvent({ type: 'user.entered', roomId: 'r1', userId: 'u1', name: 'Ada', activeUsers: 1, at })
+    h.outbox.onEvent({ type: 'user.left', roomId: 'r1', userId: 'u1', activeUsers: 0, at })
+    h.outbox.onEvent({ type: 'room.deleted', roomId: 'r1', at })
+    // internal events are ignored
+    h.outbox.onEvent({ type: 'room.loaded', roomId: 'r1' })
+    h.outbox.onEvent({ type: 'peer.joined', roomId: 'r1', peerId: 1, userId: 'u1' })
+    const rows = await h.payloads()
+    const iso = new Date(at).toISOString()
+    expect(rows.filter((r) => r.endpointId === 'ep_all').map((r) => r.body)).toEqual([
+      { type: 'room.created', timestamp: iso, data: { room: 'r1' } },
+      { type: 'user.entered', timestamp: iso, data: { room: 'r1', userId: 'u1', name: 'Ada', activeUsers: 1 } },
+      { type: 'user.left', timestamp: iso, data: { room: 'r1', userId: 'u1', activeUsers: 0 } },
+      { type: 'room.deleted', timestamp: iso, data: { room: 'r1' } },
+    ])
+    expect(rows.filter((r) => r.endpointId === 'ep_users').map((r) => r.body.type)).toEqual(['user.entered', 'user.left'])
+    expect(rows.filter((r) => r.endpointId === 'ep_rooms').map((r) => r.body.type)).toEqual(['room.created'])
+    expect(rows.filter((r) => r.endpointId === 'ep_off')).toEqual([])
+    expect(h.wakes).toBeGreaterThan(0)
+    const ids = (await h.store.listDeliveries({ limit: 100 })).map((d) => d.id)
+    expect(new Set(ids).size).toBe(ids.length)
+    ids.forEach((id) => expect(id).toMatch(/^msg_/))
+  })
+
+  test('the listener never throws, even when the store fails; the failure is logged and later events still flow', async () => {
+    const h = await harness()
+    const original = h.store.enqueueDeliveries.bind(h.store)
+    let fail = true
+    h.store.enqueueDeliveries = async (rows) => {
+      if (fail) throw new Error('disk full')
+      return original(rows)
+    }
+    expect(() => h.outbox.onEvent({ type: 'room.created', roomId: 'lost', at: 1 })).not.toThrow()
+    await h.outbox.idle()
+    fail = false
+    h.outbox.onEvent({ type: 'room.created', roomId: 'kept', at: 2 })
+    expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['kept'])
+  })
+
+  test('no endpoints: nothing is described or written', async () => {
+    const h = await harness({ endpoints: [] })
+    h.outbox.onEvent({ type: 'room.created', roomId: 'r', at: 1 })
+    await h.outbox.close()
+    expect(await h.payloads()).toEqual([])
+  })
+})
+
+describe('webhook outbox: room.changed debounce', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: Date.UTC(2026, 4, 1, 10, 0, 0) })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  const change = (h: Harness, roomId = 'r1') => h.outbox.onEvent({ type: 'room.changed', roomId, at: Date.now() })
+
+  test('a burst of changes becomes one delivery after 2 s of quiet', async () => {
+    const h = await harness()
+    const start = Date.now()
+    for (let i = 0; i < 50; i++) {
+      change(h)
+      await vi.advanceTimersByTimeAsync(20) // 50 changes over 1 s
+    }
+    const lastChange = start + 49 * 20
+    expect(h.outbox.pendingChanges).toBe(1)
+    await vi.advanceTimersByTimeAsync(lastChange + 2_000 - Date.now() - 1)
+    expect(await h.payloads()).toEqual([])
+    await vi.advanceTimersByTimeAsync(1)
+    const rows = await h.payloads()
+    expect(rows).toHaveLength(1)
+    expect(rows[0]?.body).toEqual({
+      type: 'room.changed',
+      timestamp: new Date(lastChange + 2_000).toISOString(),
+      data: {
+        room: 'r1',
+        sizeBytes: 1234,
+        stateVector: Buffer.from([1, 200, 1, 5]).toString('base64'),
+        firstChangeAt: new Date(start).toISOString(),
+        lastChangeAt: new Date(lastChange).toISOString(),
+      },
+    })
+    expect(h.described).toEqual(['r1'])
+    expect(h.outbox.pendingChanges).toBe(0)
+  })
+
+  test('a room that never goes quiet still gets one delivery per 10 s max wait', async () => {
+    const h = await harness()
+    const start = Date.now()
+    const times: number[] = []
+    for (let i = 0; i < 250; i++) {
+      // a change every 100 ms for 25 s: never 2 s of quiet
+      change(h)
+      await vi.advanceTimersByTimeAsync(100)
+      const n = (await h.payloads()).length
+      if (n > times.length) times.push(Date.now() - start)
+    }
+    expect(times.map((t) => Math.round(t / 100) * 100)).toEqual([10_000, 20_000])
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect(await h.payloads()).toHaveLength(3)
+    expect(h.outbox.pendingChanges).toBe(0)
+  })
+
+  test('rooms are debounced independently', async () => {
+    const h = await harness()
+    change(h, 'a')
+    await vi.advanceTimersByTimeAsync(1_000)
+    change(h, 'b')
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['a'])
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['a', 'b'])
+  })
+
+  test('deleting a room drops its pending change and clears its timer', async () => {
+    const h = await harness()
+    change(h, 'doomed')
+    expect(h.outbox.pendingChanges).toBe(1)
+    h.outbox.onEvent({ type: 'room.deleted', roomId: 'doomed', at: Date.now() })
+    expect(h.outbox.pendingChanges).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect((await h.payloads()).map((r) => r.body.type)).toEqual(['room.deleted'])
+    expect(h.described).toEqual([])
+  })
+
+  test('close() clears the timers and writes pending changes at once; later events are ignored', async () => {
+    const h = await harness()
+    change(h, 'a')
+    change(h, 'b')
+    expect(vi.getTimerCount()).toBe(2)
+    await h.outbox.close()
+    expect(vi.getTimerCount()).toBe(0)
+    expect((await h.payloads()).map((r) => r.body.data.room).sort()).toEqual(['a', 'b'])
+    change(h, 'c')
+    h.outbox.onEvent({ type: 'room.created', roomId: 'c', at: Date.now() })
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect(await h.payloads()).toHaveLength(2)
+  })
+
+  test('a room that is gone by the time it is described sends nothing; a describe failure is skipped', async () => {
+    const h = await harness({
+      describeRoom: async (roomId) => {
+        if (roomId === 'boom') throw new Error('store down')
+        return roomId === 'gone' ? null : { sizeBytes: 1, stateVector: new Uint8Array([0]) }
+      },
+    })
+    change(h, 'gone')
+    change(h, 'boom')
+    change(h, 'ok')
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['ok'])
+  })
+
+  test('payloads stay thin: a huge state vector is left out, the body stays under 20 KB', async () => {
+    const h = await harness({ describeRoom: async () => ({ sizeBytes: 50_000_000, stateVector: new Uint8Array(64 * 1024).fill(7) }) })
+    change(h)
+    await vi.advanceTimersByTimeAsync(2_000)
+    const rows = await h.store.listDeliveries({ limit: 10 })
+    expect(rows).toHaveLength(1)
+    expect(Buffer.byteLength(rows[0]?.payload ?? '')).toBeLessThan(20_000)
+    expect(JSON.parse(rows[0]?.payload ?? '{}')).toMatchObject({ data: { sizeBytes: 50_000_000, stateVector: null } })
+  })
+
+  test('debounceMs 0 and a max wait shorter than the debounce are honoured', async () => {
+    const h = await harness({ debounceMs: 5_000, maxWaitMs: 1_000 })
+    change(h)
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(await h.payloads()).toHaveLength(1)
+    const z = await harness({ debounceMs: 0, maxWaitMs: 0 })
+    change(z)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(await z.payloads()).toHaveLength(1)
+  })
+})
