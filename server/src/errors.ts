@@ -15,6 +15,11 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unavailable'
   | 'internal'
+  | 'method_not_allowed'
+  | 'unsupported_media_type'
+  | 'minting_disabled'
+  | 'webhook_not_found'
+  | 'delivery_not_found'
 
 export class AppError extends Error {
   constructor(
@@ -40,6 +45,14 @@ export const HTTP_STATUS: Record<ErrorCode, string> = {
   payload_too_large: '413 Payload Too Large',
   unavailable: '503 Service Unavailable',
   internal: '500 Internal Server Error',
+  /** The path exists but not with this method; the response carries `Allow`. */
+  method_not_allowed: '405 Method Not Allowed',
+  /** The request body's Content-Type is not the one the route accepts. */
+  unsupported_media_type: '415 Unsupported Media Type',
+  /** POST /v1/tokens on a server that verifies tokens signed elsewhere (public key or JWKS): it holds no signing key. */
+  minting_disabled: '501 Not Implemented',
+  webhook_not_found: '404 Not Found',
+  delivery_not_found: '404 Not Found',
 }
 
 /** WebSocket close codes: RFC 6455 where one fits, else 4000 + the HTTP analogue. Documented in PROTOCOL.md. */

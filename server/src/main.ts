@@ -3,6 +3,7 @@
  *
  *   tandem serve [--host H] [--port P] [--data-dir D]
  *   tandem token --room <name> [--room <name> …] [--read-only] [--ttl 1h] [--sub <id>] [--name <n>]
+ *   tandem admin-key [--data-dir D]
  */
 import { parseArgs } from 'node:util'
 import { loadConfig, ConfigError, type Config } from './config.js'
@@ -12,10 +13,12 @@ import { resolveVerificationKey } from './auth/keys.js'
 import { mintToken, parseTtl } from './auth/mint.js'
 import { isValidRoomName } from './errors.js'
 import { UwsLoadError } from './uws.js'
+import { resolveAdminKey } from './http/admin-key.js'
 
 const USAGE = `Usage:
   tandem serve [--host H] [--port P] [--data-dir D]
   tandem token --room <name> [--room <name> ...] [--read-only] [--ttl 1h] [--sub <id>] [--name <name>]
+  tandem admin-key [--data-dir D]      print the REST admin key (generated on first use)
 
 Configuration comes from TANDEM_* environment variables (see README); flags override them.`
 
@@ -26,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest)
     case 'token':
       return token(rest)
+    case 'admin-key':
+      return adminKey(rest)
     case undefined:
     case 'help':
     case '--help':
@@ -113,6 +118,16 @@ async function token(args: string[]): Promise<number> {
     { ttlSec: parseTtl(values.ttl), issuer: config.auth.issuer, audience: config.auth.audience },
   )
   process.stdout.write(`${jwt}\n`)
+  return 0
+}
+
+/** Prints the admin key the server uses: TANDEM_ADMIN_KEY, else `<data-dir>/admin-key` (created if missing). */
+async function adminKey(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { 'data-dir': { type: 'string' } }, strict: true })
+  const config: Config = loadConfig(process.env, { dataDir: values['data-dir'] })
+  const resolved = await resolveAdminKey(config.http.adminKey, config.dataDir)
+  if (resolved.source === 'generated') console.error(`tandem admin-key: generated a new admin key in ${resolved.path ?? config.dataDir}`)
+  process.stdout.write(`${resolved.key}\n`)
   return 0
 }
 
