@@ -26,12 +26,20 @@ import { CLOSE_CODE } from './errors.js'
 import { RoomService } from './rooms/service.js'
 import { resolveAdminKey } from './http/admin-key.js'
 import { createRestApi } from './http/api.js'
+import type { Router } from './http/router.js'
+import { createWebhooks } from './webhooks/service.js'
+import { webhookRoutes } from './webhooks/routes.js'
 import path from 'node:path'
+
+/** How long a drain waits for webhook attempts in flight (the rest of the budget is for commits). */
+const WEBHOOK_DRAIN_GRACE_MS = 3_000
 
 export interface ServerDeps {
   logger?: Logger
   store?: Store
   bus?: Bus
+  /** Registers extra HTTP routes after the built-in ones (the demo mode adds its pages and token route). */
+  routes?: (router: Router) => void
 }
 
 export interface TandemServer {
@@ -128,7 +136,15 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     auth: config.auth,
     isDraining: () => draining,
   })
-  // More REST routes (webhooks) register here, before attach: rest.router.add(...routes)
+  const webhooks = await createWebhooks(config.webhooks, {
+    store,
+    events,
+    log: log.child({ component: 'webhooks' }),
+    metrics,
+    describeRoom: (roomId) => rooms.describe(roomId),
+  })
+  rest.router.add(...webhookRoutes(webhooks))
+  deps.routes?.(rest.router)
   rest.router.attach(app)
 
   let listenSocket: us_listen_socket | null = null
@@ -143,7 +159,9 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     // Let commits in flight finish so their saved acks reach clients before the sockets go.
     await registry.flushAll()
     for (const ws of [...sockets]) closeSocket(ws, CLOSE_CODE.restarting, 'server restarting')
-    await registry.closeAll()
+    await registry.closeAll() // emits the last user.left events
+    // Writes debounced room.changed events to the outbox; attempts cut off here retry after the restart.
+    await webhooks.close(Math.min(config.webhooks.timeoutMs, WEBHOOK_DRAIN_GRACE_MS))
     await bus.close()
     await store.close()
     metrics.close()

@@ -466,6 +466,12 @@ describe('operations', () => {
         'GET /readyz',
         'GET /metrics',
         'GET /v1/openapi.json',
+        // Registered by the webhooks module (exercised in webhooks-rest.test.ts).
+        'POST /v1/webhooks',
+        'GET /v1/webhooks',
+        'DELETE /v1/webhooks/{id}',
+        'GET /v1/webhooks/deliveries',
+        'POST /v1/webhooks/deliveries/{id}/replay',
       ].sort(),
     )
     expect(paths['/v1/rooms']?.post?.security).toEqual([{ bearer: [] }])

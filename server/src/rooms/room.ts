@@ -56,7 +56,8 @@ export class Room {
   /** Connections per user id, for per-user (not per-socket) enter/leave events. */
   readonly #users = new Map<string, { name: string | null; connections: number }>()
   /** State vector of a deleted earlier incarnation: content it covers must not come back. */
-  readonly #tombstone: Uint8Array | null
+  /** Clock per client up to which content belonged to a deleted incarnation of this room. */
+  readonly #tombstone: Map<number, number> | null
 
   private constructor(
     readonly id: string,
@@ -65,7 +66,7 @@ export class Room {
     tombstone: Uint8Array | null,
   ) {
     this.#rowsStored = storedRows
-    this.#tombstone = tombstone
+    this.#tombstone = tombstone === null ? null : Y.decodeStateVector(tombstone)
     this.#doc.on('update', (update: Uint8Array, origin: unknown) => this.#onUpdate(update, origin))
     this.#unsubscribeBus = deps.bus.subscribe(id, (update) => this.#applyFromBus(update))
   }
@@ -165,19 +166,25 @@ export class Room {
    * Applies a client's sync step 2 or update. Validates the whole update before touching the doc, so a
    * malformed one changes nothing; acknowledges it as saved once the commit covering it is done.
    */
-  applyClientUpdate(peer: Peer, received: Uint8Array): UpdateOutcome {
+  applyClientUpdate(peer: Peer, update: Uint8Array): UpdateOutcome {
     const startedAt = performance.now()
-    if (!isWellFormedUpdate(received)) {
+    const structs = decodeWellFormedUpdate(update)
+    if (structs === null) {
       peer.close(CLOSE_CODE.bad_frame, 'malformed Yjs update')
       return 'malformed'
     }
-    const update = this.#withoutDeletedContent(received)
+    if (this.#holdsDeletedContent(structs)) {
+      // A client still holding the deleted room's content: applying its new edits would leave them
+      // pending on content that no longer exists. Tell it the room it knew is gone.
+      peer.close(CLOSE_CODE.room_not_found, 'room was deleted; discard this copy')
+      return 'refused'
+    }
     if (!peer.canWrite) {
       // Read-only peers still send sync step 2 during the handshake; refuse only what is new.
       if (Y.snapshotContainsUpdate(Y.snapshot(this.#doc), update)) {
         // The content may be applied but not yet committed: acknowledge it only once it is durable.
         this.#lastWrite.then(
-          () => peer.acknowledgeSaved(received),
+          () => peer.acknowledgeSaved(update),
           () => {},
         )
         return 'applied'
@@ -197,7 +204,7 @@ export class Room {
     // Covers this update (if it changed anything) and every earlier one, in commit order.
     this.#lastWrite.then(
       () => {
-        peer.acknowledgeSaved(received)
+        peer.acknowledgeSaved(update)
         metrics.savedAcknowledged((performance.now() - startedAt) / 1000)
       },
       () => {}, // the room is broken; its peers are being closed
@@ -208,8 +215,10 @@ export class Room {
   /** Applies a server-side update (REST) as if a peer had sent it; resolves after its commit. */
   async applyServerUpdate(update: Uint8Array): Promise<void> {
     if (this.#state !== 'active') throw new AppError('room_not_found', 'the room was deleted or unloaded')
-    if (!isWellFormedUpdate(update)) throw new AppError('bad_request', 'the body is not a valid Yjs update')
-    Y.applyUpdate(this.#doc, this.#withoutDeletedContent(update), FROM_SERVER)
+    const structs = decodeWellFormedUpdate(update)
+    if (structs === null) throw new AppError('bad_request', 'the body is not a valid Yjs update')
+    if (this.#holdsDeletedContent(structs)) throw new AppError('bad_request', 'the update holds content of a deleted incarnation of this room')
+    Y.applyUpdate(this.#doc, update, FROM_SERVER)
     await this.#lastWrite
   }
 
@@ -346,8 +355,10 @@ export class Room {
   }
 
   /** Drops content that belonged to a deleted incarnation of this room, so a stale client cannot revive it. */
-  #withoutDeletedContent(update: Uint8Array): Uint8Array {
-    return this.#tombstone === null ? update : Y.diffUpdate(update, this.#tombstone)
+  #holdsDeletedContent(structs: readonly DecodedStruct[]): boolean {
+    const tombstone = this.#tombstone
+    if (tombstone === null) return false
+    return structs.some((struct) => struct.id.clock < (tombstone.get(struct.id.client) ?? 0))
   }
 
   /** True when none of the state vector's clients appear in the doc: the diff is the full state. */
@@ -369,20 +380,23 @@ export class Room {
  * at their own client's later (or same) clock as origin, right origin or parent. Real clients never
  * produce those; Yjs throws half-way through integrating them, after emitting what it had applied.
  */
-function isWellFormedUpdate(update: Uint8Array): boolean {
-  let structs: ReturnType<typeof Y.decodeUpdate>['structs']
+type DecodedStruct = ReturnType<typeof Y.decodeUpdate>['structs'][number]
+
+/** The update's structs, or null when it is malformed (see above). */
+function decodeWellFormedUpdate(update: Uint8Array): DecodedStruct[] | null {
+  let structs: DecodedStruct[]
   try {
     structs = Y.decodeUpdate(update).structs
   } catch {
-    return false
+    return null
   }
   for (const struct of structs) {
     if (!(struct instanceof Y.Item)) continue
     const { id } = struct
-    if (pointsForward(id, struct.origin) || pointsForward(id, struct.rightOrigin)) return false
-    if (struct.parent instanceof Y.ID && pointsForward(id, struct.parent)) return false
+    if (pointsForward(id, struct.origin) || pointsForward(id, struct.rightOrigin)) return null
+    if (struct.parent instanceof Y.ID && pointsForward(id, struct.parent)) return null
   }
-  return true
+  return structs
 }
 
 function pointsForward(id: Y.ID, ref: Y.ID | null): boolean {

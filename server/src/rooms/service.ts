@@ -118,6 +118,18 @@ export class RoomService {
     return live.peerCount
   }
 
+  /** Stored size and current state vector, for thin room.changed webhooks; null once deleted. */
+  async describe(name: string): Promise<{ sizeBytes: number; stateVector: Uint8Array } | null> {
+    const record = await this.deps.store.getRoom(name)
+    if (record === null) return null
+    const live = this.deps.registry.get(name)
+    if (live) return { sizeBytes: record.sizeBytes, stateVector: Y.encodeStateVector(live.doc) }
+    // Unloaded meanwhile (e.g. during a drain): derive the state vector from the stored log.
+    const { updates } = await this.deps.store.loadUpdates(name)
+    const stateVector = updates.length > 0 ? Y.encodeStateVectorFromUpdate(Y.mergeUpdates(updates)) : Y.encodeStateVector(new Map())
+    return { sizeBytes: record.sizeBytes, stateVector }
+  }
+
   #load(name: string) {
     assertRoomName(name)
     return this.deps.registry.getOrLoad(name, { create: false })

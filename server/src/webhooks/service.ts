@@ -97,9 +97,9 @@ export interface Webhooks {
   readonly pendingChanges: number
   /**
    * Stops listening, writes debounced room.changed events to the outbox, stops the dispatcher and waits
-   * for attempts in flight up to `timeoutMs` (cut-off ones are retried after their lease).
+   * for attempts in flight up to `graceMs` (default `timeoutMs`; cut-off ones are retried after their lease).
    */
-  close(): Promise<void>
+  close(graceMs?: number): Promise<void>
 }
 
 export const DEFAULT_CONCURRENCY = 8
@@ -217,15 +217,15 @@ class WebhookService implements Webhooks {
     return toDeliveryView(replayed)
   }
 
-  close(): Promise<void> {
-    this.#closing ??= this.#close()
+  close(graceMs: number = this.opts.timeoutMs): Promise<void> {
+    this.#closing ??= this.#close(graceMs)
     return this.#closing
   }
 
-  async #close(): Promise<void> {
+  async #close(graceMs: number): Promise<void> {
     this.parts.unsubscribe()
     await this.parts.outbox.close()
-    await this.parts.dispatcher.close(this.opts.timeoutMs)
+    await this.parts.dispatcher.close(graceMs)
     this.parts.closeTransport()
   }
 

@@ -83,7 +83,8 @@ async function authorize(ctx: UpgradeContext, kind: SocketData['kind'], hs: Hand
     return data
   }
 
-  const roomId = hs.url.startsWith('/ws/') ? hs.url.slice(4) : ''
+  // Percent-decoded like REST path parameters, so both sides judge the same name (`a%3Ab` is `a:b`).
+  const roomId = hs.url.startsWith('/ws/') ? safeDecode(hs.url.slice(4)) : ''
   if (!isValidRoomName(roomId)) throw new AppError('invalid_room_name', 'room names match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$')
   const principal = await principalFor(ctx.verifier, token)
   const access = accessFor(principal, roomId)
@@ -106,6 +107,14 @@ export async function principalFor(verifier: TokenVerifier, token: string | null
   if (token !== null && token !== '') return verifier.verify(token)
   if (verifier.anonymous) return verifier.anonymous
   throw new AppError('token_missing', 'a token is required (?token= or the tandem-auth.<jwt> subprotocol)')
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return '' // malformed escape: refused as an invalid room name
+  }
 }
 
 function parseProtocols(header: string): string[] {
