@@ -3,10 +3,10 @@
  * none configured) a secret generated on first run and kept in the data directory.
  * Everything that can be wrong with a key fails here, at boot, with an error naming the variable.
  */
-import { createPublicKey, randomBytes } from 'node:crypto'
+import { createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { link, mkdir, open, readFile, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { errorCode, loadOrCreateSecretFile } from '../secret-file.js'
 
 export interface AuthOptions {
   /** TANDEM_JWT_SECRET: HS256 shared secret, UTF-8 text (≥ 32 bytes, enforced by config). */
@@ -49,7 +49,6 @@ const ES_BY_CURVE: Readonly<Record<string, string>> = { prime256v1: 'ES256', sec
 /** jose refuses RS and PS keys below this size at verify time; refuse them at boot instead. */
 const MIN_RSA_BITS = 2048
 /** 32 random bytes as base64url text. Longer values written by an operator are accepted. */
-const SECRET_TEXT_PATTERN = /^[A-Za-z0-9_-]{43,1024}$/
 const PRIVATE_PEM_PATTERN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
 
 export async function resolveVerificationKey(opts: AuthOptions, dataDir: string): Promise<VerificationKey> {
@@ -73,71 +72,14 @@ export async function resolveVerificationKey(opts: AuthOptions, dataDir: string)
  * also a valid TANDEM_JWT_SECRET value: an operator can move to an explicit secret without invalidating tokens.
  */
 export async function loadOrCreateSecret(dataDir: string): Promise<{ key: Uint8Array; generated: boolean }> {
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  const path = join(dataDir, SECRET_FILE_NAME)
-  const created = await createSecretFile(path)
-  if (created !== null) return { key: new TextEncoder().encode(created), generated: true }
-  return { key: await readSecretFile(path), generated: false }
-}
-
-/** Writes a new secret unless the file exists. Returns the secret text, or null if another run made it first. */
-async function createSecretFile(path: string): Promise<string | null> {
-  const text = randomBytes(32).toString('base64url')
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
-  await writeNewFile(tmp, text)
-  try {
-    // link() creates the name only if it is absent and exposes a complete file, so a concurrent first run
-    // either wins or reads our finished secret; it never sees an empty file.
-    await link(tmp, path)
-    return text
-  } catch (err) {
-    if (errorCode(err) === 'EEXIST') return null
-    if (!['EPERM', 'ENOTSUP', 'ENOSYS', 'EOPNOTSUPP'].includes(errorCode(err) ?? '')) throw err
-    // Filesystem without hard links (FAT, some network mounts): exclusive create on the final path.
-    try {
-      await writeNewFile(path, text)
-      return text
-    } catch (err2) {
-      if (errorCode(err2) === 'EEXIST') return null
-      throw err2
-    }
-  } finally {
-    await rm(tmp, { force: true })
-  }
-}
-
-async function writeNewFile(path: string, text: string): Promise<void> {
-  const fh = await open(path, 'wx', 0o600)
-  try {
-    await fh.writeFile(`${text}\n`)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-}
-
-async function readSecretFile(path: string): Promise<Uint8Array> {
-  const fh = await open(path, 'r')
-  try {
-    const st = await fh.stat()
-    if (!st.isFile()) throw new Error(`${path} is not a regular file; remove it or set TANDEM_JWT_SECRET`)
-    // Windows reports no meaningful permission bits.
-    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-      const mode = (st.mode & 0o777).toString(8).padStart(3, '0')
-      throw new Error(`${path} holds the token signing secret but is accessible to group or others (mode ${mode}); run: chmod 600 ${path}`)
-    }
-    if (st.size === 0) {
-      throw new Error(`${path} is empty; delete it to generate a new secret (tokens issued with the old one stop working) or set TANDEM_JWT_SECRET`)
-    }
-    if (st.size > 2048) throw new Error(`${path} is not a generated secret (too large); delete it or set TANDEM_JWT_SECRET`)
-    const text = (await fh.readFile('utf8')).trim()
-    if (!SECRET_TEXT_PATTERN.test(text)) {
-      throw new Error(`${path} is not a generated secret (expected at least 43 base64url characters); delete it to generate a new one or set TANDEM_JWT_SECRET`)
-    }
-    return new TextEncoder().encode(text)
-  } finally {
-    await fh.close()
-  }
+  const file = await loadOrCreateSecretFile(dataDir, {
+    fileName: SECRET_FILE_NAME,
+    noun: 'secret',
+    holds: 'the token signing secret',
+    envVar: 'TANDEM_JWT_SECRET',
+    regenerateNote: 'tokens issued with the old one stop working',
+  })
+  return { key: new TextEncoder().encode(file.text), generated: file.created }
 }
 
 async function readPem(value: string): Promise<string> {
@@ -240,6 +182,3 @@ function parseJwksUrl(value: string): URL {
   return url
 }
 
-function errorCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined
-}
