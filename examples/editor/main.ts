@@ -1,0 +1,112 @@
+/**
+ * Collaborative editor demo: CodeMirror 6 bound to a Y.Text with y-codemirror.next, remote cursors
+ * and selections with names and colours, and a status line driven by the SDK's saved acknowledgements.
+ *
+ * Room: `demo-editor:<doc>` (the document name comes from the URL hash, `#welcome` by default).
+ */
+import './style.css'
+import { basicSetup } from 'codemirror'
+import { markdown } from '@codemirror/lang-markdown'
+import { EditorState } from '@codemirror/state'
+import { EditorView, keymap, placeholder } from '@codemirror/view'
+import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
+import * as Y from 'yjs'
+import { createClient, mountFacepile, mountNameInput, mountStatus, presenceUser } from '../shared/tandem.js'
+
+const DOC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
+
+const docName = ((): string => {
+  const name = decodeURIComponent(location.hash.slice(1))
+  return DOC_PATTERN.test(name) ? name : 'welcome'
+})()
+document.title = `${docName}.md · Docs · Tandem demos`
+
+// ---- the room ----------------------------------------------------------------------------------
+const client = createClient()
+const provider = client.room(`demo-editor:${docName}`)
+const ytext = provider.doc.getText('body')
+// Undo only your own edits (y-codemirror.next tracks the binding's local origin).
+const undoManager = new Y.UndoManager(ytext)
+// y-codemirror.next draws remote cursors from `user.name`, `user.color` and `user.colorLight`.
+provider.awareness.setLocalStateField('user', presenceUser())
+
+const view = new EditorView({
+  parent: $('editor'),
+  state: EditorState.create({
+    doc: ytext.toString(),
+    extensions: [
+      keymap.of(yUndoManagerKeymap),
+      basicSetup,
+      markdown(),
+      EditorView.lineWrapping,
+      placeholder('Start writing… everyone who opens this document sees your edits and your cursor live.'),
+      yCollab(ytext, provider.awareness, { undoManager }),
+    ],
+  }),
+})
+view.focus()
+
+// ---- status line: connecting / synced / saving… / all changes saved --------------------------------
+const saveStatus = $('save-status')
+let lastError: string | null = null
+
+function renderSaveStatus(): void {
+  const status = provider.status
+  const unsaved = provider.hasUnsavedChanges
+  let state: string
+  let text: string
+  if (lastError !== null && status === 'closed') {
+    state = 'error'
+    text = lastError
+  } else if (status === 'synced') {
+    // hasUnsavedChanges turns false only when the server says the edits are committed to storage.
+    state = unsaved ? 'saving' : 'saved'
+    text = unsaved ? 'Saving…' : 'All changes saved'
+  } else if (status === 'connecting' || status === 'syncing') {
+    state = 'connecting'
+    text = unsaved ? 'Connecting… your edits will be saved once connected' : status === 'syncing' ? 'Syncing…' : 'Connecting…'
+  } else if (status === 'reconnecting' || status === 'offline') {
+    state = 'offline'
+    const where = status === 'offline' ? 'Offline' : 'Not connected'
+    text = unsaved ? `${where} — unsaved edits are kept here and saved when the connection is back` : `${where} — reconnecting…`
+  } else {
+    state = 'error'
+    text = 'Disconnected'
+  }
+  saveStatus.dataset.state = state
+  saveStatus.textContent = text
+}
+
+provider.on('status', renderSaveStatus)
+provider.on('saved', renderSaveStatus)
+provider.on('error', (err) => {
+  lastError = err.message
+  renderSaveStatus()
+})
+// A local edit makes hasUnsavedChanges true at once: show "Saving…" without waiting for the network.
+provider.doc.on('update', renderSaveStatus)
+renderSaveStatus()
+
+// ---- word count, presence, name, document switcher -----------------------------------------------
+const counts = $('counts')
+function renderCounts(): void {
+  const text = ytext.toString()
+  const words = text.trim() === '' ? 0 : text.trim().split(/\s+/).length
+  counts.textContent = `${words} ${words === 1 ? 'word' : 'words'} · ${text.length} characters`
+}
+ytext.observe(renderCounts)
+renderCounts()
+
+mountStatus($('status'), provider)
+mountFacepile($('facepile'), provider)
+mountNameInput($<HTMLInputElement>('me-name'), () => provider.awareness.setLocalStateField('user', presenceUser()))
+
+const docInput = $<HTMLInputElement>('doc-name')
+docInput.value = docName
+$('doc-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const name = docInput.value.trim()
+  if (DOC_PATTERN.test(name) && name !== docName) location.hash = name
+})
+window.addEventListener('hashchange', () => location.reload())
