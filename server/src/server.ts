@@ -31,6 +31,14 @@ import { createWebhooks } from './webhooks/service.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import path from 'node:path'
 
+/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT (the typings only declare the overload without a host). */
+const LISTEN_EXCLUSIVE_PORT = 1
+
+function listenExclusive(app: TemplatedApp, host: string, port: number, cb: (socket: us_listen_socket | false) => void): void {
+  const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp
+  listen.call(app, host, port, LISTEN_EXCLUSIVE_PORT, cb)
+}
+
 /** How long a drain waits for webhook attempts in flight (the rest of the budget is for commits). */
 const WEBHOOK_DRAIN_GRACE_MS = 3_000
 
@@ -171,7 +179,9 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   return {
     listen() {
       return new Promise((resolve, reject) => {
-        app.listen(config.host, config.port, (socket) => {
+        // Exclusive: uWS otherwise sets SO_REUSEPORT, and a second Tandem on the same port (and data
+        // directory) would silently share the connections.
+        listenExclusive(app, config.host, config.port, (socket) => {
           if (!socket) {
             reject(new Error(`could not listen on ${config.host}:${config.port} (in use or not permitted)`))
             return
