@@ -268,9 +268,8 @@ describe.each(stores)('webhooks over the $name store', ({ create }) => {
     await webhooks.createEndpoint({ url: receiver.url })
     events.emit(created())
     await waitFor(async () => (await webhooks.listDeliveries({ status: 'failed' })).deliveries.length === 1, 'timed-out delivery')
-    const elapsed = Date.now() - receiver.received[0]!.at
-    expect(elapsed).toBeGreaterThanOrEqual(250)
-    expect(elapsed).toBeLessThan(2_000)
+    // It waited for the timeout before giving up (a lower bound only: slow machines may take longer).
+    expect(Date.now() - receiver.received[0]!.at).toBeGreaterThanOrEqual(250)
     expect((await webhooks.listDeliveries({})).deliveries[0]).toMatchObject({ lastError: 'timed out after 300 ms', lastStatusCode: null })
     await waitFor(() => receiver.closedByClient() === 1, 'the client to hang up')
   })
@@ -386,13 +385,15 @@ describe.each(stores)('webhooks over the $name store', ({ create }) => {
     const receiver = await startReceiver(() => 'hang')
     const { webhooks, events } = await startWebhooks(store, { timeoutMs: 500, debounceMs: 5 })
     await webhooks.createEndpoint({ url: receiver.url })
-    const t0 = performance.now()
+    // Emitting is synchronous queueing: the loop completes while every attempt hangs, and every event
+    // still reaches the durable outbox (2,000 user.entered + one debounced room.changed per room).
     for (let i = 0; i < 2_000; i++) {
       events.emit({ type: 'room.changed', roomId: `r${i % 20}`, at: Date.now() })
       events.emit({ type: 'user.entered', roomId: `r${i % 20}`, userId: `u${i}`, name: null, activeUsers: 1, at: Date.now() })
     }
-    expect(performance.now() - t0).toBeLessThan(500) // 4000 events: synchronous queueing only
+    expect(receiver.received.length).toBe(0)
     await waitFor(() => receiver.received.length >= 8, 'attempts in flight')
+    await waitFor(async () => (await store.countPendingDeliveries()) === 2_020, 'every event to be in the outbox')
   })
 })
 
