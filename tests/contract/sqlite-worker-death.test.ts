@@ -3,9 +3,13 @@
  * later, instead of leaving callers waiting forever. The worker is reached by recording the Worker the
  * adapter constructs; nothing in the adapter exists only for this test.
  */
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type * as WorkerThreads from 'node:worker_threads'
 import pino from 'pino'
-import { afterEach, expect, test, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest'
 import type { Store } from '@tandem/server/persistence/store'
 
 const workers = vi.hoisted(() => [] as WorkerThreads.Worker[])
@@ -23,9 +27,30 @@ vi.mock('node:worker_threads', async (importOriginal) => {
 
 const { createSqliteStore } = await import('@tandem/server/persistence/sqlite')
 
+const silent = pino({ level: 'silent' })
+let tmpRoot = ''
+beforeAll(async () => {
+  tmpRoot = await mkdtemp(join(tmpdir(), 'tandem-worker-death-'))
+})
+afterAll(async () => {
+  await rm(tmpRoot, { recursive: true, force: true })
+})
 afterEach(() => {
   workers.length = 0
 })
+
+/** Operations the reader serves when there is one; every other call goes to the writer. */
+const READS = new Set([
+  'loadUpdates',
+  'getRoom',
+  'listRooms',
+  'listWebhookEndpoints',
+  'getDelivery',
+  'listDeliveries',
+  'countPendingDeliveries',
+  'nextDeliveryDueAt',
+  'ping',
+])
 
 /** One call of every Store method, so none can be left out of the death handling. */
 function everyCall(store: Store): [string, Promise<unknown>][] {
@@ -76,7 +101,9 @@ async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Promise
 }
 
 test('calls pending when the worker dies reject, and so does every later call', async () => {
-  const store = await createSqliteStore({ path: ':memory:' }, pino({ level: 'silent' }))
+  const store = await createSqliteStore({ path: ':memory:' }, silent)
+  // `:memory:` cannot be shared between connections: one worker serves reads and writes.
+  expect(workers).toHaveLength(1)
   const worker = workers[0]
   if (!worker) throw new Error('no worker was recorded')
 
@@ -96,6 +123,87 @@ test('calls pending when the worker dies reject, and so does every later call', 
 
   for (const [name, call] of [['busy enqueueDeliveries', busy] as [string, Promise<unknown>], ...inFlight]) {
     const result = await settleWithin(call, 2_000)
+    expect(result.status, name).toBe('rejected')
+    if (result.status === 'rejected') expect(String(result.reason), name).toMatch(/sqlite worker exited/)
+  }
+
+  for (const [name, call] of everyCall(store)) {
+    const result = await settleWithin(call, 2_000)
+    expect(result.status, `${name} after death`).toBe('rejected')
+    if (result.status === 'rejected') expect(String(result.reason), name).toMatch(/sqlite worker exited/)
+  }
+
+  await expect(settleWithin(store.close(), 2_000)).resolves.toEqual({ status: 'fulfilled', value: undefined })
+})
+
+/** A file store with its two workers: the writer starts first, then the reader. */
+async function openFileStore(name: string): Promise<{ store: Store; path: string; writer: WorkerThreads.Worker; reader: WorkerThreads.Worker }> {
+  const path = join(tmpRoot, name, 'tandem.sqlite')
+  const store = await createSqliteStore({ path }, silent)
+  expect(workers).toHaveLength(2)
+  const [writer, reader] = workers
+  if (!writer || !reader) throw new Error('expected a writer and a reader worker')
+  return { store, path, writer, reader }
+}
+
+test('the reader dying rejects the reads pending on it, and every later call; the writer closes cleanly', async () => {
+  const { store, path, reader } = await openFileStore('reader-death')
+  // A large room makes each load slow, so the reads queued behind them are unanswered at the kill.
+  await Promise.all(Array.from({ length: 20_000 }, (_, i) => store.appendUpdate('big', new Uint8Array(200).fill(i & 0xff))))
+  await store.createRoom('kept', {})
+  const busy = Array.from({ length: 3 }, () => store.loadUpdates('big'))
+  const inFlight = everyCall(store)
+  await reader.terminate()
+
+  for (const call of busy) expect((await settleWithin(call, 2_000)).status).toMatch(/fulfilled|rejected/)
+  for (const [name, call] of inFlight) {
+    const result = await settleWithin(call, 2_000)
+    if (READS.has(name)) {
+      expect(result.status, name).toBe('rejected')
+      if (result.status === 'rejected') expect(String(result.reason), name).toMatch(/sqlite reader worker exited/)
+    } else if (name === 'createRoom') {
+      // A write already sent to the living writer gets its real outcome.
+      expect(result, name).toMatchObject({ status: 'fulfilled', value: { name: 'r' } })
+    }
+    // Other writes may have reached the writer or not (deleteRoom first waits for the appends): either
+    // outcome is fine, a hang is not.
+  }
+
+  for (const [name, call] of everyCall(store)) {
+    const result = await settleWithin(call, 2_000)
+    expect(result.status, `${name} after death`).toBe('rejected')
+    if (result.status === 'rejected') expect(String(result.reason), name).toMatch(/sqlite reader worker exited/)
+  }
+
+  await expect(settleWithin(store.close(), 2_000)).resolves.toEqual({ status: 'fulfilled', value: undefined })
+  // The writer still closed its connection, checkpointing the WAL into the file.
+  expect(existsSync(`${path}-wal`)).toBe(false)
+  const reopened = await createSqliteStore({ path }, silent)
+  try {
+    expect(await reopened.getRoom('kept')).not.toBeNull()
+    expect((await reopened.loadUpdates('big')).rowCount).toBe(20_000)
+  } finally {
+    await reopened.close()
+  }
+})
+
+test('the writer dying beside a reader rejects the writes pending on it, and every later call', async () => {
+  const { store, writer } = await openFileStore('writer-death')
+  const busy = store.enqueueDeliveries(
+    Array.from({ length: 50_000 }, (_, i) => ({
+      id: `msg_busy_${i}`,
+      endpointId: 'ep_1',
+      eventType: 'room.changed',
+      payload: '{"padding":"' + 'x'.repeat(200) + '"}',
+      createdAt: i,
+    })),
+  )
+  const inFlight = everyCall(store)
+  await writer.terminate()
+
+  for (const [name, call] of [['busy enqueueDeliveries', busy] as [string, Promise<unknown>], ...inFlight]) {
+    const result = await settleWithin(call, 2_000)
+    if (READS.has(name)) continue // served by the reader, which is alive: either answer is fine, a hang is not
     expect(result.status, name).toBe('rejected')
     if (result.status === 'rejected') expect(String(result.reason), name).toMatch(/sqlite worker exited/)
   }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -312,6 +313,87 @@ describe.each(adapters)('Store contract: $name', ({ open }) => {
   test('ping resolves while open', async () => {
     const { store } = await openStore(open)
     await expect(store.ping()).resolves.toBeUndefined()
+  })
+
+  test('a read issued after a write resolved sees it, while other writes are in flight', async () => {
+    const { store } = await openStore(open)
+    const rooms = Array.from({ length: 8 }, (_, r) => `ryw-${r}`)
+    for (const room of rooms) await store.createRoom(room, {})
+    /** Per room: every update issued, in call order, and how many of them have resolved. */
+    const issued = new Map(rooms.map((room) => [room, [] as string[]]))
+    const acked = new Map(rooms.map((room) => [room, 0]))
+    const checks: Promise<void>[] = []
+
+    /** Starts a load and a record read now; both must hold at least what was acknowledged by now. */
+    const readBack = (room: string): void => {
+      const ackedNow = acked.get(room) ?? 0
+      const mustHave = (issued.get(room) ?? []).slice(0, ackedNow)
+      const mustHaveBytes = sumBytes(mustHave.map(bytes))
+      checks.push(
+        store.loadUpdates(room).then((doc) => {
+          const got = doc.updates.map(decode)
+          expect(got.length, `${room} after ${ackedNow} acks`).toBeGreaterThanOrEqual(ackedNow)
+          // Commits happen in call order, so what is stored is always a prefix of what was issued.
+          expect(got).toEqual((issued.get(room) ?? []).slice(0, got.length))
+        }),
+        store.getRoom(room).then((record) => {
+          expect(record?.sizeBytes, `${room} size after ${ackedNow} acks`).toBeGreaterThanOrEqual(mustHaveBytes)
+        }),
+      )
+    }
+
+    const appends: Promise<void>[] = []
+    for (let i = 0; i < 200; i++) {
+      const room = rooms[(i * 5) % rooms.length] ?? 'ryw-0'
+      const text = `${room}:${i}`
+      issued.get(room)?.push(text)
+      appends.push(
+        store.appendUpdate(room, bytes(text)).then(() => {
+          acked.set(room, (acked.get(room) ?? 0) + 1)
+          readBack(room)
+        }),
+      )
+      // Loads of other rooms race with the commits in flight.
+      if (i % 7 === 0) readBack(rooms[(i * 3 + 1) % rooms.length] ?? 'ryw-0')
+      // Spread the appends over several commits rather than one batch.
+      if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 0))
+    }
+
+    // Other writes, each followed by a read once it resolved, while the appends above commit.
+    const metadataChain = (async () => {
+      for (let v = 1; v <= 10; v++) {
+        const updated = await store.updateRoomMetadata('ryw-1', { v })
+        if (!updated) throw new Error('room ryw-1 missing')
+        // Appends to the room may commit in between (bumping updatedAt and size), never undo the update.
+        const read = await store.getRoom('ryw-1')
+        expect(read?.metadata).toEqual({ v })
+        expect(read?.updatedAt).toBeGreaterThanOrEqual(updated.updatedAt)
+        expect(read?.sizeBytes).toBeGreaterThanOrEqual(updated.sizeBytes)
+        expect((await store.listRooms({ prefix: 'ryw-1', limit: 1 }))[0]?.metadata).toEqual({ v })
+      }
+      await store.createRoom('ryw-new', {})
+      expect(await store.getRoom('ryw-new')).not.toBeNull()
+      await store.deleteRoom('ryw-new', null)
+      expect(await store.getRoom('ryw-new')).toBeNull()
+    })()
+    const outboxChain = (async () => {
+      for (let n = 1; n <= 10; n++) {
+        await store.enqueueDeliveries([newDelivery(`msg_${n}`, { createdAt: n })])
+        expect(await store.countPendingDeliveries()).toBe(n)
+        await store.completeDelivery(`msg_${n}`, { status: 'pending', nextAttemptAt: 1_000 + n, error: 'x', statusCode: null }, n)
+        expect(await store.getDelivery(`msg_${n}`)).toMatchObject({ attempts: 1, nextAttemptAt: 1_000 + n })
+      }
+      expect(await store.nextDeliveryDueAt()).toBe(1_001)
+      await store.saveWebhookEndpoint(endpoint('ep_ryw'))
+      expect((await store.listWebhookEndpoints()).map((e) => e.id)).toEqual(['ep_ryw'])
+    })()
+
+    await Promise.all([...appends, metadataChain, outboxChain])
+    await Promise.all(checks)
+    expect(checks.length).toBeGreaterThanOrEqual(2 * 200)
+    for (const room of rooms) {
+      expect((await store.loadUpdates(room)).updates.map(decode)).toEqual(issued.get(room))
+    }
   })
 
   test('close waits for pending appends, then every call rejects', async () => {
@@ -911,6 +993,129 @@ describe('SQLite store', () => {
     onTestFinished(() => store.close())
     await store.appendUpdate('m', bytes('x'))
     expect((await store.loadUpdates('m')).rowCount).toBe(1)
+  })
+
+  test('reads are answered while a large write transaction is in flight, and see only committed data', async () => {
+    const store = await createSqliteStore({ path: freshDbPath() }, silent)
+    onTestFinished(() => store.close())
+    await store.createRoom('other', { k: 1 })
+    await store.appendUpdate('other', bytes('o'))
+    const order: string[] = []
+    const payload = JSON.stringify({ padding: 'x'.repeat(200) })
+    // One transaction of 20,000 rows keeps the writer busy for a long while.
+    const big = store
+      .enqueueDeliveries(Array.from({ length: 20_000 }, (_, i) => newDelivery(`msg_big_${i}`, { payload })))
+      .then(() => order.push('enqueueDeliveries'))
+    const reads = Promise.all([
+      store.getRoom('other').finally(() => order.push('getRoom')),
+      store.loadUpdates('other').finally(() => order.push('loadUpdates')),
+      store.countPendingDeliveries().finally(() => order.push('countPendingDeliveries')),
+      store.ping().finally(() => order.push('ping')),
+    ])
+    const [room, doc, pending] = await reads
+    await big
+
+    expect(order).toEqual(['getRoom', 'loadUpdates', 'countPendingDeliveries', 'ping', 'enqueueDeliveries'])
+    expect(room).toMatchObject({ name: 'other', metadata: { k: 1 }, sizeBytes: 1 })
+    expect(doc.updates.map(decode)).toEqual(['o'])
+    // The transaction was in flight: a read snapshot holds none of it.
+    expect(pending).toBe(0)
+    expect(await store.countPendingDeliveries()).toBe(20_000)
+  })
+
+  test('reads keep being answered during a 20,000-row append burst', async () => {
+    const { log, count } = countingLogger()
+    const store = await createSqliteStore({ path: freshDbPath() }, log)
+    onTestFinished(() => store.close())
+    await store.createRoom('other', {})
+    await store.appendUpdate('other', bytes('o'))
+    const commitsBefore = count()
+
+    let burstDone = false
+    const update = new Uint8Array(100).fill(7)
+    const burst = Promise.all(Array.from({ length: 20_000 }, (_, i) => store.appendUpdate(`burst-${i % 50}`, update))).then(
+      () => (burstDone = true),
+    )
+    // The burst's first batch is on its way to the writer before the first read is issued.
+    await new Promise((resolve) => setImmediate(resolve))
+
+    const first = await store.getRoom('other')
+    expect(first?.sizeBytes).toBe(1)
+    expect(burstDone, 'getRoom resolved before the burst').toBe(false)
+    let readsDuringBurst = 1
+    while (!burstDone) {
+      await store.getRoom('other')
+      if (!burstDone) readsDuringBurst++
+    }
+    await burst
+
+    const commits = count() - commitsBefore
+    expect(commits).toBeGreaterThan(1)
+    // Behind the writer, a read waits for the commit in flight ahead of it: at most one read per commit.
+    // Served beside it, reads go on while every commit is running.
+    expect(readsDuringBurst).toBeGreaterThan(commits)
+    expect((await store.getRoom('burst-0'))).toBeNull()
+    expect((await store.loadUpdates('burst-0')).rowCount).toBe(400)
+  })
+
+  test('better-sqlite3 gives a read-only WAL connection a fresh snapshot per statement and keeps none after it', async () => {
+    // The reader's read-your-writes rests on this: each statement (or read transaction) outside a
+    // transaction sees every commit made before it started, and nothing holds a snapshot between requests.
+    const path = freshDbPath()
+    await mkdir(dirname(path), { recursive: true })
+    const writer = new Database(path)
+    writer.pragma('journal_mode = WAL')
+    writer.pragma('busy_timeout = 0')
+    writer.exec('CREATE TABLE t (v INTEGER NOT NULL)')
+    const reader = new Database(path, { readonly: true, fileMustExist: true })
+    reader.pragma('query_only = ON')
+    onTestFinished(() => {
+      reader.close()
+      writer.close()
+    })
+    const insert = writer.prepare<[number]>('INSERT INTO t (v) VALUES (?)')
+    const count = reader.prepare<[], number>('SELECT COUNT(*) FROM t').pluck()
+    const values = reader.prepare<[], number>('SELECT v FROM t ORDER BY v').pluck()
+    const readTransaction = reader.transaction(() => [count.get(), values.all().length])
+
+    for (let i = 1; i <= 50; i++) {
+      writer.transaction(() => insert.run(i))()
+      expect(count.get()).toBe(i)
+      expect(values.all()).toHaveLength(i)
+      expect(readTransaction()).toEqual([i, i])
+      expect(reader.inTransaction).toBe(false)
+    }
+
+    // A TRUNCATE checkpoint must wait for every reader's snapshot to end: it succeeds only when none is held.
+    const checkpoint = () => (writer.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]?.busy
+    expect(checkpoint()).toBe(0)
+    // Control: a statement left mid-iteration does hold its snapshot, and the check sees it.
+    insert.run(51)
+    const open = values.iterate()
+    open.next()
+    expect(checkpoint()).toBe(1)
+    open.return?.()
+    expect(checkpoint()).toBe(0)
+
+    expect(() => reader.exec('INSERT INTO t (v) VALUES (0)')).toThrow(/readonly|read-only/i)
+  })
+
+  test('close checkpoints the WAL into the database file (the reader closes first)', async () => {
+    const path = freshDbPath()
+    const store = await createSqliteStore({ path }, silent)
+    await store.createRoom('r', { k: 'v' })
+    await store.appendUpdate('r', bytes('abc'))
+    expect(await store.getRoom('r')).toMatchObject({ sizeBytes: 3 })
+    expect(existsSync(`${path}-wal`)).toBe(true)
+    await store.close()
+
+    // The last connection to close checkpoints and removes the WAL, unless it is a read-only one.
+    expect(existsSync(`${path}-wal`)).toBe(false)
+    const db = new Database(path, { readonly: true })
+    onTestFinished(() => {
+      db.close()
+    })
+    expect(db.prepare('SELECT metadata FROM rooms WHERE name = ?').pluck().get('r')).toBe('{"k":"v"}')
   })
 
   test('a path that is a directory fails at creation with a clear error', async () => {

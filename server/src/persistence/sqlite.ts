@@ -4,6 +4,7 @@ import { GroupCommitter } from './group-commit.js'
 import type {
   EndpointRow,
   PackedRows,
+  ReaderOp,
   RoomRow,
   SerializedError,
   WorkerCalls,
@@ -11,8 +12,9 @@ import type {
   WorkerOp,
   WorkerResponse,
   WorkerResults,
+  WorkerRole,
   WorkerStartup,
-} from './sqlite-worker.js'
+} from './sqlite-protocol.js'
 import type {
   CompactionResult,
   DeliveryOutcome,
@@ -38,75 +40,135 @@ interface PendingRow {
 }
 
 /**
- * Opens (creating if needed) the SQLite database in a dedicated worker thread and resolves once the schema
+ * Opens (creating if needed) the SQLite database in a dedicated writer thread and resolves once the schema
  * is migrated. Rejects with a clear error when the file cannot be opened, so a bad path fails at boot.
+ *
+ * A file database in WAL mode also gets a reader thread with a read-only connection, which serves every
+ * read that is not part of a read-modify-write (loads, room and delivery lookups, listings, counts, ping):
+ * WAL readers see the last committed state without waiting for the writer's commit and fsync. The writer
+ * answers a write only after it has committed, and the reader takes a fresh snapshot for every request, so
+ * a read issued after a write resolved sees it. `:memory:` cannot be shared between connections (nor can
+ * a database that refused WAL be read during a commit): there the writer serves reads too.
  */
 export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): Promise<Store> {
   const storeLog = log.child({ component: 'store', store: 'sqlite' })
+  const writer = await startWorker({ path: opts.path, role: 'writer' })
+  const shareable = opts.path !== ':memory:' && opts.path !== ''
+  if (writer.journalMode !== 'wal' && shareable) {
+    storeLog.warn({ journalMode: writer.journalMode }, 'SQLite refused WAL mode; reads will queue behind commits')
+  }
+
+  const writerChannel = connect<WorkerOp>(writer.worker, 'writer', storeLog)
+  let readerChannel: WorkerChannel<ReaderOp> | null = null
+  if (shareable && writer.journalMode === 'wal') {
+    try {
+      // Only now: the writer has created the file, turned on WAL and migrated, so the reader finds it ready.
+      const reader = await startWorker({ path: opts.path, role: 'reader' })
+      readerChannel = connect<ReaderOp>(reader.worker, 'reader', storeLog)
+      if (!writerChannel.alive) throw new Error('sqlite worker exited while the reader was starting')
+    } catch (err) {
+      try {
+        if (readerChannel) await closeChannel(readerChannel)
+      } finally {
+        await closeChannel(writerChannel)
+      }
+      throw err
+    }
+  }
+  // Either thread dying ends the store: the dead one's calls reject now, the survivor's pending calls still
+  // get their real answers (a write that committed must not be reported as failed), and every later call
+  // rejects with the death as its reason.
+  const reads = readerChannel
+  writerChannel.onDeath = (err) => reads?.refuse(err)
+  if (reads) reads.onDeath = (err) => writerChannel.refuse(err)
+
+  const committer = new GroupCommitter<PendingRow>({
+    commit: (rows) => commitBatch(writerChannel, rows, storeLog),
+    sizeOf: (row) => row.data.byteLength,
+  })
+  storeLog.info(
+    { path: opts.path, journalMode: writer.journalMode, readerThread: readerChannel !== null },
+    'sqlite store opened',
+  )
+  return new SqliteStore(writerChannel, readerChannel, committer, storeLog)
+}
+
+interface Started {
+  worker: Worker
+  journalMode: string
+}
+
+/** Starts one worker and waits for its connection; rejects with a clear error (the worker gone) otherwise. */
+async function startWorker(init: WorkerInit): Promise<Started> {
   const worker = new Worker(new URL('./sqlite-worker.js', import.meta.url), {
-    workerData: { path: opts.path } satisfies WorkerInit,
+    workerData: init satisfies WorkerInit,
     execArgv: workerExecArgv(process.execArgv),
   })
-
+  const what = init.role === 'writer' ? 'sqlite worker' : 'sqlite reader worker'
   let startup: WorkerStartup
   try {
     startup = await waitForStartup(worker)
   } catch (err) {
     await worker.terminate()
-    throw new Error(`sqlite worker failed to start: ${messageOf(err)}`, { cause: err })
+    throw new Error(`${what} failed to start: ${messageOf(err)}`, { cause: err })
   }
   if (startup.type === 'failed') {
     await worker.terminate()
-    throw new Error(`cannot open SQLite database at ${opts.path}: ${startup.error.message}`, {
+    const target = init.role === 'writer' ? 'SQLite database' : 'a read-only connection to the SQLite database'
+    throw new Error(`cannot open ${target} at ${init.path}: ${startup.error.message}`, {
       cause: deserializeError(startup.error),
     })
   }
-  if (startup.journalMode !== 'wal' && opts.path !== ':memory:') {
-    storeLog.warn({ journalMode: startup.journalMode }, 'SQLite refused WAL mode; writers will block readers')
-  }
+  return { worker, journalMode: startup.journalMode }
+}
 
-  const channel = new WorkerChannel(worker)
+/** Wires a started worker to a channel: answers settle calls; an exit fails them. */
+function connect<Op extends WorkerOp>(worker: Worker, role: WorkerRole, log: Logger): WorkerChannel<Op> {
+  const channel = new WorkerChannel<Op>(worker)
+  const what = role === 'writer' ? 'sqlite worker' : 'sqlite reader worker'
   worker.on('message', (res: WorkerResponse) => channel.settle(res))
   worker.on('error', (err) => {
     channel.cause = err
-    storeLog.error({ err }, 'sqlite worker crashed')
+    log.error({ err, worker: role }, `${what} crashed`)
   })
   worker.on('messageerror', (err) => {
     // An answer we cannot decode leaves a caller waiting forever; stop the worker so everyone gets an error.
     channel.cause = err
-    storeLog.error({ err }, 'sqlite worker sent an unreadable message')
+    log.error({ err, worker: role }, `${what} sent an unreadable message`)
     void worker.terminate()
   })
   worker.on('exit', (code) => {
     if (channel.stopping) return channel.fail(closedError())
-    storeLog.error({ exitCode: code }, 'sqlite worker exited')
-    channel.fail(new Error(`sqlite worker exited with code ${code}`, { cause: channel.cause }))
+    log.error({ exitCode: code, worker: role }, `${what} exited`)
+    const err = new Error(`${what} exited with code ${code}`, { cause: channel.cause })
+    channel.fail(err)
+    channel.onDeath?.(err)
   })
   // Only pending requests keep the process alive (see WorkerChannel), as with an idle socket.
   worker.unref()
-
-  const committer = new GroupCommitter<PendingRow>({
-    commit: (rows) => commitBatch(channel, rows, storeLog),
-    sizeOf: (row) => row.data.byteLength,
-  })
-  storeLog.info({ path: opts.path, journalMode: startup.journalMode }, 'sqlite store opened')
-  return new SqliteStore(channel, committer, storeLog)
+  return channel
 }
 
 class SqliteStore implements Store {
   #closed = false
   #closing: Promise<void> | null = null
 
+  /** Serves reads: the reader thread, or the writer when there is none. */
+  readonly #reads: WorkerChannel<ReaderOp>
+
   constructor(
-    private readonly channel: WorkerChannel,
+    private readonly writer: WorkerChannel<WorkerOp>,
+    private readonly reader: WorkerChannel<ReaderOp> | null,
     private readonly committer: GroupCommitter<PendingRow>,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#reads = reader ?? writer
+  }
 
   // ---- document log -------------------------------------------------------------------------------
 
   async loadUpdates(room: string): Promise<StoredDocument> {
-    const { packed, lengths, tombstone } = await this.#call('load', { room })
+    const { packed, lengths, tombstone } = await this.#read('load', { room })
     const updates: Uint8Array[] = []
     let offset = 0
     for (const len of lengths) {
@@ -123,28 +185,28 @@ class SqliteStore implements Store {
   }
 
   compact(room: string): Promise<CompactionResult> {
-    return this.#call('compact', { room })
+    return this.#write('compact', { room })
   }
 
   // ---- room records -------------------------------------------------------------------------------
 
   async createRoom(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
-    const row = await this.#call('createRoom', { name, metadata: JSON.stringify(metadata) })
+    const row = await this.#write('createRoom', { name, metadata: JSON.stringify(metadata) })
     return row && toRoomRecord(row)
   }
 
   async ensureRoom(name: string): Promise<{ record: RoomRecord; created: boolean }> {
-    const { row, created } = await this.#call('ensureRoom', { name })
+    const { row, created } = await this.#write('ensureRoom', { name })
     return { record: toRoomRecord(row), created }
   }
 
   async getRoom(name: string): Promise<RoomRecord | null> {
-    const row = await this.#call('getRoom', { name })
+    const row = await this.#read('getRoom', { name })
     return row && toRoomRecord(row)
   }
 
   async listRooms(opts: ListRoomsOptions): Promise<RoomRecord[]> {
-    const rows = await this.#call('listRooms', {
+    const rows = await this.#read('listRooms', {
       prefix: opts.prefix ?? null,
       after: opts.after ?? null,
       limit: opts.limit,
@@ -153,7 +215,7 @@ class SqliteStore implements Store {
   }
 
   async updateRoomMetadata(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
-    const row = await this.#call('updateRoomMetadata', { name, metadata: JSON.stringify(metadata) })
+    const row = await this.#write('updateRoomMetadata', { name, metadata: JSON.stringify(metadata) })
     return row && toRoomRecord(row)
   }
 
@@ -161,13 +223,13 @@ class SqliteStore implements Store {
     this.#assertOpen()
     // Appends issued before the delete must not be committed after it and bring the room back.
     await this.committer.flush()
-    return this.#call('deleteRoom', { room: name, tombstone })
+    return this.#write('deleteRoom', { room: name, tombstone })
   }
 
   // ---- webhook endpoints and outbox ----------------------------------------------------------------
 
   saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void> {
-    return this.#call('saveEndpoint', {
+    return this.#write('saveEndpoint', {
       endpoint: {
         id: endpoint.id,
         url: endpoint.url,
@@ -180,15 +242,15 @@ class SqliteStore implements Store {
   }
 
   async listWebhookEndpoints(): Promise<WebhookEndpoint[]> {
-    return (await this.#call('listEndpoints', {})).map(toEndpoint)
+    return (await this.#read('listEndpoints', {})).map(toEndpoint)
   }
 
   deleteWebhookEndpoint(id: string): Promise<boolean> {
-    return this.#call('deleteEndpoint', { id })
+    return this.#write('deleteEndpoint', { id })
   }
 
   disableWebhookEndpoint(id: string, at: number): Promise<void> {
-    return this.#call('disableEndpoint', { id, at })
+    return this.#write('disableEndpoint', { id, at })
   }
 
   enqueueDeliveries(deliveries: readonly NewWebhookDelivery[]): Promise<void> {
@@ -200,41 +262,41 @@ class SqliteStore implements Store {
       payload,
       createdAt,
     }))
-    return this.#call('enqueueDeliveries', { deliveries: rows })
+    return this.#write('enqueueDeliveries', { deliveries: rows })
   }
 
   claimDueDeliveries(now: number, limit: number, leaseMs: number): Promise<WebhookDelivery[]> {
-    return this.#call('claimDeliveries', { now, limit, leaseMs })
+    return this.#write('claimDeliveries', { now, limit, leaseMs })
   }
 
   completeDelivery(id: string, outcome: DeliveryOutcome, at: number): Promise<void> {
-    return this.#call('completeDelivery', { id, outcome, at })
+    return this.#write('completeDelivery', { id, outcome, at })
   }
 
   getDelivery(id: string): Promise<WebhookDelivery | null> {
-    return this.#call('getDelivery', { id })
+    return this.#read('getDelivery', { id })
   }
 
   listDeliveries(opts: ListDeliveriesOptions): Promise<WebhookDelivery[]> {
-    return this.#call('listDeliveries', { status: opts.status ?? null, after: opts.after ?? null, limit: opts.limit })
+    return this.#read('listDeliveries', { status: opts.status ?? null, after: opts.after ?? null, limit: opts.limit })
   }
 
   replayDelivery(id: string, now: number): Promise<WebhookDelivery | null> {
-    return this.#call('replayDelivery', { id, now })
+    return this.#write('replayDelivery', { id, now })
   }
 
   countPendingDeliveries(): Promise<number> {
-    return this.#call('countPending', {})
+    return this.#read('countPending', {})
   }
 
   nextDeliveryDueAt(): Promise<number | null> {
-    return this.#call('nextDueAt', {})
+    return this.#read('nextDueAt', {})
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------------
 
   async ping(): Promise<void> {
-    await this.#call('ping', {})
+    await this.#read('ping', {})
   }
 
   close(): Promise<void> {
@@ -246,22 +308,38 @@ class SqliteStore implements Store {
   async #shutdown(): Promise<void> {
     await this.committer.close()
     try {
-      // The worker answers in order, so this also waits for any request sent before it.
-      if (this.channel.alive) await this.channel.request('close', {})
+      // First the reader, so that the writer's connection is the last one and its close checkpoints the WAL.
+      if (this.reader) await closeChannel(this.reader)
     } finally {
-      await this.channel.stop()
+      await closeChannel(this.writer)
     }
     this.log.info('sqlite store closed')
   }
 
-  /** One request to the worker; rejects (without posting) once the store is closed. */
-  async #call<K extends WorkerOp>(op: K, args: WorkerCalls[K]): Promise<WorkerResults[K]> {
+  /** A read; rejects (without posting) once the store is closed. */
+  async #read<K extends ReaderOp>(op: K, args: WorkerCalls[K]): Promise<WorkerResults[K]> {
     this.#assertOpen()
-    return this.channel.request(op, args)
+    return this.#reads.request(op, args)
+  }
+
+  /** A write or read-modify-write, always on the writer; rejects (without posting) once the store is closed. */
+  async #write<K extends WorkerOp>(op: K, args: WorkerCalls[K]): Promise<WorkerResults[K]> {
+    this.#assertOpen()
+    return this.writer.request(op, args)
   }
 
   #assertOpen(): void {
     if (this.#closed) throw closedError()
+  }
+}
+
+/** Asks a worker to close its connection, then stops it (even when the request failed). */
+async function closeChannel(channel: WorkerChannel<'close'>): Promise<void> {
+  try {
+    // A worker answers in order, so this also waits for any request sent to it before.
+    if (channel.alive) await channel.request('close', {})
+  } finally {
+    await channel.stop()
   }
 }
 
@@ -286,7 +364,7 @@ function toEndpoint(row: EndpointRow): WebhookEndpoint {
   }
 }
 
-async function commitBatch(channel: WorkerChannel, rows: PendingRow[], log: Logger): Promise<void> {
+async function commitBatch(channel: WorkerChannel<WorkerOp>, rows: PendingRow[], log: Logger): Promise<void> {
   const started = performance.now()
   const batch = packRows(rows)
   // One message, one transaction.
@@ -319,14 +397,20 @@ interface Pending {
   reject: (err: Error) => void
 }
 
-/** Request/response over postMessage, matched by id. Once the worker is gone every call rejects. */
-class WorkerChannel {
+/**
+ * Request/response over postMessage, matched by id. Once the worker is gone every call rejects; once the
+ * other worker is gone (`refuse`) every new call but `close` rejects while pending ones still settle.
+ */
+class WorkerChannel<Op extends WorkerOp> {
   /** Last error the worker reported before exiting; becomes the `cause` of the exit error. */
   cause: unknown = undefined
   /** True once we are terminating the worker on purpose. */
   stopping = false
+  /** Called once if the worker exits without being stopped, with the error its calls rejected with. */
+  onDeath: ((err: Error) => void) | null = null
   #nextId = 1
   #dead: Error | null = null
+  #refused: Error | null = null
   readonly #pending = new Map<number, Pending>()
 
   constructor(private readonly worker: Worker) {}
@@ -335,8 +419,9 @@ class WorkerChannel {
     return this.#dead === null
   }
 
-  request<K extends WorkerOp>(op: K, args: WorkerCalls[K], transfer: ArrayBuffer[] = []): Promise<WorkerResults[K]> {
-    if (this.#dead) return Promise.reject(opError(op, this.#dead))
+  request<K extends Op>(op: K, args: WorkerCalls[K], transfer: ArrayBuffer[] = []): Promise<WorkerResults[K]> {
+    const refusal = this.#dead ?? (op === 'close' ? null : this.#refused)
+    if (refusal) return Promise.reject(opError(op, refusal))
     const id = this.#nextId++
     return new Promise<WorkerResults[K]>((resolve, reject) => {
       try {
@@ -365,6 +450,11 @@ class WorkerChannel {
       this.#forget(id)
       pending.reject(opError(pending.op, err))
     }
+  }
+
+  /** Rejects every future call except `close` with `err`; pending calls still get their answers. */
+  refuse(err: Error): void {
+    this.#refused ??= err
   }
 
   async stop(): Promise<void> {
