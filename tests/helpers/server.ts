@@ -71,13 +71,21 @@ export function token(opts: TokenOptions = {}): Promise<string> {
   )
 }
 
-/** Polls `condition` until it holds or the deadline passes (then throws with `what`). */
+// Captured at load, before any test can install fake timers: waitFor keeps polling in real time under
+// vi.useFakeTimers() and never moves the fake clock itself.
+const realSetTimeout = globalThis.setTimeout
+const realNow = Date.now
+
+/**
+ * Polls `condition` until it holds or the deadline passes (then throws with `what`). Works the same while
+ * a test fakes timers: it never advances fake time, so whatever it sees happened without the clock moving.
+ */
 export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
+  const deadline = realNow() + timeoutMs
   for (;;) {
     if (await condition()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    if (realNow() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => realSetTimeout(resolve, 10))
   }
 }
 

@@ -10,233 +10,14 @@ import { SignJWT, type JWTPayload } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
-import {
-  decodeMultiplexedFrame,
-  decodeSingleFrame,
-  encodeMultiplexedFrame,
-  encodeSingleFrame,
-  type Message,
-} from '@tandem/client/protocol'
+import type { Message } from '@tandem/client/protocol'
+import { closeOpenConns, Conn, join, multiplexed, openConns, single, wsUrl } from '../helpers/raw-client.js'
+import { roomState, type RoomState } from '../helpers/room-state.js'
 import { startServer, TEST_SECRET, token, waitFor, type RunningServer } from '../helpers/server.js'
 
 // ---------------------------------------------------------------------------------------------------
-// Raw-socket clients (kept local: each integration file owns its helpers)
+// Refused upgrades
 // ---------------------------------------------------------------------------------------------------
-
-type Framing = 'single' | 'multiplexed'
-interface Received {
-  room: string
-  message: Message
-}
-interface CloseInfo {
-  code: number
-  reason: string
-}
-
-const REMOTE = Symbol('remote')
-const open = new Set<Conn>()
-
-/**
- * One socket. For every room it has a doc for, it behaves like a provider: answers sync step 1, applies
- * sync step 2 / updates, and sends its own doc's updates. Everything received is recorded in order.
- */
-class Conn {
-  readonly received: Received[] = []
-  readonly docs = new Map<string, Y.Doc>()
-  readonly decodeErrors: string[] = []
-  closeInfo: CloseInfo | null = null
-  /** The Sec-WebSocket-Protocol header of the 101 response (undefined when absent). */
-  selectedProtocolHeader: string | undefined
-
-  constructor(
-    readonly ws: WebSocket,
-    readonly framing: Framing,
-    readonly defaultRoom: string,
-  ) {
-    open.add(this)
-    ws.binaryType = 'nodebuffer'
-    ws.on('upgrade', (res: IncomingMessage) => {
-      const header = res.headers['sec-websocket-protocol']
-      this.selectedProtocolHeader = Array.isArray(header) ? header.join(',') : header
-    })
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) {
-        this.decodeErrors.push('text frame from server')
-        return
-      }
-      this.onFrame(new Uint8Array(data))
-    })
-    ws.on('close', (code: number, reason: Buffer) => {
-      this.closeInfo = { code, reason: reason.toString() }
-      open.delete(this)
-    })
-    ws.on('error', () => {}) // surfaced through closeInfo / the opened promise
-  }
-
-  /** A doc for `room`, kept in sync like a provider would. */
-  track(room: string, doc = new Y.Doc()): Y.Doc {
-    this.docs.set(room, doc)
-    doc.on('update', (update: Uint8Array, origin: unknown) => {
-      if (origin !== REMOTE && this.ws.readyState === WebSocket.OPEN) this.send(room, { type: 'update', update })
-    })
-    return doc
-  }
-
-  send(room: string, message: Message): void {
-    this.ws.send(this.framing === 'single' ? encodeSingleFrame(message) : encodeMultiplexedFrame(room, message))
-  }
-
-  private onFrame(bytes: Uint8Array): void {
-    if (this.framing === 'single') {
-      const decoded = decodeSingleFrame(bytes)
-      if (!decoded.ok) return void this.decodeErrors.push(decoded.reason)
-      for (const message of decoded.value) this.onMessage(this.defaultRoom, message)
-      return
-    }
-    const decoded = decodeMultiplexedFrame(bytes)
-    if (!decoded.ok) return void this.decodeErrors.push(decoded.reason)
-    if (decoded.value.kind === 'message') this.onMessage(decoded.value.address, decoded.value.message)
-  }
-
-  private onMessage(room: string, message: Message): void {
-    this.received.push({ room, message })
-    const doc = this.docs.get(room)
-    if (!doc) return
-    if (message.type === 'sync-step-1') {
-      this.send(room, { type: 'sync-step-2', update: Y.encodeStateAsUpdate(doc, message.stateVector) })
-    } else if (message.type === 'sync-step-2' || message.type === 'update') {
-      Y.applyUpdate(doc, message.update, REMOTE)
-    }
-  }
-
-  mark(): number {
-    return this.received.length
-  }
-
-  /** Messages for `room` received after `mark`, keepalive/presence (awareness) excluded. */
-  since(mark: number, room = this.defaultRoom): Message[] {
-    return this.received
-      .slice(mark)
-      .filter((r) => r.room === room && r.message.type !== 'awareness')
-      .map((r) => r.message)
-  }
-
-  /** Waits for a message for `room` after `from` matching `pred`; fails early if the socket closes. */
-  async next<T extends Message['type']>(
-    type: T,
-    opts: { room?: string; from?: number; ms?: number; where?: (m: Extract<Message, { type: T }>) => boolean } = {},
-  ): Promise<Extract<Message, { type: T }>> {
-    const room = opts.room ?? this.defaultRoom
-    let found: Extract<Message, { type: T }> | undefined
-    await waitFor(
-      () => {
-        for (const r of this.received.slice(opts.from ?? 0)) {
-          if (r.room !== room || r.message.type !== type) continue
-          const m = r.message as Extract<Message, { type: T }>
-          if (opts.where && !opts.where(m)) continue
-          found = m
-          return true
-        }
-        if (this.closeInfo) throw new Error(`socket closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${type} in ${room}`)
-        return false
-      },
-      `${type} in ${room}`,
-      opts.ms ?? 5_000,
-    )
-    return found as Extract<Message, { type: T }>
-  }
-
-  /** Barrier: everything this socket sent before has been processed once the step-2 answer arrives. */
-  async roundTrip(room = this.defaultRoom): Promise<void> {
-    const from = this.mark()
-    const doc = this.docs.get(room)
-    this.send(room, { type: 'sync-step-1', stateVector: doc ? Y.encodeStateVector(doc) : Uint8Array.of(0) })
-    await this.next('sync-step-2', { room, from })
-  }
-
-  /** Edits the doc and resolves once the server acknowledged the edit as durably saved. */
-  async write(room: string, edit: (doc: Y.Doc) => void): Promise<void> {
-    const doc = this.docs.get(room)
-    if (!doc) throw new Error(`not tracking ${room}`)
-    const from = this.mark()
-    let sent: Uint8Array | null = null
-    const capture = (update: Uint8Array, origin: unknown): void => {
-      if (origin !== REMOTE) sent = update
-    }
-    doc.on('update', capture)
-    doc.transact(() => edit(doc))
-    doc.off('update', capture)
-    const update: Uint8Array | null = sent
-    if (update === null) throw new Error('the edit changed nothing')
-    if (this.framing === 'single') {
-      await this.next('update', { room, from, where: (m) => Buffer.from(m.update).equals(Buffer.from(update)) })
-    } else {
-      await this.next('sync-status', { room, from, where: (m) => m.applied })
-    }
-  }
-
-  async closedWith(ms = 5_000): Promise<CloseInfo> {
-    await waitFor(() => this.closeInfo !== null, `socket close (${this.framing} ${this.defaultRoom})`, ms)
-    return this.closeInfo as CloseInfo
-  }
-
-  close(): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate()
-  }
-}
-
-interface ConnectOptions {
-  token?: string
-  protocols?: string[]
-}
-
-function wsUrl(base: string, path: string, tokenValue?: string): string {
-  return `${base}${path}${tokenValue !== undefined ? `?token=${encodeURIComponent(tokenValue)}` : ''}`
-}
-
-async function opened(conn: Conn): Promise<Conn> {
-  await new Promise<void>((resolve, reject) => {
-    conn.ws.once('open', () => resolve())
-    conn.ws.once('unexpected-response', (_req, res: IncomingMessage) => reject(new Error(`upgrade refused: ${res.statusCode}`)))
-    conn.ws.once('error', reject)
-  })
-  return conn
-}
-
-/** A single-framing client that syncs like y-websocket: it sends sync step 1 on open. */
-async function single(base: string, room: string, opts: ConnectOptions = {}, doc?: Y.Doc): Promise<Conn> {
-  const conn = new Conn(new WebSocket(wsUrl(base, `/ws/${room}`, opts.token), opts.protocols), 'single', room)
-  const tracked = conn.track(room, doc)
-  await opened(conn)
-  conn.send(room, { type: 'sync-step-1', stateVector: Y.encodeStateVector(tracked) })
-  await conn.next('sync-step-2')
-  // Settle the handshake: the server's answer to our sync step 2 (a saved echo) arrives before this.
-  await conn.roundTrip()
-  return conn
-}
-
-async function multiplexed(base: string, opts: ConnectOptions = {}): Promise<Conn> {
-  return opened(new Conn(new WebSocket(wsUrl(base, '/ws', opts.token), opts.protocols), 'multiplexed', ''))
-}
-
-/** Hocuspocus-style join: auth then sync step 1 without waiting; resolves with the auth answer. */
-async function join(conn: Conn, room: string, tokenValue: string, doc?: Y.Doc): Promise<Message> {
-  const tracked = conn.track(room, doc)
-  const from = conn.mark()
-  conn.send(room, { type: 'auth-token', token: tokenValue, providerVersion: null })
-  conn.send(room, { type: 'sync-step-1', stateVector: Y.encodeStateVector(tracked) })
-  await waitFor(() => {
-    if (conn.received.slice(from).some((r) => r.room === room && (r.message.type === 'authenticated' || r.message.type === 'permission-denied'))) return true
-    if (conn.closeInfo) throw new Error(`socket closed (${conn.closeInfo.code} ${conn.closeInfo.reason}) before the auth answer for ${room}`)
-    return false
-  }, `auth answer for ${room}`)
-  const answer = conn.received.slice(from).find((r) => r.room === room && (r.message.type === 'authenticated' || r.message.type === 'permission-denied'))
-  if (answer?.message.type === 'authenticated') {
-    await conn.next('sync-step-2', { room, from })
-    await conn.roundTrip(room) // settle the handshake (SyncStatus for our sync step 2)
-  }
-  return (answer as Received).message
-}
 
 interface Rejection {
   status: number
@@ -269,38 +50,6 @@ function refused(url: string, protocols?: string[]): Promise<Rejection> {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Server state
-// ---------------------------------------------------------------------------------------------------
-
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
-
-function textOf(update: Uint8Array): string {
-  const doc = new Y.Doc()
-  Y.applyUpdate(doc, update)
-  return doc.getText('t').toString()
-}
-
-interface RoomState {
-  loaded: boolean
-  stateVector: string | null
-  text: string | null
-  rows: string[]
-}
-
-/** The room's live document (if loaded) and its stored rows, after pending commits. */
-async function roomState(running: RunningServer, room: string): Promise<RoomState> {
-  const live = running.server.registry.get(room)
-  if (live) await live.flush()
-  const stored = await running.server.store.loadUpdates(room)
-  return {
-    loaded: live !== undefined,
-    stateVector: live ? hex(Y.encodeStateVector(live.doc)) : null,
-    text: live ? textOf(Y.encodeStateAsUpdate(live.doc)) : null,
-    rows: stored.updates.map(hex),
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Tokens the helper cannot mint
 // ---------------------------------------------------------------------------------------------------
 
@@ -329,9 +78,7 @@ function deletionOf(room: string, conn: Conn): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------------
 
-afterEach(() => {
-  for (const conn of [...open]) conn.close()
-})
+afterEach(closeOpenConns)
 
 describe('auth matrix (HS256 server)', () => {
   const ROOM = 'auth-doc'
@@ -345,7 +92,7 @@ describe('auth matrix (HS256 server)', () => {
     base = running.url
     anchorDoc = new Y.Doc()
     anchor = await single(base, ROOM, { token: await token({ rooms: { [ROOM]: 'write' }, sub: 'anchor' }) }, anchorDoc)
-    open.delete(anchor) // lives for the whole describe
+    openConns.delete(anchor) // lives for the whole describe
     await anchor.write(ROOM, (doc) => doc.getText('t').insert(0, 'hello'))
   })
 

@@ -2,28 +2,17 @@
  * Unmodified @hocuspocus/provider v4 clients against the real server over the multiplexed framing (`/ws`):
  * several rooms on one socket, saved acknowledgements that follow the storage commit, read-only scope.
  */
-import { afterEach, describe, expect, test, vi } from 'vitest'
+import { describe, expect, test, vi } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { createMemoryStore } from '@tandem/server/persistence/memory'
 import type { Store } from '@tandem/server/persistence/store'
+import { testScope } from '../helpers/cleanup.js'
 import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
 
-const cleanups: Array<() => void | Promise<void>> = []
-/** Gates still closed when a test ends (it failed half-way) open before anything shuts down. */
-const releases: Array<() => void> = []
-let roomCounter = 0
-
-afterEach(async () => {
-  for (const release of releases.splice(0)) release()
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-function freshRoom(label: string): string {
-  return `hp-${label}-${++roomCounter}-${Date.now().toString(36)}`
-}
+const { cleanups, releases, freshRoom } = testScope('hp')
 
 async function server(env: Record<string, string> = {}, store?: Store): Promise<RunningServer> {
   const srv = await startServer({ TANDEM_STORE: 'memory', TANDEM_ROOM_IDLE_MS: '200', ...env }, store ? { store } : {})

@@ -2,7 +2,7 @@
  * Room lifecycle invariants with real sockets: rooms load once, unload a grace period after the last
  * peer leaves (flushing and compacting), and loaded rooms, timers and connections return to zero.
  */
-import { afterEach, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
@@ -11,21 +11,10 @@ import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/pro
 import { createMemoryStore } from '@tandem/server/persistence/memory'
 import type { Store } from '@tandem/server/persistence/store'
 import type { RoomEvent } from '@tandem/server/rooms/events'
+import { testScope } from '../helpers/cleanup.js'
 import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
 
-const cleanups: Array<() => void | Promise<void>> = []
-/** Gates still closed when a test ends (it failed half-way) open before anything shuts down. */
-const releases: Array<() => void> = []
-let roomCounter = 0
-
-afterEach(async () => {
-  for (const release of releases.splice(0)) release()
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-function freshRoom(label: string): string {
-  return `life-${label}-${++roomCounter}-${Date.now().toString(36)}`
-}
+const { cleanups, releases, freshRoom } = testScope('life')
 
 interface Harness {
   srv: RunningServer
