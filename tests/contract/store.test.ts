@@ -17,6 +17,7 @@ import type {
   StoredDocument,
   WebhookEndpoint,
 } from '@tandem/server/persistence/store'
+import { waitFor } from '../helpers/server.js'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const silent = pino({ level: 'silent' })
@@ -132,7 +133,7 @@ function tombstoneOf(doc: StoredDocument): Record<number, number> | null {
 
 /** Waits until the wall clock has moved past `ms`, so a later timestamp is observably later. */
 async function nextMillisecond(ms: number): Promise<void> {
-  while (Date.now() <= ms) await new Promise((resolve) => setTimeout(resolve, 1))
+  await waitFor(() => Date.now() > ms, `the clock to pass ${ms}`, 1_000)
 }
 
 async function openStore(open: () => Promise<Fixture>): Promise<Fixture> {
@@ -355,8 +356,10 @@ describe.each(adapters)('Store contract: $name', ({ open }) => {
       )
       // Loads of other rooms race with the commits in flight.
       if (i % 7 === 0) readBack(rooms[(i * 3 + 1) % rooms.length] ?? 'ryw-0')
-      // Spread the appends over several commits rather than one batch.
-      if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 0))
+      // Spread the appends over several commits rather than one batch: every 25, wait until the 25 before
+      // these are acknowledged (the first time, until the first batch has been taken), so the latest ones
+      // are still in flight.
+      if (i % 25 === 24) await (appends[i - 25] ?? Promise.resolve())
     }
 
     // Other writes, each followed by a read once it resolved, while the appends above commit.

@@ -5,7 +5,7 @@
  * room-level 4404 handling against a tiny fake server; and sync + presence against a stock
  * `@hocuspocus/server` when it is installed.
  */
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test, vi } from 'vitest'
 import type { AddressInfo } from 'node:net'
 import WebSocket, { WebSocketServer } from 'ws'
 import * as Y from 'yjs'
@@ -175,8 +175,11 @@ describe('TandemClient against the Tandem server', () => {
     // The server applied and relayed the edit (b has it) while the commit is held back...
     await waitFor(() => text(b).toString() === 'durable', 'b to receive the edit')
     await waitFor(() => gated.waiting() > 0, 'the append to reach the store')
-    // ...so the saved acknowledgement must not have come yet.
-    await new Promise((resolve) => setTimeout(resolve, 100)) // a bounded window in which a premature ack would land
+    // ...so the saved acknowledgement must not have come yet. A message the server sends `a` after it
+    // applied the edit marks the point by which a premature acknowledgement would have reached `a`.
+    b.awareness.setLocalStateField('marker', 1)
+    await waitFor(() => (a.awareness.getStates().get(b.doc.clientID) as { marker?: number } | undefined)?.marker === 1, 'a later message from the server to reach a')
+    expect(gated.waiting()).toBeGreaterThan(0)
     expect(saved.settled()).toBe(false)
     expect(a.hasUnsavedChanges).toBe(true)
     expect(savedEvents).toEqual([])
@@ -464,14 +467,25 @@ describe('TandemClient: room-level and socket-level stop codes (fake server)', (
     fake.onFrame = (_ws, _a, type) => {
       if (type === 'auth-token') connections += 1
     }
-    ;[...fake.sockets][0]?.close(4404, 'room deleted')
-    await waitFor(() => p.status === 'closed', 'the room to close')
-    expect(errors).toEqual(['room_not_found'])
-    expect(closeCodes).toEqual([404])
+    const clientStatuses: ConnectionStatus[] = []
+    c.on('status', (s) => clientStatuses.push(s))
+    // A reconnect would start from a retry timer: fake them, so "later" is a clock the test moves.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      ;[...fake.sockets][0]?.close(4404, 'room deleted')
+      await waitFor(() => p.status === 'closed', 'the room to close')
+      expect(errors).toEqual(['room_not_found'])
+      expect(closeCodes).toEqual([404])
+      expect(c.status).toBe('idle')
+      await vi.advanceTimersByTimeAsync(5_000) // ten times the test backoff's maximum
+    } finally {
+      vi.useRealTimers()
+    }
+    // Reconnecting would have set the client's status (connecting) synchronously when the timer fired.
+    expect(clientStatuses).toEqual(['idle'])
     expect(c.status).toBe('idle')
-    await new Promise((resolve) => setTimeout(resolve, 300)) // longer than the test backoff: no reconnect may happen
+    await waitFor(() => fake.sockets.size === 0, 'the server side of the socket to close')
     expect(connections).toBe(0)
-    expect(fake.sockets.size).toBe(0)
   })
 })
 

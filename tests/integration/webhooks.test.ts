@@ -188,6 +188,24 @@ describe.each(stores)('webhooks over the $name store', ({ create }) => {
     expect(attempts).toEqual(['delivered', 'delivered', 'delivered'])
   })
 
+  test('many deliveries: each event arrives exactly once', async () => {
+    const store = await create()
+    const receiver = await startReceiver()
+    const { webhooks, events, attempts } = await startWebhooks(store)
+    const { secret } = await webhooks.createEndpoint({ url: receiver.url })
+    const N = 200
+    for (let i = 0; i < N; i++) events.emit({ type: 'user.entered', roomId: `room-${i % 10}`, userId: `u${i}`, name: null, activeUsers: 1, at: Date.now() })
+    await waitFor(async () => receiver.received.length >= N && (await store.countPendingDeliveries()) === 0, `${N} deliveries`, 20_000)
+    // close() waits for attempts still in flight: a duplicate on its way would be counted below.
+    await webhooks.close()
+    expect(receiver.received).toHaveLength(N)
+    expect(new Set(receiver.received.map((r) => String(r.headers['webhook-id']))).size).toBe(N)
+    const users = receiver.received.map((r) => (verify(secret, r) as { data: { userId: string } }).data.userId)
+    expect(new Set(users)).toEqual(new Set(Array.from({ length: N }, (_, i) => `u${i}`)))
+    expect(attempts).toHaveLength(N)
+    expect(new Set(attempts)).toEqual(new Set(['delivered']))
+  })
+
   test('retry after a 500: same webhook-id, a fresh timestamp and signature', async () => {
     const store = await create()
     // The 500 arrives after 1.1 s so the retry is signed in a later second.
@@ -224,7 +242,8 @@ describe.each(stores)('webhooks over the $name store', ({ create }) => {
     const { webhooks, events, attempts } = await startWebhooks(store)
     const ep = await webhooks.createEndpoint({ url: receiver.url })
     events.emit(created('a'))
-    await waitFor(async () => (await webhooks.listEndpoints())[0]?.disabledAt != null, 'endpoint disabled')
+    // The endpoint is disabled before the attempt is recorded (and counted): wait for both.
+    await waitFor(async () => attempts.length >= 1 && (await webhooks.listEndpoints())[0]?.disabledAt != null, 'endpoint disabled and the attempt recorded')
     const failed = await webhooks.listDeliveries({ status: 'failed' })
     expect(failed.deliveries).toHaveLength(1)
     expect(failed.deliveries[0]).toMatchObject({ endpointId: ep.id, attempts: 1, lastStatusCode: 410 })

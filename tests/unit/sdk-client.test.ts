@@ -3,7 +3,7 @@
  * saved-acknowledgement accounting, close-code handling, dead-socket detection, browser lifecycle events.
  * Deterministic counterparts of tests/integration/sdk.test.ts, which runs the real server.
  */
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test, vi } from 'vitest'
 import * as Y from 'yjs'
 import {
   PONG_FRAME,
@@ -21,15 +21,25 @@ import {
 
 const cleanups: Array<() => void> = []
 afterEach(() => {
+  vi.useRealTimers()
   for (const c of cleanups.splice(0).reverse()) c()
 })
 
+// Captured at load: waitFor polls in real time even while a test fakes timers, and never moves the fake clock.
+const realSetTimeout = globalThis.setTimeout
+const realNow = Date.now
+
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
+  const deadline = realNow() + timeoutMs
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
+    if (realNow() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => realSetTimeout(resolve, 5))
   }
+}
+
+/** Fakes the clock and every timer the client uses (retries, watchdog); the test moves time itself. */
+function fakeTime(): void {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
 }
 
 type Handler = ((event: unknown) => void) | null
@@ -230,6 +240,7 @@ describe('handshake', () => {
 
 describe('many rooms', () => {
   test('at most 50 rooms authenticate at once; the rest join as earlier ones settle', async () => {
+    fakeTime()
     const h = harness()
     const rooms = Array.from({ length: 120 }, (_, i) => h.client.room(`r${i}`))
     const errors: string[] = []
@@ -239,8 +250,11 @@ describe('many rooms', () => {
     ws.open()
     const authSent = (): string[] => ws.sent.filter((s) => s.message.type === 'auth-token').map((s) => s.address)
     await waitFor(() => authSent().length === 50, 'the first wave')
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    // No one settled, so no one else may join, however long we wait: let (fake) time pass.
+    await vi.advanceTimersByTimeAsync(1_000)
     expect(authSent()).toHaveLength(50)
+    expect(rooms.filter((p) => p.status === 'syncing')).toHaveLength(50)
+    expect(rooms.filter((p) => p.status === 'connecting')).toHaveLength(70)
     expect(h.sockets).toHaveLength(1)
     for (const address of authSent().slice(0, 10)) ws.accept(address)
     ws.deliver('r10', { type: 'permission-denied', reason: 'forbidden' }) // a denial frees a slot too
@@ -418,16 +432,21 @@ describe('reconnect policy', () => {
   })
 
   test('traffic keeps the socket alive', async () => {
+    fakeTime()
     const h = harness({ messageTimeoutMs: 150 })
     await joined(h, 'r')
     const ws = h.socket()
     const empty = encodeAwarenessUpdate([])
+    // 400 ms in all, well past the 150 ms timeout, but never 150 ms without a message.
     for (let i = 0; i < 8; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await vi.advanceTimersByTimeAsync(50)
       ws.deliver('r', { type: 'awareness', update: empty })
     }
     expect(ws.closedByClient).toBe(null)
     expect(h.sockets).toHaveLength(1)
+    // Silence does end it on the same fake clock, so the traffic above is what kept it open.
+    await vi.advanceTimersByTimeAsync(200)
+    expect(ws.closedByClient).not.toBe(null)
   })
 
   test('a connection attempt that never opens is abandoned after messageTimeoutMs', async () => {

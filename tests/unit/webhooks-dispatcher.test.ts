@@ -1,4 +1,4 @@
-import { describe, expect, onTestFinished, test } from 'vitest'
+import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import { pino } from 'pino'
 import { createMemoryStore } from '@tandem/server/persistence/memory'
 import type { Store, WebhookEndpoint } from '@tandem/server/persistence/store'
@@ -42,6 +42,20 @@ function scriptedTransport(answer: (req: WebhookRequest, n: number) => Promise<W
 }
 
 const ok: WebhookResponse = { statusCode: 200, retryAfter: null, body: '' }
+/** The dispatcher's look at the outbox when nothing is due and nobody wakes it (IDLE_RECHECK_MS). */
+const IDLE_RECHECK_MS = 60_000
+
+/**
+ * Fakes the timers the dispatcher sleeps with, so a test decides when time passes. Call it after setup():
+ * onTestFinished runs in reverse order, so real timers are back before the dispatcher is closed.
+ * waitFor (tests/helpers) keeps polling in real time and never moves the fake clock.
+ */
+function fakeTimers(): void {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  onTestFinished(() => {
+    vi.useRealTimers()
+  })
+}
 const publicResolver: Resolver = async () => [{ address: '93.184.216.34', family: 4 }]
 
 async function setup(
@@ -79,17 +93,24 @@ describe('webhook dispatcher', () => {
   test('idle: it sleeps instead of polling, and a wake-up delivers at once', async () => {
     const transport = scriptedTransport(() => ok)
     const h = await setup(transport)
+    fakeTimers()
     h.dispatcher.start()
-    await new Promise((r) => setTimeout(r, 300))
+    // Half the idle recheck: any fixed-rate polling would have looked again many times.
+    await vi.advanceTimersByTimeAsync(IDLE_RECHECK_MS / 2)
     // one look at start, then asleep
     expect(h.calls.get('claimDueDeliveries')).toBe(1)
     expect(h.calls.get('nextDeliveryDueAt')).toBe(1)
-    const t0 = Date.now()
     const [id] = await h.enqueue(1)
-    await waitFor(async () => (await h.store.getDelivery(id!))?.status === 'delivered', 'delivery')
-    expect(Date.now() - t0).toBeLessThan(500) // woken, not polled (the idle recheck is 60 s)
-    await new Promise((r) => setTimeout(r, 300))
-    expect(h.calls.get('claimDueDeliveries')).toBeLessThanOrEqual(4)
+    // The fake clock stands still from here on: no timer can fire, so only the wake-up can deliver.
+    await waitFor(async () => (await h.store.getDelivery(id!))?.status === 'delivered', 'delivery without the clock moving')
+    const claims = h.calls.get('claimDueDeliveries') ?? 0
+    expect(claims).toBeLessThanOrEqual(4)
+    // Asleep again: nothing more until the idle recheck is due...
+    await vi.advanceTimersByTimeAsync(IDLE_RECHECK_MS / 2 - 1_000)
+    expect(h.calls.get('claimDueDeliveries')).toBe(claims)
+    // ...which does come (so the fake clock does drive the loop, and the silence above means something).
+    await vi.advanceTimersByTimeAsync(IDLE_RECHECK_MS)
+    expect(h.calls.get('claimDueDeliveries')).toBe(claims + 1)
     expect(h.attempts).toEqual(['delivered'])
     expect(h.depths.at(-1)).toBe(0)
   })
@@ -113,16 +134,30 @@ describe('webhook dispatcher', () => {
   test('at most `concurrency` attempts run at once, and all get delivered', async () => {
     let running = 0
     let peak = 0
-    const transport = scriptedTransport(async () => {
+    /** Attempts held open until the test lets them answer (or close() cuts them off). */
+    const held: (() => void)[] = []
+    const transport = scriptedTransport(async (req) => {
       running++
       peak = Math.max(peak, running)
-      await new Promise((r) => setTimeout(r, 20))
+      await new Promise<void>((resolve) => {
+        held.push(resolve)
+        req.signal.addEventListener('abort', () => resolve())
+      })
       running--
       return ok
     })
     const h = await setup(transport, { concurrency: 4 })
     h.dispatcher.start()
     await h.enqueue(40)
+    // Each round: the dispatcher fills every slot (and no more), then the test answers them all.
+    for (let answered = 0; answered < 40; ) {
+      await waitFor(() => held.length >= 4, `4 attempts in flight after ${answered} answered`)
+      expect(running).toBe(4)
+      for (const answer of held.splice(0)) {
+        answer()
+        answered++
+      }
+    }
     await waitFor(async () => (await h.store.countPendingDeliveries()) === 0, 'all delivered')
     expect(transport.sent).toHaveLength(40)
     expect(peak).toBe(4)
@@ -188,13 +223,20 @@ describe('webhook dispatcher', () => {
         }),
     )
     const h = await setup(transport, { timeoutMs: 5_000 })
+    fakeTimers()
     h.dispatcher.start()
     const [id] = await h.enqueue(1)
     await waitFor(() => transport.sent.length === 1, 'attempt started')
-    const t0 = Date.now()
-    await h.dispatcher.close(150)
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(140)
-    expect(Date.now() - t0).toBeLessThan(1_000)
+    let closed = false
+    void h.dispatcher.close(150).then(() => (closed = true))
+    // It waits out the grace period for the attempt in flight...
+    await vi.advanceTimersByTimeAsync(149)
+    expect(closed).toBe(false)
+    expect(transport.sent[0]!.request.signal.aborted).toBe(false)
+    // ...then cuts it off, rather than waiting for the attempt's own 5 s timeout (real time, not faked).
+    await vi.advanceTimersByTimeAsync(1)
+    await waitFor(() => closed, 'close() to return once the grace period is over', 2_000)
+    expect((transport.sent[0]!.request.signal.reason as Error).name).toBe('AbortError') // not 'TimeoutError'
     const row = await h.store.getDelivery(id!)
     expect(row).toMatchObject({ status: 'pending', attempts: 0 })
     expect(row!.nextAttemptAt).toBeGreaterThan(Date.now() + 5_000) // the lease outlasts the timeout
@@ -227,12 +269,15 @@ describe('webhook dispatcher', () => {
       }
       return claim(...args)
     }
+    fakeTimers()
     h.dispatcher.start()
-    await new Promise((r) => setTimeout(r, 500))
+    await vi.advanceTimersByTimeAsync(1_000)
     expect(failures).toBeGreaterThanOrEqual(2)
     expect(failures).toBeLessThanOrEqual(4) // 200 ms, 400 ms, … between tries
     failing = false
     const [id] = await h.enqueue(1)
+    // The backoff sleep is not cut short by wake(): the next try comes when it is over.
+    await vi.advanceTimersByTimeAsync(2_000)
     await waitFor(async () => (await h.store.getDelivery(id!))?.status === 'delivered', 'delivered after recovery', 5_000)
   })
 })
