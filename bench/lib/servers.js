@@ -1,0 +1,209 @@
+/**
+ * Starting and stopping the servers under test, each in its own child process on 127.0.0.1.
+ *
+ *   tandem       Tandem (this repo), single framing `/ws/<room>`, SQLite store (its default) unless --store memory
+ *   tandem-mux   the same server measured on its multiplexed (Hocuspocus-compatible) framing `/ws`
+ *   y-websocket  @y/websocket-server (the reference y-websocket server), no persistence
+ *   hocuspocus   @hocuspocus/server v3, no extensions (no persistence), multiplexed framing
+ *   uws          bench/servers/uws-relay.js: bare uWebSockets.js pub/sub relay, no Yjs (the ceiling)
+ */
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+export const REPO_ROOT = path.resolve(here, '..', '..')
+export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results')
+export const PROFILES_DIR = path.join(RESULTS_DIR, 'profiles')
+const HOST = '127.0.0.1'
+
+/** Children still running, killed if the bench itself exits early (Ctrl-C, crash). */
+const live = new Set()
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
+/** @typedef {'tandem' | 'tandem-mux' | 'y-websocket' | 'hocuspocus' | 'uws'} ServerKind */
+/** @type {ServerKind[]} */
+export const SERVER_KINDS = ['tandem', 'tandem-mux', 'y-websocket', 'hocuspocus', 'uws']
+/** What `bench:compare` runs by default, Tandem first (ratios are to it). */
+export const COMPARE_KINDS = /** @type {ServerKind[]} */ (['tandem', 'y-websocket', 'hocuspocus', 'uws'])
+
+/** @type {Record<ServerKind, string>} */
+export const SERVER_LABELS = {
+  tandem: 'Tandem',
+  'tandem-mux': 'Tandem (mux)',
+  'y-websocket': 'y-websocket',
+  hocuspocus: 'Hocuspocus',
+  uws: 'bare uWS',
+}
+
+/**
+ * @typedef {object} RunningServer
+ * @property {ServerKind} kind
+ * @property {number} pid
+ * @property {number} port
+ * @property {string} host
+ * @property {'single' | 'mux'} framing
+ * @property {string} singlePath
+ * @property {string} muxPath
+ * @property {string} description
+ * @property {() => Promise<{ code: number | null, signal: string | null }>} stop
+ * @property {() => string} logTail
+ * @property {boolean} exited
+ * @property {string | null} profileDir
+ */
+
+/** A free TCP port on 127.0.0.1 (there is a tiny race between closing it and the server binding it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, HOST, () => {
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** @param {number} port */
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: HOST, port })
+    sock.once('connect', () => {
+      sock.destroy()
+      resolve(true)
+    })
+    sock.once('error', () => resolve(false))
+  })
+}
+
+/**
+ * @param {ServerKind} kind
+ * @param {{ store?: 'sqlite' | 'memory', profile?: boolean, env?: Record<string, string>, log?: (line: string) => void }} [opts]
+ * @returns {Promise<RunningServer>}
+ */
+export async function startServer(kind, opts = {}) {
+  const port = await freePort()
+  /** @type {string[]} */
+  const nodeArgs = []
+  let profileDir = null
+  if (opts.profile) {
+    profileDir = path.join(PROFILES_DIR, `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+    fs.mkdirSync(profileDir, { recursive: true })
+    nodeArgs.push('--cpu-prof', '--cpu-prof-dir', profileDir)
+  }
+  /** @type {Record<string, string>} */
+  const env = { ...process.env, ...opts.env }
+  /** @type {string[]} */
+  let args
+  let framing = /** @type {'single' | 'mux'} */ ('single')
+  let description
+  let dataDir = null
+  switch (kind) {
+    case 'tandem':
+    case 'tandem-mux': {
+      const main = path.join(REPO_ROOT, 'server', 'dist', 'main.js')
+      if (!fs.existsSync(main)) throw new Error('Tandem is not built: run `npx tsc -b` (or `npm run build`) first')
+      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-'))
+      const store = opts.store ?? 'sqlite'
+      Object.assign(env, {
+        TANDEM_ALLOW_ANONYMOUS: 'true',
+        TANDEM_STORE: store,
+        TANDEM_LOG_LEVEL: 'warn',
+        ...opts.env,
+      })
+      args = [path.join(REPO_ROOT, 'server', 'bin', 'tandem.js'), 'serve', '--host', HOST, '--port', String(port), '--data-dir', dataDir]
+      framing = kind === 'tandem' ? 'single' : 'mux'
+      description = `Tandem (${store} store, ${framing === 'single' ? 'single framing /ws/<room>' : 'multiplexed framing /ws'})`
+      break
+    }
+    case 'y-websocket':
+      Object.assign(env, { HOST, PORT: String(port) })
+      delete env.YPERSISTENCE
+      args = [path.join(REPO_ROOT, 'node_modules', '@y', 'websocket-server', 'src', 'server.js')]
+      description = '@y/websocket-server 0.1.1 (no persistence)'
+      break
+    case 'hocuspocus':
+      Object.assign(env, { HOST, PORT: String(port) })
+      args = [path.join(REPO_ROOT, 'bench', 'servers', 'hocuspocus.js')]
+      framing = 'mux'
+      description = `@hocuspocus/server ${packageVersion('@hocuspocus/server')} (no extensions, no persistence)`
+      break
+    case 'uws':
+      Object.assign(env, { HOST, PORT: String(port) })
+      args = [path.join(REPO_ROOT, 'bench', 'servers', 'uws-relay.js')]
+      description = 'bare uWebSockets.js relay (no Yjs)'
+      break
+    default:
+      throw new Error(`unknown server ${kind}; one of ${SERVER_KINDS.join(', ')}`)
+  }
+
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+  /** @type {string[]} */
+  const tail = []
+  const keep = (/** @type {Buffer} */ chunk) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() === '') continue
+      tail.push(line)
+      if (tail.length > 40) tail.shift()
+      opts.log?.(line)
+    }
+  }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  /** @type {Promise<{ code: number | null, signal: string | null }>} */
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+
+  /** @type {RunningServer} */
+  const server = {
+    kind,
+    pid: /** @type {number} */ (child.pid),
+    port,
+    host: HOST,
+    framing,
+    singlePath: '/ws/',
+    muxPath: '/ws',
+    description,
+    exited: false,
+    profileDir,
+    logTail: () => tail.join('\n'),
+    async stop() {
+      if (server.exited) return exited
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+      const result = await exited
+      clearTimeout(timer)
+      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
+      return result
+    },
+  }
+  void exited.then(() => {
+    server.exited = true
+  })
+
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (server.exited) throw new Error(`${kind} exited during startup:\n${server.logTail()}`)
+    if (await canConnect(port)) return server
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await server.stop()
+  throw new Error(`${kind} did not listen on ${HOST}:${port} within 30 s:\n${server.logTail()}`)
+}
+
+/** @param {string} name */
+export function packageVersion(name) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'node_modules', ...name.split('/'), 'package.json'), 'utf8')).version
+  } catch {
+    return 'unknown'
+  }
+}
