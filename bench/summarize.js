@@ -5,6 +5,7 @@
  * Rebuilds a comparison table (medians, ratios to Tandem, issue-6 verdicts) from the runs already stored
  * in bench/results/results.jsonl, e.g. to pool repeated `bench:compare` invocations made at different
  * times on a shared machine. `--where` matches the run's params (rate=4, connections=5000, ...).
+ * Runs made with --profile are left out unless --include-profiled.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -24,6 +25,7 @@ const { positionals, values } = parseArgs({
     chart: { type: 'boolean', default: false },
     store: { type: 'string', default: 'sqlite' },
     'quiet-runs': { type: 'boolean', default: false },
+    'include-profiled': { type: 'boolean', default: false },
   },
 })
 const scenario = SCENARIOS[positionals[0] ?? '']
@@ -49,6 +51,8 @@ const runs = fs
   .filter((r) => !values.since || r.startedAt >= values.since)
   .filter((r) => r.store === null || r.store === undefined || r.store === values.store)
   .filter((r) => where.every(([k, v]) => String(r.params?.[k]) === v))
+  // Profiled runs carry the profiler's overhead.
+  .filter((r) => values['include-profiled'] || !r.profileDir)
 const kinds = values.servers ? values.servers.split(',') : (scenario.compareServers ?? COMPARE_KINDS)
 const records = kinds
   .map((kind) => {

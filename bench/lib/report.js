@@ -200,10 +200,11 @@ pre{background:#f6f8fa;padding:10px;overflow:auto;font-size:12px}small{color:#55
 </style></head><body>
 <h1>${esc(opts.title ?? `Tandem bench: ${scenario.name}`)}</h1>
 <p><small>${esc(new Date().toISOString())} · ${esc(machine ? `${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}` : '')}
-${records[0]?.runs > 1 ? ` · medians of ${records[0].runs} runs per server` : ''}</small></p>
+${records[0]?.runs > 1 ? (records[0].medianRun ? ` · the median run of ${records[0].runs} per server` : ` · medians of ${records[0].runs} runs per server`) : ''}</small></p>
 ${opts.command ? `<p><code>${esc(opts.command)}</code></p>` : ''}
 <p><small>Each chart compares one figure across servers. Bars are the measured values; the dashed red line is Tandem's goal from issue 6 where one exists. Read the "better" note at the top right of each chart.</small></p>
 ${['latencyMs', 'ackMs', 'syncedMs', 'connectMs'].map((k) => latencyProfileChart(records, k, { latencyMs: 'Delivery latency to other clients', ackMs: 'Own-update acknowledgement latency', syncedMs: 'Time to synced', connectMs: 'Connect to synced' }[k] ?? k)).join('\n')}
+${rampChart(records)}
 <div class="grid">${charts.join('\n')}</div>
 ${opts.extraHtml ?? ''}
 ${opts.notes?.length ? `<h2>Notes</h2><ul>${opts.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
@@ -216,4 +217,49 @@ ${opts.notes?.length ? `<h2>Notes</h2><ul>${opts.notes.map((n) => `<li>${esc(n)}
   fs.writeFileSync(file, html)
   fs.writeFileSync(path.join(RESULTS_DIR, `${scenario.name}-latest.html`), html)
   return file
+}
+
+/**
+ * Ramp: delivery p99 (log scale) against delivered/s for every step, one line per server, with the bound.
+ * @param {Record<string, any>[]} records
+ */
+export function rampChart(records) {
+  const rows = records.filter((r) => Array.isArray(r.steps) && r.steps.length > 0)
+  if (rows.length === 0) return ''
+  const pts = rows.flatMap((r) => r.steps.map((/** @type {any} */ s) => ({ x: s.deliveredPerS, y: s.latencyMs?.p99 })))
+  const ys = pts.map((p) => p.y).filter((v) => typeof v === 'number' && v > 0)
+  const bound = rows[0].params?.p99Bound ?? 50
+  const lo = 10 ** Math.floor(Math.log10(Math.max(0.1, Math.min(...ys, bound))))
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(...ys, bound) * 1.01))
+  const xmax = Math.max(...pts.map((p) => p.x)) * 1.05
+  const left = 60
+  const width = 760
+  const top = 30
+  const plotW = width - left - 20
+  const plotH = 260
+  const h = top + plotH + 60
+  const X = (/** @type {number} */ v) => left + (v / xmax) * plotW
+  const Y = (/** @type {number} */ v) => top + plotH - ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotH
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" role="img" aria-label="ramp">`]
+  parts.push(`<text x="0" y="14" font-size="13" font-weight="600">Ramp: delivery p99 (ms, log) against delivered/s, one point per step</text>`)
+  for (let d = lo; d <= hi * 1.0001; d *= 10) {
+    parts.push(`<line x1="${left}" y1="${Y(d).toFixed(1)}" x2="${left + plotW}" y2="${Y(d).toFixed(1)}" stroke="#e5e7eb"/>`)
+    parts.push(`<text x="${left - 6}" y="${(Y(d) + 4).toFixed(1)}" font-size="10" fill="#666" text-anchor="end">${d >= 1 ? d : d.toPrecision(1)}</text>`)
+  }
+  const step = 10 ** Math.floor(Math.log10(xmax / 2))
+  for (let v = 0; v <= xmax; v += step) {
+    parts.push(`<text x="${X(v).toFixed(1)}" y="${top + plotH + 16}" font-size="10" fill="#666" text-anchor="middle">${v >= 1000 ? `${Math.round(v / 1000)}k` : v}</text>`)
+  }
+  parts.push(`<text x="${left + plotW / 2}" y="${top + plotH + 32}" font-size="11" fill="#444" text-anchor="middle">delivered/s</text>`)
+  parts.push(`<line x1="${left}" y1="${Y(bound).toFixed(1)}" x2="${left + plotW}" y2="${Y(bound).toFixed(1)}" stroke="#dc2626" stroke-dasharray="4 3"/>`)
+  parts.push(`<text x="${left + plotW}" y="${(Y(bound) - 4).toFixed(1)}" font-size="10" fill="#dc2626" text-anchor="end">p99 bound ${bound} ms</text>`)
+  rows.forEach((r, i) => {
+    const color = COLORS[/** @type {keyof COLORS} */ (r.server)] ?? '#999'
+    const coords = r.steps.filter((/** @type {any} */ s) => typeof s.latencyMs?.p99 === 'number').map((/** @type {any} */ s) => [X(s.deliveredPerS), Y(s.latencyMs.p99), s])
+    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${coords.map((/** @type {any} */ c) => `${c[0].toFixed(1)},${c[1].toFixed(1)}`).join(' ')}"/>`)
+    for (const [x, y, s] of coords) parts.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3.5" fill="${s.pass ? color : '#fff'}" stroke="${color}"><title>${esc(r.serverLabel)} @${s.rate}/s: ${Math.round(s.deliveredPerS)}/s, p99 ${s.latencyMs.p99} ms${s.pass ? '' : ' (failed)'}</title></circle>`)
+    parts.push(`<text x="${left + 10 + i * 150}" y="${h - 6}" font-size="12" fill="${color}">■ ${esc(r.serverLabel)}</text>`)
+  })
+  parts.push('</svg>')
+  return `<figure>${parts.join('')}<figcaption><small>Filled dots passed the step; hollow dots failed it.</small></figcaption></figure>`
 }

@@ -150,7 +150,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     },
     rooms: {
       idleUnloadMs: intVar(merged, 'TANDEM_ROOM_IDLE_MS', { default: 30_000, min: 0, max: 86_400_000 }),
-      compactAfterRows: intVar(merged, 'TANDEM_COMPACT_AFTER_ROWS', { default: 500, min: 2, max: 1_000_000 }),
+      compactAfterRows: intVar(merged, 'TANDEM_COMPACT_AFTER_ROWS', { default: 2_000, min: 2, max: 1_000_000 }),
       autoCreate: boolVar(merged, 'TANDEM_AUTO_CREATE_ROOMS', true),
     },
     http: {
