@@ -4,7 +4,6 @@
  * flush and then loads fresh rather than reviving a half-closed room.
  */
 import * as Y from 'yjs'
-import type { Logger } from 'pino'
 import { Room, type RoomDeps } from './room.js'
 import type { Peer } from './peer.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
@@ -36,10 +35,6 @@ export class RoomRegistry {
     }
   }
 
-  get log(): Logger {
-    return this.deps.log
-  }
-
   /** Loaded rooms (active ones only). */
   get size(): number {
     return this.#live.size
@@ -53,10 +48,6 @@ export class RoomRegistry {
   get(id: string): Room | undefined {
     const room = this.#live.get(id)
     return room?.state === 'active' ? room : undefined
-  }
-
-  rooms(): IterableIterator<Room> {
-    return this.#live.values()
   }
 
   /** Returns the loaded room, loading it once however many callers ask at the same time. */

@@ -46,7 +46,6 @@ export class Room {
   #state: RoomState = 'active'
   /** Resolves when every update applied so far is committed (commits happen in call order). */
   #lastWrite: Promise<void> = Promise.resolve()
-  #pendingWrites = 0
   #rowsStored: number
   #compacting: Promise<void> | null = null
   /** Full-state encoding shared by joiners until the next change, so a join wave encodes the doc once. */
@@ -95,10 +94,6 @@ export class Room {
 
   get peerCount(): number {
     return this.#peers.size
-  }
-
-  get peers(): ReadonlySet<Peer> {
-    return this.#peers
   }
 
   get presenceCount(): number {
@@ -255,10 +250,6 @@ export class Room {
     return this.#lastWrite
   }
 
-  get hasPendingWrites(): boolean {
-    return this.#pendingWrites > 0
-  }
-
   /** Disconnects every peer with `code` (they may still be mid-handshake). */
   closePeers(code: number, reason: string): void {
     for (const peer of [...this.#peers]) peer.close(code, reason)
@@ -304,21 +295,18 @@ export class Room {
   }
 
   #persist(update: Uint8Array): void {
-    this.#pendingWrites += 1
     const startedAt = performance.now()
     const write = this.deps.store.appendUpdate(this.id, update)
     this.#lastWrite = write
     write.then(
       () => {
         this.deps.metrics.storageCommitted((performance.now() - startedAt) / 1000)
-        this.#pendingWrites -= 1
         this.#rowsStored += 1
         if (this.#rowsStored >= this.deps.compactAfterRows && this.#compacting === null && this.#state === 'active') {
           this.#compactInBackground()
         }
       },
       (err: unknown) => {
-        this.#pendingWrites -= 1
         this.#fail(err)
       },
     )
