@@ -457,6 +457,26 @@ function assertNever(value: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(value)}`)
 }
 
+/** Messages both framings carry with the same layout; only the address prefix differs. */
+type SharedMessage = Extract<Message, { type: 'sync-step-1' | 'sync-step-2' | 'update' | 'awareness' | 'query-awareness' }>
+
+function encodeShared(address: string | null, message: SharedMessage): Uint8Array {
+  switch (message.type) {
+    case 'sync-step-1':
+      return encodeParts(address, MESSAGE_TYPE.sync, SYNC_TYPE.step1, message.stateVector, null, null)
+    case 'sync-step-2':
+      return encodeParts(address, MESSAGE_TYPE.sync, SYNC_TYPE.step2, message.update, null, null)
+    case 'update':
+      return encodeParts(address, MESSAGE_TYPE.sync, SYNC_TYPE.update, message.update, null, null)
+    case 'awareness':
+      return encodeParts(address, MESSAGE_TYPE.awareness, null, message.update, null, null)
+    case 'query-awareness':
+      return encodeParts(address, MESSAGE_TYPE.queryAwareness, null, null, null, null)
+    default:
+      return assertNever(message)
+  }
+}
+
 /**
  * Encodes one message in the single framing (PROTOCOL.md §3). Throws for messages that framing cannot
  * carry (auth-token, auth-token-request, authenticated, stateless, close, sync-status).
@@ -464,15 +484,11 @@ function assertNever(value: never): never {
 export function encodeSingleFrame(message: Message): Uint8Array {
   switch (message.type) {
     case 'sync-step-1':
-      return encodeParts(null, MESSAGE_TYPE.sync, SYNC_TYPE.step1, message.stateVector, null, null)
     case 'sync-step-2':
-      return encodeParts(null, MESSAGE_TYPE.sync, SYNC_TYPE.step2, message.update, null, null)
     case 'update':
-      return encodeParts(null, MESSAGE_TYPE.sync, SYNC_TYPE.update, message.update, null, null)
     case 'awareness':
-      return encodeParts(null, MESSAGE_TYPE.awareness, null, message.update, null, null)
     case 'query-awareness':
-      return encodeParts(null, MESSAGE_TYPE.queryAwareness, null, null, null, null)
+      return encodeShared(null, message)
     case 'permission-denied':
       return encodeParts(null, MESSAGE_TYPE.auth, AUTH_TYPE.single.permissionDenied, null, message.reason, null)
     case 'auth-token':
@@ -492,15 +508,11 @@ export function encodeMultiplexedFrame(address: string, message: Message): Uint8
   const a = address
   switch (message.type) {
     case 'sync-step-1':
-      return encodeParts(a, MESSAGE_TYPE.sync, SYNC_TYPE.step1, message.stateVector, null, null)
     case 'sync-step-2':
-      return encodeParts(a, MESSAGE_TYPE.sync, SYNC_TYPE.step2, message.update, null, null)
     case 'update':
-      return encodeParts(a, MESSAGE_TYPE.sync, SYNC_TYPE.update, message.update, null, null)
     case 'awareness':
-      return encodeParts(a, MESSAGE_TYPE.awareness, null, message.update, null, null)
     case 'query-awareness':
-      return encodeParts(a, MESSAGE_TYPE.queryAwareness, null, null, null, null)
+      return encodeShared(a, message)
     case 'auth-token':
       return encodeParts(a, MESSAGE_TYPE.auth, AUTH_TYPE.multiplexed.token, null, message.token, message.providerVersion)
     case 'auth-token-request':

@@ -62,6 +62,21 @@ function observed<T>(promise: Promise<T>): Promise<T> {
   return promise
 }
 
+/** A 50,000-row transaction that keeps the writer busy, so calls issued after it are still unanswered. */
+function startBusyTransaction(store: Store): Promise<void> {
+  return observed(
+    store.enqueueDeliveries(
+      Array.from({ length: 50_000 }, (_, i) => ({
+        id: `msg_busy_${i}`,
+        endpointId: 'ep_1',
+        eventType: 'room.changed',
+        payload: '{"padding":"' + 'x'.repeat(200) + '"}',
+        createdAt: i,
+      })),
+    ),
+  )
+}
+
 function everyCall(store: Store): [string, Promise<unknown>][] {
   return rawCalls(store).map(([name, call]) => [name, observed(call)])
 }
@@ -122,15 +137,7 @@ test('calls pending when the worker dies reject, and so does every later call', 
 
   // A large transaction keeps the worker busy, so every call issued after it is still unanswered when
   // the worker is terminated.
-  const busy = observed(store.enqueueDeliveries(
-    Array.from({ length: 50_000 }, (_, i) => ({
-      id: `msg_busy_${i}`,
-      endpointId: 'ep_1',
-      eventType: 'room.changed',
-      payload: '{"padding":"' + 'x'.repeat(200) + '"}',
-      createdAt: i,
-    })),
-  ))
+  const busy = startBusyTransaction(store)
   const inFlight = everyCall(store)
   await worker.terminate()
 
@@ -202,15 +209,7 @@ test('the reader dying rejects the reads pending on it, and every later call; th
 
 test('the writer dying beside a reader rejects the writes pending on it, and every later call', async () => {
   const { store, writer } = await openFileStore('writer-death')
-  const busy = observed(store.enqueueDeliveries(
-    Array.from({ length: 50_000 }, (_, i) => ({
-      id: `msg_busy_${i}`,
-      endpointId: 'ep_1',
-      eventType: 'room.changed',
-      payload: '{"padding":"' + 'x'.repeat(200) + '"}',
-      createdAt: i,
-    })),
-  ))
+  const busy = startBusyTransaction(store)
   const inFlight = everyCall(store)
   await writer.terminate()
 
