@@ -50,6 +50,8 @@ export class Room {
   #compacting: Promise<void> | null = null
   /** Full-state encoding shared by joiners until the next change, so a join wave encodes the doc once. */
   #fullState: Uint8Array | null = null
+  /** The last transaction that changed the doc, set by #afterTransaction (see #apply). */
+  #lastChange: Y.Transaction | null = null
   #keepalive: NodeJS.Timeout | null = null
   readonly #unsubscribeBus: () => void
   /** Connections per user id, for per-user (not per-socket) enter/leave events. */
@@ -66,7 +68,7 @@ export class Room {
   ) {
     this.#rowsStored = storedRows
     this.#tombstone = tombstone === null ? null : Y.decodeStateVector(tombstone)
-    this.#doc.on('update', (update: Uint8Array, origin: unknown) => this.#onUpdate(update, origin))
+    this.#doc.on('afterTransaction', (tr: Y.Transaction) => this.#afterTransaction(tr))
     this.#unsubscribeBus = deps.bus.subscribe(id, (update) => this.#applyFromBus(update))
   }
 
@@ -188,7 +190,7 @@ export class Room {
       return 'refused'
     }
     try {
-      Y.applyUpdate(this.#doc, update, peer)
+      this.#apply(update, structs, peer)
     } catch (err) {
       this.deps.log.warn({ err, roomId: this.id, peerId: peer.id }, 'update failed to apply')
       peer.close(CLOSE_CODE.bad_frame, 'update failed to apply')
@@ -213,7 +215,7 @@ export class Room {
     const structs = decodeWellFormedUpdate(update)
     if (structs === null) throw new AppError('bad_request', 'the body is not a valid Yjs update')
     if (this.#holdsDeletedContent(structs)) throw new AppError('bad_request', 'the update holds content of a deleted incarnation of this room')
-    Y.applyUpdate(this.#doc, update, FROM_SERVER)
+    this.#apply(update, structs, FROM_SERVER)
     await this.#lastWrite
   }
 
@@ -281,10 +283,53 @@ export class Room {
     this.#state = 'closed'
   }
 
-  #onUpdate(update: Uint8Array, origin: unknown): void {
+  #afterTransaction(tr: Y.Transaction): void {
+    if (!changedDoc(tr)) return
     this.#fullState = null
-    if (origin === FROM_STORE) return // loading history: nobody to tell
-    const except = typeof origin === 'object' && origin !== null && this.#peers.has(origin as Peer) ? (origin as Peer) : undefined
+    this.#lastChange = tr
+  }
+
+  /**
+   * Applies an update and tells everyone what changed. An update made only of content the doc lacks (every
+   * live edit) is relayed and stored as the sender's own bytes: asking Yjs to re-encode it would cost more
+   * than applying it, and grows with the length of the typed run it extends. An update overlapping what the
+   * doc holds (a reconnecting client's sync step 2 carries the whole document) is cut down to what was new,
+   * as Yjs encodes it, so others and the log do not receive the document again.
+   */
+  #apply(update: Uint8Array, structs: readonly DecodedStruct[], origin: Peer | typeof FROM_SERVER | typeof FROM_BUS): void {
+    const doc = this.#doc
+    this.#lastChange = null
+    if (!allNew(structs, doc)) {
+      let diff: Uint8Array | null = null
+      const capture = (u: Uint8Array): void => {
+        diff = u
+      }
+      doc.on('update', capture)
+      try {
+        Y.applyUpdate(doc, update, origin)
+      } finally {
+        doc.off('update', capture)
+        // Yjs emits what it applied even when it throws half-way; everyone must still hear about that.
+        if (diff !== null) this.#publish(diff, origin)
+      }
+      return
+    }
+    const pendingBefore = pendingOf(doc)
+    try {
+      Y.applyUpdate(doc, update, origin)
+    } catch (err) {
+      // Not reached for updates decodeWellFormedUpdate accepted; if it is, relay what did change.
+      const applied = this.#lastChange as Y.Transaction | null // set by the listener during applyUpdate
+      if (applied !== null) this.#publish(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(applied.beforeState)), origin)
+      throw err
+    }
+    // Content waiting for its dependencies changes nothing yet, but the others and the log need it too:
+    // whoever sends the dependencies may be somewhere else.
+    if ((this.#lastChange as Y.Transaction | null) !== null || !samePending(pendingOf(doc), pendingBefore)) this.#publish(update, origin)
+  }
+
+  #publish(update: Uint8Array, origin: Peer | typeof FROM_SERVER | typeof FROM_BUS): void {
+    const except = origin !== FROM_SERVER && origin !== FROM_BUS && this.#peers.has(origin) ? origin : undefined
     // The sender gets its own update back only after the commit, as its saved acknowledgement.
     this.deps.broadcast(this.id, { type: 'update', update }, except)
     if (origin !== FROM_BUS) {
@@ -335,8 +380,13 @@ export class Room {
 
   #applyFromBus(update: Uint8Array): void {
     if (this.#state !== 'active') return
+    const structs = decodeWellFormedUpdate(update)
+    if (structs === null) {
+      this.deps.log.warn({ roomId: this.id }, 'ignoring a malformed bus update')
+      return
+    }
     try {
-      Y.applyUpdate(this.#doc, update, FROM_BUS)
+      this.#apply(update, structs, FROM_BUS)
     } catch (err) {
       this.deps.log.warn({ err, roomId: this.id }, 'ignoring a bus update that does not apply')
     }
@@ -385,6 +435,29 @@ function decodeWellFormedUpdate(update: Uint8Array): DecodedStruct[] | null {
     if (struct.parent instanceof Y.ID && pointsForward(id, struct.parent)) return null
   }
   return structs
+}
+
+/** True when every struct lies beyond what the doc holds for its client: nothing in it is a repeat. */
+function allNew(structs: readonly DecodedStruct[], doc: Y.Doc): boolean {
+  for (const struct of structs) if (struct.id.clock < Y.getState(doc.store, struct.id.client)) return false
+  return true
+}
+
+/** The doc's content waiting for missing dependencies; Yjs replaces these buffers whenever more arrives. */
+function pendingOf(doc: Y.Doc): readonly [Uint8Array | null, Uint8Array | null] {
+  const { pendingStructs, pendingDs } = doc.store
+  return [pendingStructs?.update ?? null, pendingDs]
+}
+
+function samePending(a: ReturnType<typeof pendingOf>, b: ReturnType<typeof pendingOf>): boolean {
+  return a[0] === b[0] && a[1] === b[1]
+}
+
+/** What Yjs checks before emitting 'update': a deletion, or a client's clock moved. */
+function changedDoc(tr: Y.Transaction): boolean {
+  if (tr.deleteSet.clients.size > 0) return true
+  for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true
+  return false
 }
 
 function pointsForward(id: Y.ID, ref: Y.ID | null): boolean {
