@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest'
+import { describe, expect, test, vi } from 'vitest'
 import { GroupCommitter } from '@tandem/server/persistence/group-commit'
 
 interface Deferred {
@@ -98,6 +98,38 @@ describe('GroupCommitter', () => {
     await Promise.all(rest)
     expect(c.batches).toEqual([['a'], ['b', 'c', 'd']])
     expect(c.maxInFlight()).toBe(1)
+  })
+
+  test('minIntervalMs spaces commits out; a write after a quiet spell commits at once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] })
+    try {
+      const batches: number[][] = []
+      const committer = new GroupCommitter<number>({ commit: async (items) => void batches.push([...items]), minIntervalMs: 10 })
+      await committer.enqueue(1)
+      expect(batches).toEqual([[1]])
+
+      const next = [committer.enqueue(2), committer.enqueue(3)]
+      await turns(5)
+      expect(batches).toEqual([[1]]) // the disk answered at once, but the next commit waits its turn
+      await vi.advanceTimersByTimeAsync(10)
+      await Promise.all(next)
+      expect(batches).toEqual([[1], [2, 3]])
+
+      vi.advanceTimersByTime(50)
+      const lone = committer.enqueue(4)
+      await turns(2)
+      expect(batches).toEqual([[1], [2, 3], [4]])
+      await lone
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  test('minIntervalMs does not hold back a full batch', async () => {
+    const batches: number[][] = []
+    const committer = new GroupCommitter<number>({ commit: async (items) => void batches.push([...items]), minIntervalMs: 60_000, maxItems: 2 })
+    await Promise.all([1, 2, 3, 4].map((n) => committer.enqueue(n)))
+    expect(batches).toEqual([[1, 2], [3, 4]])
   })
 
   test('promises resolve in enqueue order', async () => {

@@ -1,7 +1,11 @@
 /**
  * Natural group commit: while one `commit(items)` is in flight, new items wait; when it settles, everything
- * that arrived meanwhile (up to a bound) commits as the next batch. There is no timer, so a lone write
- * commits at once and heavy load turns into few large transactions instead of a queue of tiny ones.
+ * that arrived meanwhile (up to a bound) commits as the next batch. A lone write commits at once and heavy
+ * load turns into few large transactions instead of a queue of tiny ones.
+ *
+ * `minIntervalMs` spaces commits out when they come back faster than that: under a steady trickle of
+ * writes, a fast disk would otherwise commit (and fsync) one or two items at a time, paying the whole
+ * per-commit cost for each. A write arriving after a quiet spell still commits at once.
  */
 export interface GroupCommitOptions<T> {
   /** Makes one batch durable. Never called again before the previous call settles. */
@@ -12,6 +16,8 @@ export interface GroupCommitOptions<T> {
   maxBytes?: number
   /** Byte size of an item, for `maxBytes`. @default () => 0 */
   sizeOf?: (item: T) => number
+  /** Least time between the starts of two commits. @default 0 */
+  minIntervalMs?: number
 }
 
 interface Entry<T> {
@@ -28,6 +34,9 @@ export class GroupCommitter<T> {
   readonly #maxItems: number
   readonly #maxBytes: number
   readonly #sizeOf: (item: T) => number
+  readonly #minIntervalMs: number
+  /** performance.now() when the last commit started. */
+  #lastStart = -Infinity
   #queue: Entry<T>[] = []
   #running = false
   #closed = false
@@ -39,6 +48,7 @@ export class GroupCommitter<T> {
     this.#maxItems = Math.max(1, opts.maxItems ?? 2_000)
     this.#maxBytes = opts.maxBytes ?? 16 * 1024 * 1024
     this.#sizeOf = opts.sizeOf ?? (() => 0)
+    this.#minIntervalMs = Math.max(0, opts.minIntervalMs ?? 0)
   }
 
   /** Resolves after the commit containing `item`; rejects with that commit's error. */
@@ -69,6 +79,10 @@ export class GroupCommitter<T> {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
+      const wait = this.#lastStart + this.#minIntervalMs - performance.now()
+      // Not when the batch is already full: waiting would only add latency.
+      if (wait >= 1 && this.#queue.length < this.#maxItems) await new Promise((resolve) => setTimeout(resolve, wait))
+      this.#lastStart = performance.now()
       const batch = this.#takeBatch()
       try {
         await this.#commit(batch.map((e) => e.item))

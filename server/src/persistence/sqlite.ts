@@ -34,6 +34,13 @@ export interface SqliteStoreOptions {
   path: string
 }
 
+/**
+ * At most one commit (one fsync, one message to the writer thread) per this many ms. Measured at 4,000
+ * updates/s: without it the disk's ~1 ms commits went out with one or two rows each, and the messages and
+ * transactions cost more than the rows; with it a saved acknowledgement waits at most this much longer.
+ */
+const COMMIT_SPACING_MS = 5
+
 interface PendingRow {
   room: string
   data: Uint8Array
@@ -85,6 +92,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): 
   const committer = new GroupCommitter<PendingRow>({
     commit: (rows) => commitBatch(writerChannel, rows, storeLog),
     sizeOf: (row) => row.data.byteLength,
+    minIntervalMs: COMMIT_SPACING_MS,
   })
   storeLog.info(
     { path: opts.path, journalMode: writer.journalMode, readerThread: readerChannel !== null },
