@@ -124,19 +124,27 @@ export class Outbox {
   }
 
   #debounceChange(roomId: string, at: number): void {
-    const now = Date.now()
     const pending = this.#debounced.get(roomId)
-    const firstAt = pending?.firstAt ?? now
-    const waitMs = Math.max(0, Math.min(this.#opts.debounceMs, firstAt + this.#opts.maxWaitMs - now))
-    if (pending) clearTimeout(pending.timer)
-    const timer = setTimeout(() => this.#fireChange(roomId), waitMs)
-    timer.unref()
     if (pending) {
+      // The armed timer looks at lastAt when it fires: a busy room costs no timer work per change.
       pending.lastAt = at
-      pending.timer = timer
-    } else {
-      this.#debounced.set(roomId, { firstAt, lastAt: at, timer })
+      return
     }
+    const firstAt = Date.now()
+    const timer = setTimeout(() => this.#onChangeTimer(roomId), Math.min(this.#opts.debounceMs, this.#opts.maxWaitMs))
+    timer.unref()
+    this.#debounced.set(roomId, { firstAt, lastAt: at, timer })
+  }
+
+  /** Fires the room's change once it has been quiet for debounceMs, or maxWaitMs after its first change. */
+  #onChangeTimer(roomId: string): void {
+    const pending = this.#debounced.get(roomId)
+    if (!pending) return
+    const dueAt = Math.min(pending.lastAt + this.#opts.debounceMs, pending.firstAt + this.#opts.maxWaitMs)
+    const waitMs = dueAt - Date.now()
+    if (waitMs <= 0) return this.#fireChange(roomId)
+    pending.timer = setTimeout(() => this.#onChangeTimer(roomId), waitMs)
+    pending.timer.unref()
   }
 
   #fireChange(roomId: string): void {
