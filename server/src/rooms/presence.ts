@@ -40,7 +40,8 @@ export type PresenceResult =
 
 export class Presence {
   readonly #clients = new Map<number, ClientRecord>()
-  readonly #owned = new Map<object, Set<number>>()
+  /** Client ids per owner: a number while it owns one (the usual case), a Set only beyond that. */
+  readonly #owned = new Map<object, number | Set<number>>()
   #tombstones = 0
 
   constructor(private readonly limits: PresenceLimits) {}
@@ -68,10 +69,10 @@ export class Presence {
   /** Removes every state `owner` introduced; returns the removal entries to broadcast. */
   removeOwner(owner: object): AwarenessEntry[] {
     const ids = this.#owned.get(owner)
-    if (!ids) return []
+    if (ids === undefined) return []
     this.#owned.delete(owner)
     const removals: AwarenessEntry[] = []
-    for (const clientId of ids) {
+    for (const clientId of typeof ids === 'number' ? [ids] : ids) {
       const record = this.#clients.get(clientId)
       if (!record) continue
       record.owner = null
@@ -125,12 +126,19 @@ export class Presence {
   }
 
   #claim(owner: object, clientId: number): boolean {
-    let ids = this.#owned.get(owner)
-    if (!ids) {
-      ids = new Set()
-      this.#owned.set(owner, ids)
+    const ids = this.#owned.get(owner)
+    const max = this.limits.maxClientsPerOwner
+    if (ids === undefined) {
+      if (max < 1) return false
+      this.#owned.set(owner, clientId)
+      return true
     }
-    if (ids.size >= this.limits.maxClientsPerOwner) return false
+    if (typeof ids === 'number') {
+      if (max <= 1) return false
+      if (ids !== clientId) this.#owned.set(owner, new Set([ids, clientId]))
+      return true
+    }
+    if (ids.size >= max) return false
     ids.add(clientId)
     return true
   }

@@ -71,7 +71,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     binding.principal = principal
     updateExpiry(ws)
     binding.state = 'loading'
-    const peer = new SocketPeer(ws, 'multiplexed', binding.address, binding.roomId, principal.userId, principal.name, access === 'write', detach)
+    const peer = new SocketPeer(ws, 'multiplexed', binding.address, binding.roomId, principal, access === 'write', detach)
     binding.peer = peer
     let room
     try {

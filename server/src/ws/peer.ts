@@ -3,6 +3,7 @@
  */
 import { encodeMultiplexedFrame, encodeSingleFrame, type Message } from '@tandem/client/protocol'
 import type { Peer } from '../rooms/peer.js'
+import type { Principal } from '../auth/verify.js'
 import { CLOSE_CODE } from '../errors.js'
 import { closeSocket, sendFrame, type Socket } from './socket.js'
 
@@ -11,10 +12,16 @@ let nextPeerId = 1
 /** One-entry cache of the last encoded sync-step-2 frame (see `encode`). uWS copies what it sends. */
 let lastStep2: { update: Uint8Array | null; key: string; frame: Uint8Array } = { update: null, key: '', frame: new Uint8Array() }
 
+const LEFT = 1
+const REFUSAL_SENT = 2
+
+/*
+ * One of these lives as long as its socket stays in the room, so its fields are kept few (each is 8
+ * bytes per idle connection): user id and name are read from the principal, two booleans share a field.
+ */
 export class SocketPeer implements Peer {
   readonly id = nextPeerId++
-  #left = false
-  #refusalSent = false
+  #flags = 0
 
   constructor(
     readonly ws: Socket,
@@ -22,13 +29,21 @@ export class SocketPeer implements Peer {
     /** Multiplexed: the raw address replies must use (room name, or `name\0session`). */
     readonly address: string,
     readonly roomId: string,
-    readonly userId: string,
-    readonly userName: string | null,
+    /** Whose token authorised this membership (user id and name). */
+    readonly principal: Pick<Principal, 'userId' | 'name'>,
     /** Mutable: a multiplexed token refresh may change the scope. */
     public canWrite: boolean,
     /** Multiplexed only: called when the room ends this peer's membership but the socket stays. */
     private readonly detach: ((peer: SocketPeer, reason: string) => void) | null,
   ) {}
+
+  get userId(): string {
+    return this.principal.userId
+  }
+
+  get userName(): string | null {
+    return this.principal.name
+  }
 
   /** Shares the room's topic frame (plain address or single framing) instead of a per-peer send. */
   get usesTopic(): boolean {
@@ -36,11 +51,11 @@ export class SocketPeer implements Peer {
   }
 
   get closed(): boolean {
-    return this.#left || this.ws.getUserData().closed
+    return (this.#flags & LEFT) !== 0 || this.ws.getUserData().closed
   }
 
   markLeft(): void {
-    this.#left = true
+    this.#flags |= LEFT
   }
 
   send(message: Message): void {
@@ -69,9 +84,9 @@ export class SocketPeer implements Peer {
   refuseUpdate(): void {
     if (this.framing === 'multiplexed') {
       this.send({ type: 'sync-status', applied: false })
-    } else if (!this.#refusalSent) {
+    } else if ((this.#flags & REFUSAL_SENT) === 0) {
       // y-websocket only logs this, but it tells a developer why edits do not stick.
-      this.#refusalSent = true
+      this.#flags |= REFUSAL_SENT
       this.send({ type: 'permission-denied', reason: 'read-only' })
     }
   }

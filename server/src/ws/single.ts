@@ -18,7 +18,7 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
       ctx.sockets.add(ws)
       ctx.metrics.connectionOpened('single')
       updateExpiry(ws)
-      const peer = new SocketPeer(ws, 'single', data.roomId, data.roomId, data.principal.userId, data.principal.name, data.canWrite, null)
+      const peer = new SocketPeer(ws, 'single', data.roomId, data.roomId, data.principal, data.canWrite, null)
       data.peer = peer
       const subscribe = (room: Room): void => {
         data.room = room

@@ -18,11 +18,20 @@ export interface Pending {
   bytes: number
 }
 
+/** The 4401 timer of a socket whose tokens expire; sockets without an expiry hold none. */
+export interface Expiry {
+  atMs: number
+  timer: NodeJS.Timeout | null
+}
+
+/*
+ * uWS copies these fields onto its per-socket WebSocket object (out-of-object properties, 8 bytes
+ * each, grown 3 at a time), so every field costs every idle socket: keep them few and allocation-free
+ * (a number field set to Infinity would box a HeapNumber per socket).
+ */
 interface SocketCommon {
-  readonly connectionId: number
   closed: boolean
-  expiryTimer: NodeJS.Timeout | null
-  expiresAtMs: number
+  expiry: Expiry | null
 }
 
 export interface SingleSocket extends SocketCommon {
@@ -84,19 +93,22 @@ export function closeSocket(ws: Socket, code: number, reason: string): void {
 export function updateExpiry(ws: Socket): void {
   const data = ws.getUserData()
   const next = earliestExpiry(data)
-  if (next === data.expiresAtMs) return
-  data.expiresAtMs = next
-  if (data.expiryTimer !== null) clearTimeout(data.expiryTimer)
-  data.expiryTimer = null
-  if (next === Infinity) return
+  if (next === (data.expiry?.atMs ?? Infinity)) return
+  if (data.expiry?.timer != null) clearTimeout(data.expiry.timer)
+  if (next === Infinity) {
+    data.expiry = null
+    return
+  }
+  const expiry: Expiry = { atMs: next, timer: null }
+  data.expiry = expiry
   const arm = (): void => {
-    const remaining = data.expiresAtMs - Date.now()
+    const remaining = expiry.atMs - Date.now()
     if (remaining <= 0) {
-      data.expiryTimer = null
+      expiry.timer = null
       closeSocket(ws, CLOSE_CODE.token_expired, 'token expired')
       return
     }
-    data.expiryTimer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS))
+    expiry.timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS))
   }
   arm()
 }
@@ -112,8 +124,8 @@ function earliestExpiry(data: SocketData): number {
 }
 
 export function clearSocketTimers(data: SocketData): void {
-  if (data.expiryTimer !== null) clearTimeout(data.expiryTimer)
-  data.expiryTimer = null
+  if (data.expiry?.timer != null) clearTimeout(data.expiry.timer)
+  data.expiry = null
   if (data.kind === 'multiplexed' && data.authTimer !== null) {
     clearTimeout(data.authTimer)
     data.authTimer = null

@@ -13,8 +13,6 @@ import type { MultiplexedSocket, SingleSocket, SocketData } from './socket.js'
 export const SUBPROTOCOL = 'tandem'
 const TOKEN_PROTOCOL_PREFIX = 'tandem-auth.'
 
-let nextConnectionId = 1
-
 export interface UpgradeContext {
   verifier: TokenVerifier
   log: Logger
@@ -65,7 +63,7 @@ export function upgradeHandler(ctx: UpgradeContext, kind: SocketData['kind']): U
 async function authorize(ctx: UpgradeContext, kind: SocketData['kind'], hs: Handshake, offered: string[]): Promise<SocketData> {
   if (ctx.isDraining()) throw new AppError('unavailable', 'server is shutting down')
   const token = hs.queryToken || offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX))?.slice(TOKEN_PROTOCOL_PREFIX.length) || null
-  const common = { connectionId: nextConnectionId++, closed: false, expiryTimer: null, expiresAtMs: Infinity }
+  const common = { closed: false, expiry: null }
 
   if (kind === 'multiplexed') {
     // Hocuspocus providers send their token per room; a token here is optional but must be valid.
@@ -84,7 +82,7 @@ async function authorize(ctx: UpgradeContext, kind: SocketData['kind'], hs: Hand
   }
 
   // Percent-decoded like REST path parameters, so both sides judge the same name (`a%3Ab` is `a:b`).
-  const roomId = hs.url.startsWith('/ws/') ? safeDecode(hs.url.slice(4)) : ''
+  const roomId = hs.url.startsWith('/ws/') ? intern(safeDecode(hs.url.slice(4))) : ''
   if (!isValidRoomName(roomId)) throw new AppError('invalid_room_name', 'room names match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$')
   const principal = await principalFor(ctx.verifier, token)
   const access = accessFor(principal, roomId)
@@ -107,6 +105,15 @@ export async function principalFor(verifier: TokenVerifier, token: string | null
   if (token !== null && token !== '') return verifier.verify(token)
   if (verifier.anonymous) return verifier.anonymous
   throw new AppError('token_missing', 'a token is required (?token= or the tandem-auth.<jwt> subprotocol)')
+}
+
+/**
+ * The engine's canonical copy of `text` (property keys are internalized), so the sockets of one room
+ * share one room-id string instead of each keeping its own slice of its upgrade URL. V8's string table
+ * is weak: nothing is kept alive by this.
+ */
+function intern(text: string): string {
+  return Object.keys({ [text]: 0 })[0] ?? text
 }
 
 function safeDecode(text: string): string {
