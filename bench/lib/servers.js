@@ -55,6 +55,8 @@ export const SERVER_LABELS = {
  * @property {() => string} logTail
  * @property {boolean} exited
  * @property {string | null} profileDir
+ * @property {() => string | null} inspectorUrl the inspector's ws:// URL once Node printed it (see inspector.js)
+ * @property {(timeoutMs: number) => Promise<string | null>} waitInspectorUrl
  */
 
 /** A free TCP port on 127.0.0.1 (there is a tiny race between closing it and the server binding it). */
@@ -90,8 +92,10 @@ function canConnect(port) {
  */
 export async function startServer(kind, opts = {}) {
   const port = await freePort()
+  // Arms the inspector without starting it: a SIGUSR1 (bench/lib/inspector.js, idle scenario only) opens
+  // it on a free port of 127.0.0.1 instead of the shared default 9229. Nothing listens until then.
   /** @type {string[]} */
-  const nodeArgs = []
+  const nodeArgs = ['--inspect-port=127.0.0.1:0']
   let profileDir = null
   if (opts.profile) {
     profileDir = path.join(PROFILES_DIR, `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`)
@@ -149,16 +153,42 @@ export async function startServer(kind, opts = {}) {
   child.once('exit', () => live.delete(child))
   /** @type {string[]} */
   const tail = []
-  const keep = (/** @type {Buffer} */ chunk) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue
-      tail.push(line)
-      if (tail.length > 40) tail.shift()
-      opts.log?.(line)
+  /** @type {string | null} */
+  let inspectorUrl = null
+  /** @type {Set<(url: string) => void>} */
+  const inspectorWaiters = new Set()
+  const onLine = (/** @type {string} */ line) => {
+    if (line.trim() === '') return
+    // Node's own inspector lines ("Debugger listening on ws://...", "For help, see: ...",
+    // "Debugger attached.", "Debugger ending on ..."): only the URL matters, the rest is not server output.
+    const m = /^Debugger listening on (ws:\/\/\S+)/.exec(line)
+    if (m) {
+      inspectorUrl = m[1]
+      for (const w of inspectorWaiters) w(m[1])
+      inspectorWaiters.clear()
+      return
     }
+    if (/^(For help, see: https:\/\/nodejs\.org\/en\/docs\/inspector|Debugger attached\.|Debugger ending on |Waiting for the debugger to disconnect)/.test(line)) return
+    tail.push(line)
+    if (tail.length > 40) tail.shift()
+    opts.log?.(line)
   }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
+  // Whole lines only: a chunk may end in the middle of one (the inspector URL must not be cut).
+  const lines = (/** @type {import('node:stream').Readable} */ stream) => {
+    let partial = ''
+    stream.setEncoding('utf8')
+    stream.on('data', (/** @type {string} */ chunk) => {
+      const parts = (partial + chunk).split('\n')
+      partial = parts.pop() ?? ''
+      for (const line of parts) onLine(line)
+    })
+    stream.on('end', () => {
+      if (partial !== '') onLine(partial)
+      partial = ''
+    })
+  }
+  lines(child.stdout)
+  lines(child.stderr)
   /** @type {Promise<{ code: number | null, signal: string | null }>} */
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
 
@@ -175,6 +205,19 @@ export async function startServer(kind, opts = {}) {
     exited: false,
     profileDir,
     logTail: () => tail.join('\n'),
+    inspectorUrl: () => inspectorUrl,
+    waitInspectorUrl(timeoutMs) {
+      if (inspectorUrl !== null) return Promise.resolve(inspectorUrl)
+      return new Promise((resolve) => {
+        const done = (/** @type {string | null} */ url) => {
+          clearTimeout(timer)
+          inspectorWaiters.delete(done)
+          resolve(url)
+        }
+        const timer = setTimeout(() => done(null), timeoutMs)
+        inspectorWaiters.add(done)
+      })
+    },
     async stop() {
       if (server.exited) return exited
       child.kill('SIGTERM')
