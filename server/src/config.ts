@@ -28,6 +28,8 @@ export type Config = Readonly<{
   rooms: Readonly<{
     /** How long a room with no peers stays loaded. */
     idleUnloadMs: number
+    /** Interval of the empty awareness update sent to every room with peers. */
+    keepaliveMs: number
     /** Compact a live room's log once it has this many rows. */
     compactAfterRows: number
     /** A WebSocket join to a room with no record creates it; when false it is refused with 4404. */
@@ -150,6 +152,8 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     },
     rooms: {
       idleUnloadMs: intVar(merged, 'TANDEM_ROOM_IDLE_MS', { default: 30_000, min: 0, max: 86_400_000 }),
+      // y-websocket and Hocuspocus clients reconnect after 30 s without a message: stay well inside it.
+      keepaliveMs: intVar(merged, 'TANDEM_KEEPALIVE_MS', { default: 15_000, min: 100, max: 25_000 }),
       compactAfterRows: intVar(merged, 'TANDEM_COMPACT_AFTER_ROWS', { default: 2_000, min: 2, max: 1_000_000 }),
       autoCreate: boolVar(merged, 'TANDEM_AUTO_CREATE_ROOMS', true),
     },

@@ -97,6 +97,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     metrics,
     compactAfterRows: config.rooms.compactAfterRows,
     idleUnloadMs: config.rooms.idleUnloadMs,
+    keepaliveMs: config.rooms.keepaliveMs,
     autoCreate: config.rooms.autoCreate,
   })
 

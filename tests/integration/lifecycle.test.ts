@@ -12,6 +12,7 @@ import { createMemoryStore } from '@tandem/server/persistence/memory'
 import type { Store } from '@tandem/server/persistence/store'
 import type { RoomEvent } from '@tandem/server/rooms/events'
 import { testScope } from '../helpers/cleanup.js'
+import { join, multiplexed, single } from '../helpers/raw-client.js'
 import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
 
 const { cleanups, releases, freshRoom } = testScope('life')
@@ -402,5 +403,22 @@ describe('room lifecycle', () => {
     expect(registry.size).toBe(1)
     expect(reader.doc.getText('t').toString()).toBe('012345678901234567890123456789')
     expect(reader.doc.getMap('meta').get('title')).toBe('Reloaded')
+  })
+})
+
+describe('keepalive', () => {
+  test('every client of every loaded room hears an empty presence update each interval, on both framings', async () => {
+    const srv = await startServer({ TANDEM_KEEPALIVE_MS: '200' })
+    cleanups.push(() => srv.stop())
+    const jwt = await token()
+    const [roomA, roomB] = [freshRoom(), freshRoom()]
+    const a = await single(srv.url, roomA, { token: jwt })
+    const b = await multiplexed(srv.url)
+    expect(await join(b, roomB, jwt)).toMatchObject({ type: 'authenticated' })
+    releases.push(() => a.close(), () => b.close())
+    const emptyAwareness = (conn: typeof a, room: string, from: number): number =>
+      conn.received.slice(from).filter((r) => r.room === room && r.message.type === 'awareness' && r.message.update.length === 1 && r.message.update[0] === 0).length
+    const [fromA, fromB] = [a.mark(), b.mark()]
+    await waitFor(() => emptyAwareness(a, roomA, fromA) >= 2 && emptyAwareness(b, roomB, fromB) >= 2, 'two keepalives in each room')
   })
 })

@@ -10,6 +10,7 @@ describe('loadConfig', () => {
     expect(config.store).toEqual({ kind: 'sqlite', path: './data/tandem.db' })
     expect(config.ws.maxMessageBytes).toBe(2 * 1024 * 1024)
     expect(config.rooms.idleUnloadMs).toBe(30_000)
+    expect(config.rooms.keepaliveMs).toBe(15_000)
     expect(config.auth.allowAnonymous).toBe(false)
     expect(config.shutdownTimeoutMs).toBe(20_000)
   })
@@ -41,6 +42,8 @@ describe('loadConfig', () => {
     ['TANDEM_JWKS_URL', 'ftp://example.com/jwks'],
     ['TANDEM_JWT_SECRET', 'short'],
     ['TANDEM_ROOM_IDLE_MS', '1e3'],
+    ['TANDEM_KEEPALIVE_MS', '30000'], // y-websocket clients would have given up by then
+    ['TANDEM_KEEPALIVE_MS', '0'],
   ])('rejects %s=%s with an error naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrowError(ConfigError)
     expect(() => loadConfig({ [name]: value })).toThrowError(new RegExp(`^${name}:`))

@@ -10,6 +10,8 @@ import { AppError, CLOSE_CODE } from '../errors.js'
 
 export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken'> & {
   idleUnloadMs: number
+  /** How often every room with peers gets an empty awareness update (Room.keepalive). */
+  keepaliveMs: number
   /** Joining a room that has no record creates it (y-websocket users expect this); else 4404. */
   autoCreate: boolean
 }
@@ -25,6 +27,8 @@ export class RoomRegistry {
   readonly #pending = new Map<string, Promise<Room | null>>()
   readonly #unloadTimers = new Map<string, NodeJS.Timeout>()
   readonly #roomDeps: RoomDeps
+  /** One timer for every room's keepalive rather than one per room (each costs a loaded room memory). */
+  readonly #keepalive: NodeJS.Timeout
   #closed = false
 
   constructor(private readonly deps: RegistryDeps) {
@@ -33,6 +37,10 @@ export class RoomRegistry {
       onEmpty: (room) => this.#scheduleUnload(room),
       onBroken: (room) => this.#drop(room),
     }
+    this.#keepalive = setInterval(() => {
+      for (const room of this.#live.values()) if (room.state === 'active') room.keepalive()
+    }, deps.keepaliveMs)
+    this.#keepalive.unref()
   }
 
   /** Loaded rooms (active ones only). */
@@ -104,6 +112,7 @@ export class RoomRegistry {
   /** Unloads every room (flush + compact). Used by shutdown; peers must already be closed. */
   async closeAll(): Promise<void> {
     this.#closed = true
+    clearInterval(this.#keepalive)
     for (const timer of this.#unloadTimers.values()) clearTimeout(timer)
     this.#unloadTimers.clear()
     await Promise.allSettled([...this.#pending.values()])

@@ -17,9 +17,9 @@ const FROM_STORE = Symbol('from-store')
 const FROM_BUS = Symbol('from-bus')
 const FROM_SERVER = Symbol('from-server')
 
-/** y-websocket and Hocuspocus clients reconnect after 30 s without a message; stay well inside it. */
-const KEEPALIVE_MS = 15_000
 const EMPTY_AWARENESS = encodeAwarenessUpdate([])
+/** Shared by every room: a per-room copy would cost each loaded room an object. */
+const PRESENCE_LIMITS = { maxClientsPerOwner: 32, maxTombstones: 2_000 } as const
 
 export interface RoomDeps {
   store: Store
@@ -41,7 +41,7 @@ export type UpdateOutcome = 'applied' | 'refused' | 'malformed'
 
 export class Room {
   readonly #doc = new Y.Doc({ gc: true })
-  readonly #presence = new Presence({ maxClientsPerOwner: 32, maxTombstones: 2_000 })
+  readonly #presence = new Presence(PRESENCE_LIMITS)
   readonly #peers = new Set<Peer>()
   #state: RoomState = 'active'
   /** Resolves when every update applied so far is committed (commits happen in call order). */
@@ -52,7 +52,6 @@ export class Room {
   #fullState: Uint8Array | null = null
   /** The last transaction that changed the doc, set by #afterTransaction (see #apply). */
   #lastChange: Y.Transaction | null = null
-  #keepalive: NodeJS.Timeout | null = null
   readonly #unsubscribeBus: () => void
   /** Connections per user id, for per-user (not per-socket) enter/leave events. */
   readonly #users = new Map<string, { name: string | null; connections: number }>()
@@ -111,10 +110,6 @@ export class Room {
   join(peer: Peer): void {
     if (this.#state !== 'active') throw new Error(`room ${this.id} is ${this.#state}`)
     this.#peers.add(peer)
-    if (this.#keepalive === null) {
-      this.#keepalive = setInterval(() => this.deps.broadcast(this.id, { type: 'awareness', update: EMPTY_AWARENESS }), KEEPALIVE_MS)
-      this.#keepalive.unref()
-    }
     peer.send({ type: 'sync-step-1', stateVector: Y.encodeStateVector(this.#doc) })
     const states = this.#presence.snapshot()
     if (states.length > 0) peer.send({ type: 'awareness', update: encodeAwarenessUpdate(states) })
@@ -141,8 +136,7 @@ export class Room {
       this.deps.events.emit({ type: 'user.left', roomId: this.id, userId: peer.userId, activeUsers: this.#users.size, at: Date.now() })
     }
     if (this.#peers.size === 0) {
-      if (this.#keepalive !== null) clearInterval(this.#keepalive)
-      this.#keepalive = null
+      this.#fullState = null // nobody left to join from it; a loaded, empty room keeps only its doc
       this.deps.onEmpty(this)
     }
   }
@@ -232,6 +226,14 @@ export class Room {
     this.deps.broadcast(this.id, { type: 'awareness', update })
   }
 
+  /**
+   * An empty awareness update to every peer: y-websocket and Hocuspocus clients reconnect after 30 s
+   * without a message (pings do not count). The registry calls this for all rooms on one timer.
+   */
+  keepalive(): void {
+    if (this.#peers.size > 0) this.deps.broadcast(this.id, { type: 'awareness', update: EMPTY_AWARENESS })
+  }
+
   /** Sends every live presence state to one peer (answer to query-awareness). */
   sendPresence(peer: Peer): void {
     const states = this.#presence.snapshot()
@@ -261,8 +263,6 @@ export class Room {
   async close(): Promise<void> {
     if (this.#state !== 'active') return
     this.#state = 'closing'
-    if (this.#keepalive !== null) clearInterval(this.#keepalive)
-    this.#keepalive = null
     this.#unsubscribeBus()
     try {
       await this.#lastWrite
@@ -276,8 +276,6 @@ export class Room {
 
   /** Releases the doc without flushing (the store failed). */
   abandon(): void {
-    if (this.#keepalive !== null) clearInterval(this.#keepalive)
-    this.#keepalive = null
     this.#unsubscribeBus()
     this.#doc.destroy()
     this.#state = 'closed'
