@@ -411,7 +411,7 @@ describe('keepalive', () => {
     const srv = await startServer({ TANDEM_KEEPALIVE_MS: '200' })
     cleanups.push(() => srv.stop())
     const jwt = await token()
-    const [roomA, roomB] = [freshRoom(), freshRoom()]
+    const [roomA, roomB] = [freshRoom('keepalive-single'), freshRoom('keepalive-mux')]
     const a = await single(srv.url, roomA, { token: jwt })
     const b = await multiplexed(srv.url)
     expect(await join(b, roomB, jwt)).toMatchObject({ type: 'authenticated' })
