@@ -132,6 +132,18 @@ describe('GroupCommitter', () => {
     expect(batches).toEqual([[1, 2], [3, 4]])
   })
 
+  test('the wait between commits ends as soon as enoughItems are waiting', async () => {
+    const batches: number[][] = []
+    const committer = new GroupCommitter<number>({ commit: async (items) => void batches.push([...items]), minIntervalMs: 60_000, enoughItems: 3 })
+    await committer.enqueue(1)
+    const next = [committer.enqueue(2), committer.enqueue(3)]
+    await turns(5)
+    expect(batches).toEqual([[1]]) // two are not enough: waiting out the interval
+    next.push(committer.enqueue(4))
+    await Promise.all(next)
+    expect(batches).toEqual([[1], [2, 3, 4]])
+  })
+
   test('promises resolve in enqueue order', async () => {
     const committer = new GroupCommitter<number>({ commit: async () => {}, maxItems: 7 })
     const order: number[] = []

@@ -16,8 +16,10 @@ export interface GroupCommitOptions<T> {
   maxBytes?: number
   /** Byte size of an item, for `maxBytes`. @default () => 0 */
   sizeOf?: (item: T) => number
-  /** Least time between the starts of two commits. @default 0 */
+  /** Least time between the starts of two commits... @default 0 */
   minIntervalMs?: number
+  /** ...unless this many items are waiting: a batch that size is worth its commit. @default maxItems */
+  enoughItems?: number
 }
 
 interface Entry<T> {
@@ -35,6 +37,9 @@ export class GroupCommitter<T> {
   readonly #maxBytes: number
   readonly #sizeOf: (item: T) => number
   readonly #minIntervalMs: number
+  readonly #enoughItems: number
+  /** Ends the wait between two commits early (see enqueue). */
+  #wake: (() => void) | null = null
   /** performance.now() when the last commit started. */
   #lastStart = -Infinity
   #queue: Entry<T>[] = []
@@ -49,6 +54,7 @@ export class GroupCommitter<T> {
     this.#maxBytes = opts.maxBytes ?? 16 * 1024 * 1024
     this.#sizeOf = opts.sizeOf ?? (() => 0)
     this.#minIntervalMs = Math.max(0, opts.minIntervalMs ?? 0)
+    this.#enoughItems = Math.min(this.#maxItems, Math.max(1, opts.enoughItems ?? this.#maxItems))
   }
 
   /** Resolves after the commit containing `item`; rejects with that commit's error. */
@@ -58,6 +64,7 @@ export class GroupCommitter<T> {
       this.#queue.push({ item, bytes: this.#sizeOf(item), resolve, reject })
     })
     this.#tail = p.then(noop, noop)
+    if (this.#wake !== null && this.#queue.length >= this.#enoughItems) this.#wake()
     if (!this.#running) {
       this.#running = true
       // Start on a microtask so that everything enqueued in the same tick shares the first batch.
@@ -80,8 +87,9 @@ export class GroupCommitter<T> {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const wait = this.#lastStart + this.#minIntervalMs - performance.now()
-      // Not when the batch is already full: waiting would only add latency.
-      if (wait >= 1 && this.#queue.length < this.#maxItems) await new Promise((resolve) => setTimeout(resolve, wait))
+      // Not when enough is waiting already: a closed-loop writer (who sends its next update only after
+      // the previous one was saved) would otherwise be slowed down for nothing.
+      if (wait >= 1 && this.#queue.length < this.#enoughItems) await this.#pause(wait)
       this.#lastStart = performance.now()
       const batch = this.#takeBatch()
       try {
@@ -93,6 +101,17 @@ export class GroupCommitter<T> {
       }
     }
     this.#running = false
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.#wake?.(), ms)
+      this.#wake = () => {
+        clearTimeout(timer)
+        this.#wake = null
+        resolve()
+      }
+    })
   }
 
   #takeBatch(): Entry<T>[] {

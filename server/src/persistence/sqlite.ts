@@ -35,11 +35,14 @@ export interface SqliteStoreOptions {
 }
 
 /**
- * At most one commit (one fsync, one message to the writer thread) per this many ms. Measured at 4,000
- * updates/s: without it the disk's ~1 ms commits went out with one or two rows each, and the messages and
- * transactions cost more than the rows; with it a saved acknowledgement waits at most this much longer.
+ * At most one commit (one fsync, one message to the writer thread, which is asleep and must be woken) per
+ * this many ms. Without it a steady trickle of writes commits a few rows at a time as fast as the disk
+ * answers, paying the per-commit cost for each; at 4,000 updates/s (`npm run bench -- fanout --rate 4`)
+ * it took the server from 62-64% to 50-53% of a core. A saved acknowledgement waits at most this much longer.
  */
 const COMMIT_SPACING_MS = 5
+/** ...unless this many rows are waiting (closed-loop writers, like the bench's `saved`, must not wait). */
+const COMMIT_ENOUGH_ROWS = 64
 
 interface PendingRow {
   room: string
@@ -93,6 +96,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): 
     commit: (rows) => commitBatch(writerChannel, rows, storeLog),
     sizeOf: (row) => row.data.byteLength,
     minIntervalMs: COMMIT_SPACING_MS,
+    enoughItems: COMMIT_ENOUGH_ROWS,
   })
   storeLog.info(
     { path: opts.path, journalMode: writer.journalMode, readerThread: readerChannel !== null },
