@@ -85,6 +85,7 @@ export class Room {
         }
       }
     }, FROM_STORE)
+    room.#lastChange = null
     if (stored.rowCount >= deps.compactAfterRows) room.#compactInBackground()
     return room
   }
@@ -295,8 +296,16 @@ export class Room {
    * as Yjs encodes it, so others and the log do not receive the document again.
    */
   #apply(update: Uint8Array, structs: readonly DecodedStruct[], origin: Peer | typeof FROM_SERVER | typeof FROM_BUS): void {
-    const doc = this.#doc
     this.#lastChange = null
+    try {
+      this.#applyAndPublish(update, structs, origin)
+    } finally {
+      this.#lastChange = null // a transaction holds maps of the doc's types: do not keep it past its use
+    }
+  }
+
+  #applyAndPublish(update: Uint8Array, structs: readonly DecodedStruct[], origin: Peer | typeof FROM_SERVER | typeof FROM_BUS): void {
+    const doc = this.#doc
     if (!allNew(structs, doc)) {
       let diff: Uint8Array | null = null
       const capture = (u: Uint8Array): void => {
