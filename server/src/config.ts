@@ -30,8 +30,9 @@ export type Config = Readonly<{
     idleUnloadMs: number
     /** Interval of the empty awareness update sent to every room with peers. */
     keepaliveMs: number
-    /** Compact a live room's log once it has this many rows. */
+    /** Compact a live room's log once it has this many rows and has been quiet for compactQuietMs (or has ten times as many). */
     compactAfterRows: number
+    compactQuietMs: number
     /** A WebSocket join to a room with no record creates it; when false it is refused with 4404. */
     autoCreate: boolean
   }>
@@ -155,6 +156,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       // y-websocket and Hocuspocus clients reconnect after 30 s without a message: stay well inside it.
       keepaliveMs: intVar(merged, 'TANDEM_KEEPALIVE_MS', { default: 15_000, min: 100, max: 25_000 }),
       compactAfterRows: intVar(merged, 'TANDEM_COMPACT_AFTER_ROWS', { default: 2_000, min: 2, max: 1_000_000 }),
+      compactQuietMs: intVar(merged, 'TANDEM_COMPACT_QUIET_MS', { default: 2_000, min: 0, max: 3_600_000 }),
       autoCreate: boolVar(merged, 'TANDEM_AUTO_CREATE_ROOMS', true),
     },
     http: {

@@ -96,6 +96,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     log,
     metrics,
     compactAfterRows: config.rooms.compactAfterRows,
+    compactQuietMs: config.rooms.compactQuietMs,
     idleUnloadMs: config.rooms.idleUnloadMs,
     keepaliveMs: config.rooms.keepaliveMs,
     autoCreate: config.rooms.autoCreate,

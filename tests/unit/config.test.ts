@@ -11,6 +11,8 @@ describe('loadConfig', () => {
     expect(config.ws.maxMessageBytes).toBe(2 * 1024 * 1024)
     expect(config.rooms.idleUnloadMs).toBe(30_000)
     expect(config.rooms.keepaliveMs).toBe(15_000)
+    expect(config.rooms.compactAfterRows).toBe(2_000)
+    expect(config.rooms.compactQuietMs).toBe(2_000)
     expect(config.auth.allowAnonymous).toBe(false)
     expect(config.shutdownTimeoutMs).toBe(20_000)
   })
@@ -44,6 +46,7 @@ describe('loadConfig', () => {
     ['TANDEM_ROOM_IDLE_MS', '1e3'],
     ['TANDEM_KEEPALIVE_MS', '30000'], // y-websocket clients would have given up by then
     ['TANDEM_KEEPALIVE_MS', '0'],
+    ['TANDEM_COMPACT_QUIET_MS', '-1'],
   ])('rejects %s=%s with an error naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrowError(ConfigError)
     expect(() => loadConfig({ [name]: value })).toThrowError(new RegExp(`^${name}:`))

@@ -161,8 +161,12 @@ function connect<Op extends WorkerOp>(worker: Worker, role: WorkerRole, log: Log
   return channel
 }
 
+const noop = (): void => {}
+
 class SqliteStore implements Store {
   #closed = false
+  /** Settles when the last compaction asked for has finished (see compact). */
+  #compactions: Promise<void> = Promise.resolve()
   #closing: Promise<void> | null = null
 
   /** Serves reads: the reader thread, or the writer when there is none. */
@@ -197,7 +201,11 @@ class SqliteStore implements Store {
   }
 
   compact(room: string): Promise<CompactionResult> {
-    return this.#write('compact', { room })
+    // One at a time: the writer answers requests in order, so compactions queued back to back (every
+    // busy room crossing its threshold together) would hold every append, and its saved ack, behind them.
+    const run = this.#compactions.then(() => this.#write('compact', { room }))
+    this.#compactions = run.then(noop, noop)
+    return run
   }
 
   // ---- room records -------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ const FROM_STORE = Symbol('from-store')
 const FROM_BUS = Symbol('from-bus')
 const FROM_SERVER = Symbol('from-server')
 
+/** ...or, however busy it is, once it has this many times compactAfterRows. */
+const BUSY_ROOM_COMPACTION_FACTOR = 10
 const EMPTY_AWARENESS = encodeAwarenessUpdate([])
 /** Shared by every room: a per-room copy would cost each loaded room an object. */
 const PRESENCE_LIMITS = { maxClientsPerOwner: 32, maxTombstones: 2_000 } as const
@@ -28,7 +30,9 @@ export interface RoomDeps {
   events: RoomEvents
   log: Logger
   metrics: RoomMetrics
+  /** Compact once the room has this many rows and has been quiet for compactQuietMs... */
   compactAfterRows: number
+  compactQuietMs: number
   /** Called when the last peer leaves (the registry schedules the unload). */
   onEmpty: (room: Room) => void
   /** Called when the room can no longer persist (the registry drops it without flushing). */
@@ -48,6 +52,9 @@ export class Room {
   #lastWrite: Promise<void> = Promise.resolve()
   #rowsStored: number
   #compacting: Promise<void> | null = null
+  /** performance.now() of the last append, and the timer waiting for the room to go quiet (see #considerCompaction). */
+  #lastAppendAt = 0
+  #compactTimer: NodeJS.Timeout | null = null
   /** Full-state encoding shared by joiners until the next change, so a join wave encodes the doc once. */
   #fullState: Uint8Array | null = null
   /** The last transaction that changed the doc, set by #afterTransaction (see #apply). */
@@ -264,6 +271,7 @@ export class Room {
   async close(): Promise<void> {
     if (this.#state !== 'active') return
     this.#state = 'closing'
+    this.#clearCompactTimer()
     this.#unsubscribeBus()
     try {
       await this.#lastWrite
@@ -277,6 +285,7 @@ export class Room {
 
   /** Releases the doc without flushing (the store failed). */
   abandon(): void {
+    this.#clearCompactTimer()
     this.#unsubscribeBus()
     this.#doc.destroy()
     this.#state = 'closed'
@@ -348,15 +357,14 @@ export class Room {
 
   #persist(update: Uint8Array): void {
     const startedAt = performance.now()
+    this.#lastAppendAt = startedAt
     const write = this.deps.store.appendUpdate(this.id, update)
     this.#lastWrite = write
     write.then(
       () => {
         this.deps.metrics.storageCommitted((performance.now() - startedAt) / 1000)
         this.#rowsStored += 1
-        if (this.#rowsStored >= this.deps.compactAfterRows && this.#compacting === null && this.#state === 'active') {
-          this.#compactInBackground()
-        }
+        this.#considerCompaction()
       },
       (err: unknown) => {
         this.#fail(err)
@@ -372,7 +380,38 @@ export class Room {
     this.deps.onBroken(this)
   }
 
+  /**
+   * Merging the log costs the writer thread time in proportion to its rows, and a busy server's rooms
+   * cross the threshold together: compacting each the moment it did made the writer thread compete with
+   * fan-out for the CPU exactly under load. So a room is compacted when it goes quiet, and a room that
+   * never does is compacted at BUSY_ROOM_COMPACTION_FACTOR times the threshold (and on unload, always).
+   */
+  #considerCompaction(): void {
+    if (this.#compacting !== null || this.#state !== 'active') return
+    const threshold = this.deps.compactAfterRows
+    if (this.#rowsStored < threshold) return
+    if (this.#rowsStored >= threshold * BUSY_ROOM_COMPACTION_FACTOR) return this.#compactInBackground()
+    if (this.#compactTimer === null) this.#armCompactTimer(this.deps.compactQuietMs)
+  }
+
+  #armCompactTimer(ms: number): void {
+    this.#compactTimer = setTimeout(() => {
+      this.#compactTimer = null
+      const quietFor = performance.now() - this.#lastAppendAt
+      // Re-armed for the rest of the quiet period rather than reset on every append.
+      if (quietFor < this.deps.compactQuietMs) this.#armCompactTimer(this.deps.compactQuietMs - quietFor)
+      else if (this.#compacting === null && this.#state === 'active') this.#compactInBackground()
+    }, ms)
+    this.#compactTimer.unref()
+  }
+
+  #clearCompactTimer(): void {
+    if (this.#compactTimer !== null) clearTimeout(this.#compactTimer)
+    this.#compactTimer = null
+  }
+
   #compactInBackground(): void {
+    this.#clearCompactTimer()
     this.#compacting = this.deps.store
       .compact(this.id)
       .then((result) => {
@@ -382,6 +421,7 @@ export class Room {
       .catch((err: unknown) => this.deps.log.warn({ err, roomId: this.id }, 'compaction failed; will retry later'))
       .finally(() => {
         this.#compacting = null
+        this.#considerCompaction() // rows appended meanwhile may already call for the next one
       })
   }
 
