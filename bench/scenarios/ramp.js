@@ -127,6 +127,9 @@ export async function run(server, o, ctx) {
         deliveryRatio: s.deliveryRatio,
         latencyMs: s.latencyMs,
         serverCpuPct: s.serverCpuPct,
+        // Which thread ran out first: the event loop (fan-out, Yjs) or the others (Tandem's SQLite thread, GC).
+        serverMainThreadCpuPct: s.serverMainThreadCpuPct,
+        serverOtherThreadsCpuPct: s.serverOtherThreadsCpuPct,
         serverRssMB: s.serverRssMB,
         clientCpuPct: s.clientCpuPct,
         generatorEluMax: s.generatorEluMax,
@@ -149,7 +152,7 @@ export function details(r) {
   const lines = ['steps (rate/client: delivered/s, p50/p99 ms, ratio, server CPU, generator busiest thread, others):']
   for (const s of r.steps ?? []) {
     lines.push(
-      `  @${String(s.rate).padStart(3)}/s: ${String(Math.round(s.deliveredPerS)).padStart(7)}/s  p50 ${s.latencyMs.p50} p99 ${s.latencyMs.p99}  ratio ${s.deliveryRatio}  cpu ${s.serverCpuPct}%  gen ${Math.round(s.generatorEluMax * 100)}%  others ${s.othersCpuPct}%  ${s.pass ? 'ok' : `FAIL: ${s.reasons.join(', ')}`}`,
+      `  @${String(s.rate).padStart(3)}/s: ${String(Math.round(s.deliveredPerS)).padStart(7)}/s  p50 ${s.latencyMs.p50} p99 ${s.latencyMs.p99}  ratio ${s.deliveryRatio}  cpu ${s.serverCpuPct}% (main ${s.serverMainThreadCpuPct ?? '?'}%)  gen ${Math.round(s.generatorEluMax * 100)}%  others ${s.othersCpuPct}%  ${s.pass ? 'ok' : `FAIL: ${s.reasons.join(', ')}`}`,
     )
   }
   return lines
