@@ -330,7 +330,8 @@ export class Room {
       }
       return
     }
-    const pendingBefore = pendingOf(doc)
+    const pendingStructsBefore = doc.store.pendingStructs?.update ?? null
+    const pendingDsBefore = doc.store.pendingDs
     try {
       Y.applyUpdate(doc, update, origin)
     } catch (err) {
@@ -341,7 +342,9 @@ export class Room {
     }
     // Content waiting for its dependencies changes nothing yet, but the others and the log need it too:
     // whoever sends the dependencies may be somewhere else.
-    if ((this.#lastChange as Y.Transaction | null) !== null || !samePending(pendingOf(doc), pendingBefore)) this.#publish(update, origin)
+    // (Yjs replaces these buffers whenever more content starts waiting.)
+    const morePending = (doc.store.pendingStructs?.update ?? null) !== pendingStructsBefore || doc.store.pendingDs !== pendingDsBefore
+    if ((this.#lastChange as Y.Transaction | null) !== null || morePending) this.#publish(update, origin)
   }
 
   #publish(update: Uint8Array, origin: Peer | typeof FROM_SERVER | typeof FROM_BUS): void {
@@ -488,16 +491,6 @@ function decodeWellFormedUpdate(update: Uint8Array): DecodedStruct[] | null {
 function allNew(structs: readonly DecodedStruct[], doc: Y.Doc): boolean {
   for (const struct of structs) if (struct.id.clock < Y.getState(doc.store, struct.id.client)) return false
   return true
-}
-
-/** The doc's content waiting for missing dependencies; Yjs replaces these buffers whenever more arrives. */
-function pendingOf(doc: Y.Doc): readonly [Uint8Array | null, Uint8Array | null] {
-  const { pendingStructs, pendingDs } = doc.store
-  return [pendingStructs?.update ?? null, pendingDs]
-}
-
-function samePending(a: ReturnType<typeof pendingOf>, b: ReturnType<typeof pendingOf>): boolean {
-  return a[0] === b[0] && a[1] === b[1]
 }
 
 /** What Yjs checks before emitting 'update': a deletion, or a client's clock moved. */
