@@ -11,6 +11,7 @@ import type { RoomEvents } from './events.js'
 import type { Broadcast, Peer } from './peer.js'
 import type { RoomMetrics } from '../metrics.js'
 import { Presence } from './presence.js'
+import { afterQuiet, type QuietWait } from '../quiet-wait.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
 
 const FROM_STORE = Symbol('from-store')
@@ -52,9 +53,9 @@ export class Room {
   #lastWrite: Promise<void> = Promise.resolve()
   #rowsStored: number
   #compacting: Promise<void> | null = null
-  /** performance.now() of the last append, and the timer waiting for the room to go quiet (see #considerCompaction). */
+  /** Date.now() of the last append, and the wait for the room to go quiet (see #considerCompaction). */
   #lastAppendAt = 0
-  #compactTimer: NodeJS.Timeout | null = null
+  #compactWait: QuietWait | null = null
   /** Full-state encoding shared by joiners until the next change, so a join wave encodes the doc once. */
   #fullState: Uint8Array | null = null
   /** The last transaction that changed the doc, set by #afterTransaction (see #apply). */
@@ -271,7 +272,7 @@ export class Room {
   async close(): Promise<void> {
     if (this.#state !== 'active') return
     this.#state = 'closing'
-    this.#clearCompactTimer()
+    this.#clearCompactWait()
     this.#unsubscribeBus()
     try {
       await this.#lastWrite
@@ -285,7 +286,7 @@ export class Room {
 
   /** Releases the doc without flushing (the store failed). */
   abandon(): void {
-    this.#clearCompactTimer()
+    this.#clearCompactWait()
     this.#unsubscribeBus()
     this.#doc.destroy()
     this.#state = 'closed'
@@ -360,7 +361,7 @@ export class Room {
 
   #persist(update: Uint8Array): void {
     const startedAt = performance.now()
-    this.#lastAppendAt = startedAt
+    this.#lastAppendAt = Date.now()
     const write = this.deps.store.appendUpdate(this.id, update)
     this.#lastWrite = write
     write.then(
@@ -394,27 +395,23 @@ export class Room {
     const threshold = this.deps.compactAfterRows
     if (this.#rowsStored < threshold) return
     if (this.#rowsStored >= threshold * BUSY_ROOM_COMPACTION_FACTOR) return this.#compactInBackground()
-    if (this.#compactTimer === null) this.#armCompactTimer(this.deps.compactQuietMs)
+    this.#compactWait ??= afterQuiet({
+      quietMs: this.deps.compactQuietMs,
+      lastActivityAt: () => this.#lastAppendAt,
+      fire: () => {
+        this.#compactWait = null
+        if (this.#compacting === null && this.#state === 'active') this.#compactInBackground()
+      },
+    })
   }
 
-  #armCompactTimer(ms: number): void {
-    this.#compactTimer = setTimeout(() => {
-      this.#compactTimer = null
-      const quietFor = performance.now() - this.#lastAppendAt
-      // Re-armed for the rest of the quiet period rather than reset on every append.
-      if (quietFor < this.deps.compactQuietMs) this.#armCompactTimer(this.deps.compactQuietMs - quietFor)
-      else if (this.#compacting === null && this.#state === 'active') this.#compactInBackground()
-    }, ms)
-    this.#compactTimer.unref()
-  }
-
-  #clearCompactTimer(): void {
-    if (this.#compactTimer !== null) clearTimeout(this.#compactTimer)
-    this.#compactTimer = null
+  #clearCompactWait(): void {
+    this.#compactWait?.cancel()
+    this.#compactWait = null
   }
 
   #compactInBackground(): void {
-    this.#clearCompactTimer()
+    this.#clearCompactWait()
     this.#compacting = this.deps.store
       .compact(this.id)
       .then((result) => {

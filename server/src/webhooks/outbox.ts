@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { NewWebhookDelivery, Store, WebhookEndpoint } from '../persistence/store.js'
 import type { RoomEvent } from '../rooms/events.js'
 import { generateId } from './signer.js'
+import { afterQuiet, type QuietWait } from '../quiet-wait.js'
 
 export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.deleted', 'room.changed', 'user.entered', 'user.left'] as const
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
@@ -51,7 +52,7 @@ type QueuedItem =
 interface PendingChange {
   readonly firstAt: number
   lastAt: number
-  timer: NodeJS.Timeout
+  wait: QuietWait | null
 }
 
 export class Outbox {
@@ -114,7 +115,7 @@ export class Outbox {
     if (!this.#closed) {
       this.#closed = true
       for (const [roomId, pending] of this.#debounced) {
-        clearTimeout(pending.timer)
+        pending.wait?.cancel()
         this.#queue.push({ kind: 'changed', roomId, firstAt: pending.firstAt, lastAt: pending.lastAt })
       }
       this.#debounced.clear()
@@ -126,25 +127,17 @@ export class Outbox {
   #debounceChange(roomId: string, at: number): void {
     const pending = this.#debounced.get(roomId)
     if (pending) {
-      // The armed timer looks at lastAt when it fires: a busy room costs no timer work per change.
       pending.lastAt = at
       return
     }
-    const firstAt = Date.now()
-    const timer = setTimeout(() => this.#onChangeTimer(roomId), Math.min(this.#opts.debounceMs, this.#opts.maxWaitMs))
-    timer.unref()
-    this.#debounced.set(roomId, { firstAt, lastAt: at, timer })
-  }
-
-  /** Fires the room's change once it has been quiet for debounceMs, or maxWaitMs after its first change. */
-  #onChangeTimer(roomId: string): void {
-    const pending = this.#debounced.get(roomId)
-    if (!pending) return
-    const dueAt = Math.min(pending.lastAt + this.#opts.debounceMs, pending.firstAt + this.#opts.maxWaitMs)
-    const waitMs = dueAt - Date.now()
-    if (waitMs <= 0) return this.#fireChange(roomId)
-    pending.timer = setTimeout(() => this.#onChangeTimer(roomId), waitMs)
-    pending.timer.unref()
+    const change: PendingChange = { firstAt: Date.now(), lastAt: at, wait: null }
+    this.#debounced.set(roomId, change)
+    change.wait = afterQuiet({
+      quietMs: this.#opts.debounceMs,
+      maxWaitMs: this.#opts.maxWaitMs,
+      lastActivityAt: () => change.lastAt,
+      fire: () => this.#fireChange(roomId),
+    })
   }
 
   #fireChange(roomId: string): void {
@@ -157,7 +150,7 @@ export class Outbox {
   #cancelChange(roomId: string): void {
     const pending = this.#debounced.get(roomId)
     if (!pending) return
-    clearTimeout(pending.timer)
+    pending.wait?.cancel()
     this.#debounced.delete(roomId)
   }
 
