@@ -20,6 +20,10 @@ export type ErrorCode =
   | 'minting_disabled'
   | 'webhook_not_found'
   | 'delivery_not_found'
+  | 'document_too_large'
+  | 'request_timeout'
+  | 'header_fields_too_large'
+  | 'too_many_connections'
 
 export class AppError extends Error {
   constructor(
@@ -53,19 +57,31 @@ export const HTTP_STATUS: Record<ErrorCode, string> = {
   minting_disabled: '501 Not Implemented',
   webhook_not_found: '404 Not Found',
   delivery_not_found: '404 Not Found',
+  /** The room's document would grow past TANDEM_MAX_DOC_BYTES. */
+  document_too_large: '413 Payload Too Large',
+  /** The request body did not arrive in time. */
+  request_timeout: '408 Request Timeout',
+  header_fields_too_large: '431 Request Header Fields Too Large',
+  /** Per-address connection cap (TANDEM_MAX_CONNECTIONS_PER_ADDRESS). */
+  too_many_connections: '429 Too Many Requests',
 }
 
 /** WebSocket close codes: RFC 6455 where one fits, else 4000 + the HTTP analogue. Documented in PROTOCOL.md. */
 export const CLOSE_CODE = {
   normal: 1000,
   going_away: 1001,
-  bad_frame: 1002, // malformed or unknown binary frame
+  bad_frame: 1002, // malformed or unknown binary frame (the envelope: message type, address)
   unsupported_data: 1003, // text frame
-  policy: 1008, // pre-auth queue overflow
+  invalid_payload: 1007, // a well-framed message whose payload does not decode (Yjs update, awareness JSON)
+  policy: 1008, // pre-auth queue overflow; an update under another user's Yjs clientID
   too_big: 1009, // message over TANDEM_MAX_MESSAGE_BYTES
   internal: 1011, // the server could not persist or load the room
   restarting: 1012, // SIGTERM drain: reconnect soon
   slow_consumer: 1013, // backpressure limit: reconnect and resync
+  storage_unavailable: 1013, // the store cannot commit right now: reconnect later, unsaved edits are re-sent
+  pending_overflow: 4409, // too much content waiting for updates the server never received; resync failed
+  document_too_large: 4413, // the document would exceed TANDEM_MAX_DOC_BYTES: permanent, do not retry
+  rate_limited: 4429, // per-connection message or byte rate exceeded: reconnect after a pause
   token_expired: 4401, // fetch a new token, then reconnect
   forbidden: 4403, // do not retry
   room_not_found: 4404, // room deleted via REST; do not retry
