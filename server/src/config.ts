@@ -35,6 +35,10 @@ export type Config = Readonly<{
     compactQuietMs: number
     /** A WebSocket join to a room with no record creates it; when false it is refused with 4404. */
     autoCreate: boolean
+    /** Largest document (encoded state) a room may hold; an update past it is refused (4413 / HTTP 413). */
+    maxDocBytes: number
+    /** Most bytes of content a room holds while it waits for updates it never received (Yjs pending structs). */
+    maxPendingBytes: number
   }>
   http: Readonly<{
     /** REST admin key; null means generated into the data directory on first run. */
@@ -109,7 +113,9 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
   }
   if (jwksUrl !== null) urlVar('TANDEM_JWKS_URL', jwksUrl)
 
-  const maxMessageBytes = intVar(merged, 'TANDEM_MAX_MESSAGE_BYTES', { default: 2 * MIB, min: 1024, max: 256 * MIB })
+  const maxDocBytes = intVar(merged, 'TANDEM_MAX_DOC_BYTES', { default: 32 * MIB, min: 64 * 1024, max: 1024 * MIB })
+  // A client joining with the whole document sends it as one sync-step-2 message: the frame limit must hold it.
+  const maxMessageBytes = intVar(merged, 'TANDEM_MAX_MESSAGE_BYTES', { default: maxDocBytes + MIB, min: 1024, max: 1025 * MIB })
 
   const webhookUrl = optionalVar(merged, 'TANDEM_WEBHOOK_URL')
   if (webhookUrl !== null) urlVar('TANDEM_WEBHOOK_URL', webhookUrl)
@@ -158,6 +164,8 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       compactAfterRows: intVar(merged, 'TANDEM_COMPACT_AFTER_ROWS', { default: 2_000, min: 2, max: 1_000_000 }),
       compactQuietMs: intVar(merged, 'TANDEM_COMPACT_QUIET_MS', { default: 2_000, min: 0, max: 3_600_000 }),
       autoCreate: boolVar(merged, 'TANDEM_AUTO_CREATE_ROOMS', true),
+      maxDocBytes,
+      maxPendingBytes: intVar(merged, 'TANDEM_MAX_PENDING_BYTES', { default: 2 * MIB, min: 0, max: 1024 * MIB }),
     },
     http: {
       adminKey,
