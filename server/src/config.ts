@@ -155,7 +155,8 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       idleTimeoutSec: intVar(merged, 'TANDEM_IDLE_TIMEOUT_SEC', { default: 60, min: 8, max: 960 }),
       authTimeoutMs: intVar(merged, 'TANDEM_AUTH_TIMEOUT_MS', { default: 10_000, min: 100, max: 300_000 }),
       preAuthMaxMessages: 1000,
-      preAuthMaxBytes: Math.max(5 * MIB, maxMessageBytes),
+      // Clients send their document (sync step 2) only after the server's sync step 1, which follows auth.
+      preAuthMaxBytes: 5 * MIB,
     },
     rooms: {
       idleUnloadMs: intVar(merged, 'TANDEM_ROOM_IDLE_MS', { default: 30_000, min: 0, max: 86_400_000 }),

@@ -19,6 +19,10 @@ export interface RoomMetrics {
   storageCommitted(seconds: number): void
   /** Seconds from receiving an update to sending its saved acknowledgement. */
   savedAcknowledged(seconds: number): void
+  /** A client update refused without being applied. */
+  updateRefused(reason: 'read_only' | 'document_too_large' | 'pending_overflow' | 'conflicting_content' | 'foreign_client'): void
+  /** A compaction that kept the rows because the compacted form would not have replayed to the same document. */
+  compactionKept(): void
 }
 
 export interface WebhookMetrics {
@@ -33,6 +37,8 @@ export interface MetricsSources {
   connections: () => number
   /** Rooms loaded in memory. */
   loadedRooms: () => number
+  /** Bytes of content loaded rooms hold while waiting for updates they never received. */
+  pendingBytes: () => number
 }
 
 export interface Metrics extends WsMetrics, RoomMetrics, WebhookMetrics {
@@ -58,6 +64,9 @@ export const METRIC_NAMES = [
   'tandem_update_apply_seconds',
   'tandem_storage_commit_seconds',
   'tandem_saved_ack_seconds',
+  'tandem_updates_refused_total',
+  'tandem_compactions_kept_total',
+  'tandem_pending_bytes',
   'tandem_webhook_attempts_total',
   'tandem_webhook_queue_depth',
   'tandem_http_requests_total',
@@ -144,6 +153,25 @@ export function createMetrics(sources: MetricsSources): Metrics & HttpMetrics {
     buckets: LATENCY_BUCKETS_SEC,
     registers,
   })
+  const updatesRefused = new Counter({
+    name: 'tandem_updates_refused_total',
+    help: 'Client updates refused without being applied, by reason.',
+    labelNames: ['reason'],
+    registers,
+  })
+  const compactionsKept = new Counter({
+    name: 'tandem_compactions_kept_total',
+    help: 'Compactions that kept a room\'s rows because the compacted form would have changed the document.',
+    registers,
+  })
+  new Gauge({
+    name: 'tandem_pending_bytes',
+    help: 'Bytes of content loaded rooms hold while waiting for updates they never received (Yjs pending structs).',
+    registers,
+    collect() {
+      this.set(sources.pendingBytes())
+    },
+  })
   const webhookAttempts = new Counter({
     name: 'tandem_webhook_attempts_total',
     help: 'Webhook delivery attempts, by outcome.',
@@ -212,6 +240,12 @@ export function createMetrics(sources: MetricsSources): Metrics & HttpMetrics {
     },
     savedAcknowledged(seconds) {
       savedLatency.observe(seconds)
+    },
+    updateRefused(reason) {
+      updatesRefused.inc({ reason })
+    },
+    compactionKept() {
+      compactionsKept.inc()
     },
     webhookAttempt(outcome) {
       webhookAttempts.inc({ outcome })

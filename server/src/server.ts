@@ -85,7 +85,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
 
   let draining = false
   const sockets = new Set<Socket>()
-  const metrics = createMetrics({ connections: () => sockets.size, loadedRooms: () => registry.size })
+  const metrics = createMetrics({ connections: () => sockets.size, loadedRooms: () => registry.size, pendingBytes: () => registry.pendingBytes })
   const app: TemplatedApp = uws.App()
   const fanout = createFanout(app, metrics)
   const registry = new RoomRegistry({
@@ -97,6 +97,8 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     metrics,
     compactAfterRows: config.rooms.compactAfterRows,
     compactQuietMs: config.rooms.compactQuietMs,
+    maxDocBytes: config.rooms.maxDocBytes,
+    maxPendingBytes: config.rooms.maxPendingBytes,
     idleUnloadMs: config.rooms.idleUnloadMs,
     keepaliveMs: config.rooms.keepaliveMs,
     autoCreate: config.rooms.autoCreate,

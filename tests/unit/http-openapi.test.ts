@@ -17,7 +17,7 @@ import type { TokenVerifier } from '../../server/src/auth/verify.js'
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void
 
 function api() {
-  const metrics = createMetrics({ connections: () => 0, loadedRooms: () => 0 })
+  const metrics = createMetrics({ connections: () => 0, loadedRooms: () => 0, pendingBytes: () => 0 })
   const rest = createRestApi({
     log: pino({ level: 'silent' }),
     metrics,

@@ -15,7 +15,7 @@ function value(text: string, series: string): number | undefined {
 describe('createMetrics', () => {
   test('renders every metric name, with gauges read from their sources', async () => {
     let connections = 3
-    const metrics = createMetrics({ connections: () => connections, loadedRooms: () => 2 })
+    const metrics = createMetrics({ connections: () => connections, loadedRooms: () => 2, pendingBytes: () => 0 })
     const { contentType, body } = await metrics.render()
     expect(contentType).toContain('text/plain')
     for (const name of METRIC_NAMES) expect(body, name).toMatch(new RegExp(`^# TYPE ${name} `, 'm'))
@@ -28,7 +28,7 @@ describe('createMetrics', () => {
   })
 
   test('records WebSocket, room, webhook and HTTP observations with their labels', async () => {
-    const m = createMetrics({ connections: () => 0, loadedRooms: () => 0 })
+    const m = createMetrics({ connections: () => 0, loadedRooms: () => 0, pendingBytes: () => 0 })
     m.connectionOpened('single')
     m.connectionClosed('single', 4404)
     m.connectionClosed('multiplexed', 1000)
@@ -64,8 +64,8 @@ describe('createMetrics', () => {
   })
 
   test('two servers in one process keep separate registries, and the global one stays empty', async () => {
-    const a = createMetrics({ connections: () => 1, loadedRooms: () => 0 })
-    const b = createMetrics({ connections: () => 2, loadedRooms: () => 0 })
+    const a = createMetrics({ connections: () => 1, loadedRooms: () => 0, pendingBytes: () => 0 })
+    const b = createMetrics({ connections: () => 2, loadedRooms: () => 0, pendingBytes: () => 0 })
     a.messageIn(1)
     expect(value((await a.render()).body, 'tandem_messages_in_total')).toBe(1)
     expect(value((await b.render()).body, 'tandem_messages_in_total')).toBe(0)
@@ -76,7 +76,7 @@ describe('createMetrics', () => {
   })
 
   test('event-loop lag is reported per scrape window and stops after close()', async () => {
-    const m = createMetrics({ connections: () => 0, loadedRooms: () => 0 })
+    const m = createMetrics({ connections: () => 0, loadedRooms: () => 0, pendingBytes: () => 0 })
     const window = async (): Promise<number | undefined> => value((await m.render()).body, 'tandem_event_loop_lag_seconds{quantile="1"}')
     // A reported window resets the monitor, and its next tick only restarts its clock (Node's
     // histogram records the time between two ticks): let two sampling intervals pass before blocking.

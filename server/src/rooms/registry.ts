@@ -48,6 +48,13 @@ export class RoomRegistry {
     return this.#live.size
   }
 
+  /** Pending content over every loaded room (see Room.pendingBytes). */
+  get pendingBytes(): number {
+    let total = 0
+    for (const room of this.#live.values()) total += room.pendingBytes
+    return total
+  }
+
   /** Pending unload timers; zero once every room has unloaded. */
   get timerCount(): number {
     return this.#unloadTimers.size

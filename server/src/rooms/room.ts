@@ -13,6 +13,7 @@ import type { RoomMetrics } from '../metrics.js'
 import { Presence } from './presence.js'
 import { afterQuiet, type QuietWait } from '../quiet-wait.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
+import { allNew, conflictsWithDoc, decodeWellFormedUpdate, pendingBytes, wouldPend, type DecodedStruct, type DecodedUpdate } from './update-check.js'
 
 const FROM_STORE = Symbol('from-store')
 const FROM_BUS = Symbol('from-bus')
@@ -34,6 +35,10 @@ export interface RoomDeps {
   /** Compact once the room has this many rows and has been quiet for compactQuietMs... */
   compactAfterRows: number
   compactQuietMs: number
+  /** Largest encoded document; an update that would grow it past this is refused (4413 / 413). */
+  maxDocBytes: number
+  /** Most bytes of pending content (waiting for updates the server never received) the room holds. */
+  maxPendingBytes: number
   /** Called when the last peer leaves (the registry schedules the unload). */
   onEmpty: (room: Room) => void
   /** Called when the room can no longer persist (the registry drops it without flushing). */
@@ -43,6 +48,12 @@ export interface RoomDeps {
 export type RoomState = 'active' | 'closing' | 'closed'
 
 export type UpdateOutcome = 'applied' | 'refused' | 'malformed'
+
+/** Why a room refused a client's update without applying it (a metric label). */
+export type RefusalReason = 'read_only' | 'document_too_large' | 'pending_overflow' | 'conflicting_content' | 'foreign_client'
+
+/** Re-measure the document's real size at most this often while it is near the limit (ms). */
+const SIZE_REMEASURE_MS = 1_000
 
 export class Room {
   readonly #doc = new Y.Doc({ gc: true })
@@ -66,14 +77,25 @@ export class Room {
   /** State vector of a deleted earlier incarnation: content it covers must not come back. */
   /** Clock per client up to which content belonged to a deleted incarnation of this room. */
   readonly #tombstone: Map<number, number> | null
+  /**
+   * Upper bound of the encoded document's size: the last measured size plus every byte accepted since.
+   * Measuring means encoding the whole document, so it happens only near the limit (see #wouldExceedLimit).
+   */
+  #sizeEstimate: number
+  #sizeMeasured = 0
+  #sizeMeasuredAt = -Infinity
+  /** Peers already asked to resync because their content was left waiting; the next time they are closed. */
+  readonly #askedToResync = new WeakSet<Peer>()
 
   private constructor(
     readonly id: string,
     private readonly deps: RoomDeps,
     storedRows: number,
+    storedBytes: number,
     tombstone: Uint8Array | null,
   ) {
     this.#rowsStored = storedRows
+    this.#sizeEstimate = storedBytes
     this.#tombstone = tombstone === null ? null : Y.decodeStateVector(tombstone)
     this.#doc.on('afterTransaction', (tr: Y.Transaction) => this.#afterTransaction(tr))
     this.#unsubscribeBus = deps.bus.subscribe(id, (update) => this.#applyFromBus(update))
@@ -82,7 +104,7 @@ export class Room {
   /** Loads the room's stored log into a fresh doc. */
   static async load(id: string, deps: RoomDeps): Promise<Room> {
     const stored = await deps.store.loadUpdates(id)
-    const room = new Room(id, deps, stored.rowCount, stored.tombstone)
+    const room = new Room(id, deps, stored.rowCount, stored.byteSize, stored.tombstone)
     room.#doc.transact(() => {
       for (const update of stored.updates) {
         try {
@@ -108,6 +130,11 @@ export class Room {
 
   get presenceCount(): number {
     return this.#presence.size
+  }
+
+  /** Bytes of content waiting for updates the room never received (a metric). */
+  get pendingBytes(): number {
+    return this.#state === 'active' ? pendingBytes(this.#doc) : 0
   }
 
   /** Active users: one entry per user id across its connections. */
@@ -156,7 +183,7 @@ export class Room {
     try {
       update = this.#knowsNoneOf(stateVector) ? this.#encodeFullState() : Y.encodeStateAsUpdate(this.#doc, stateVector)
     } catch {
-      peer.close(CLOSE_CODE.bad_frame, 'malformed state vector')
+      peer.close(CLOSE_CODE.invalid_payload, 'malformed state vector')
       return
     }
     peer.send({ type: 'sync-step-2', update })
@@ -164,15 +191,18 @@ export class Room {
 
   /**
    * Applies a client's sync step 2 or update. Validates the whole update before touching the doc, so a
-   * malformed one changes nothing; acknowledges it as saved once the commit covering it is done.
+   * malformed or refused one changes nothing; acknowledges it as saved once the commit covering it is done.
+   * Acknowledgements and refusals leave in the order the updates arrived (both wait for the same commit
+   * chain), so a client that counts them in order never takes a refusal for an earlier update's ack.
    */
   applyClientUpdate(peer: Peer, update: Uint8Array): UpdateOutcome {
     const startedAt = performance.now()
-    const structs = decodeWellFormedUpdate(update)
-    if (structs === null) {
-      peer.close(CLOSE_CODE.bad_frame, 'malformed Yjs update')
+    const decoded = decodeWellFormedUpdate(update)
+    if (decoded === null) {
+      peer.close(CLOSE_CODE.invalid_payload, 'malformed Yjs update')
       return 'malformed'
     }
+    const { structs } = decoded
     if (this.#holdsDeletedContent(structs)) {
       // A client still holding the deleted room's content: applying its new edits would leave them
       // pending on content that no longer exists. Tell it the room it knew is gone.
@@ -183,41 +213,65 @@ export class Room {
       // Read-only peers still send sync step 2 during the handshake; refuse only what is new.
       if (Y.snapshotContainsUpdate(Y.snapshot(this.#doc), update)) {
         // The content may be applied but not yet committed: acknowledge it only once it is durable.
-        this.#lastWrite.then(
-          () => peer.acknowledgeSaved(update),
-          () => {},
-        )
+        this.#afterCommits(() => peer.acknowledgeSaved(update))
         return 'applied'
       }
-      peer.refuseUpdate()
+      this.#refuse(peer, 'read_only')
       return 'refused'
     }
+    if (conflictsWithDoc(structs, this.#doc)) {
+      // The doc keeps what it holds for an id; acknowledging this would promise content that was dropped.
+      this.deps.metrics.updateRefused('conflicting_content')
+      peer.close(CLOSE_CODE.policy, 'update repeats stored ids with different content')
+      return 'refused'
+    }
+    if (this.#wouldExceedLimit(update, structs)) {
+      this.deps.metrics.updateRefused('document_too_large')
+      peer.close(CLOSE_CODE.document_too_large, `the document would exceed ${this.deps.maxDocBytes} bytes`)
+      return 'refused'
+    }
+    if (this.#pendingWouldOverflow(update, decoded)) {
+      this.#refuse(peer, 'pending_overflow')
+      this.#askToResync(peer)
+      return 'refused'
+    }
+    const pendingBefore = pendingBytes(this.#doc)
     try {
       this.#apply(update, structs, peer)
     } catch (err) {
       this.deps.log.warn({ err, roomId: this.id, peerId: peer.id }, 'update failed to apply')
-      peer.close(CLOSE_CODE.bad_frame, 'update failed to apply')
+      peer.close(CLOSE_CODE.invalid_payload, 'update failed to apply')
       return 'malformed'
     }
     const { metrics } = this.deps
     metrics.updateApplied((performance.now() - startedAt) / 1000)
     // Covers this update (if it changed anything) and every earlier one, in commit order.
-    this.#lastWrite.then(
-      () => {
-        peer.acknowledgeSaved(update)
-        metrics.savedAcknowledged((performance.now() - startedAt) / 1000)
-      },
-      () => {}, // the room is broken; its peers are being closed
-    )
+    this.#afterCommits(() => {
+      peer.acknowledgeSaved(update)
+      metrics.savedAcknowledged((performance.now() - startedAt) / 1000)
+    })
+    const pendingAfter = pendingBytes(this.#doc)
+    // Stored and acknowledged (pending content survives restarts), but the sender may hold what it waits for.
+    if (pendingAfter > pendingBefore && pendingAfter > this.deps.maxPendingBytes) this.#askToResync(peer)
     return 'applied'
   }
 
   /** Applies a server-side update (REST) as if a peer had sent it; resolves after its commit. */
   async applyServerUpdate(update: Uint8Array): Promise<void> {
     if (this.#state !== 'active') throw new AppError('room_not_found', 'the room was deleted or unloaded')
-    const structs = decodeWellFormedUpdate(update)
-    if (structs === null) throw new AppError('bad_request', 'the body is not a valid Yjs update')
+    const decoded = decodeWellFormedUpdate(update)
+    if (decoded === null) throw new AppError('bad_request', 'the body is not a valid Yjs update')
+    const { structs } = decoded
     if (this.#holdsDeletedContent(structs)) throw new AppError('bad_request', 'the update holds content of a deleted incarnation of this room')
+    if (conflictsWithDoc(structs, this.#doc)) throw new AppError('bad_request', 'the update repeats stored ids with different content')
+    if (this.#wouldExceedLimit(update, structs)) {
+      this.deps.metrics.updateRefused('document_too_large')
+      throw new AppError('document_too_large', `the document would exceed TANDEM_MAX_DOC_BYTES (${this.deps.maxDocBytes} bytes)`)
+    }
+    if (this.#pendingWouldOverflow(update, decoded)) {
+      this.deps.metrics.updateRefused('pending_overflow')
+      throw new AppError('bad_request', 'the update depends on content the room does not have, and too much such content is waiting already')
+    }
     this.#apply(update, structs, FROM_SERVER)
     await this.#lastWrite
   }
@@ -290,6 +344,59 @@ export class Room {
     this.#unsubscribeBus()
     this.#doc.destroy()
     this.#state = 'closed'
+  }
+
+  /** Runs `fn` once every update applied so far is committed; never if a commit failed (the room is closing). */
+  #afterCommits(fn: () => void): void {
+    this.#lastWrite.then(fn, () => {})
+  }
+
+  #refuse(peer: Peer, reason: RefusalReason): void {
+    this.deps.metrics.updateRefused(reason)
+    this.#afterCommits(() => peer.refuseUpdate())
+  }
+
+  /**
+   * Content left waiting for updates the server never received is kept (it is acknowledged like any
+   * other), but bounded: the sender is asked once to resync (our state vector, so it sends what we lack,
+   * which fills the gap if it has it), and closed with 4409 the next time it leaves content waiting.
+   */
+  #askToResync(peer: Peer): void {
+    if (this.#askedToResync.has(peer)) {
+      peer.close(CLOSE_CODE.pending_overflow, 'content waits for updates this client did not send')
+      return
+    }
+    this.#askedToResync.add(peer)
+    peer.send({ type: 'sync-step-1', stateVector: Y.encodeStateVector(this.#doc) })
+  }
+
+  #pendingWouldOverflow(update: Uint8Array, decoded: DecodedUpdate): boolean {
+    if (pendingBytes(this.#doc) + update.byteLength <= this.deps.maxPendingBytes) return false
+    return wouldPend(decoded, this.#doc)
+  }
+
+  /**
+   * True when the update would grow the document past maxDocBytes. The estimate only grows (deletions
+   * shrink the real size), so near the limit the real size is measured again, at most once a second or
+   * after the estimate grew by 1/64 of the limit.
+   */
+  #wouldExceedLimit(update: Uint8Array, structs: readonly DecodedStruct[]): boolean {
+    const max = this.deps.maxDocBytes
+    // A repeat of content the doc holds (a reconnecting client's sync step 2) adds only its new part.
+    const added = allNew(structs, this.#doc) ? update.byteLength : Y.diffUpdate(update, Y.encodeStateVector(this.#doc)).byteLength
+    if (this.#sizeEstimate + added <= max) {
+      this.#sizeEstimate += added
+      return false
+    }
+    const stale = performance.now() - this.#sizeMeasuredAt > SIZE_REMEASURE_MS || this.#sizeEstimate - this.#sizeMeasured > max / 64
+    if (stale) {
+      this.#sizeMeasured = this.#encodeFullState().byteLength
+      this.#sizeMeasuredAt = performance.now()
+      this.#sizeEstimate = this.#sizeMeasured
+    }
+    if (this.#sizeEstimate + added > max) return true
+    this.#sizeEstimate += added
+    return false
   }
 
   #afterTransaction(tr: Y.Transaction): void {
@@ -379,8 +486,8 @@ export class Room {
   #fail(err: unknown): void {
     if (this.#state !== 'active') return
     this.deps.log.error({ err, roomId: this.id }, 'storage commit failed; disconnecting the room so clients resync')
-    // Clients keep their unacknowledged edits and resend them when they reconnect.
-    this.closePeers(CLOSE_CODE.internal, 'storage failure')
+    // Clients keep their unacknowledged edits and resend them when they reconnect: "try again later".
+    this.closePeers(CLOSE_CODE.storage_unavailable, 'storage unavailable; retry later')
     this.deps.onBroken(this)
   }
 
@@ -427,13 +534,13 @@ export class Room {
 
   #applyFromBus(update: Uint8Array): void {
     if (this.#state !== 'active') return
-    const structs = decodeWellFormedUpdate(update)
-    if (structs === null) {
+    const decoded = decodeWellFormedUpdate(update)
+    if (decoded === null) {
       this.deps.log.warn({ roomId: this.id }, 'ignoring a malformed bus update')
       return
     }
     try {
-      this.#apply(update, structs, FROM_BUS)
+      this.#apply(update, decoded.structs, FROM_BUS)
     } catch (err) {
       this.deps.log.warn({ err, roomId: this.id }, 'ignoring a bus update that does not apply')
     }
@@ -460,43 +567,9 @@ export class Room {
   }
 }
 
-/**
- * Parses the whole update (structs and delete set) without applying it, and rejects items that point
- * at their own client's later (or same) clock as origin, right origin or parent. Real clients never
- * produce those; Yjs throws half-way through integrating them, after emitting what it had applied.
- */
-type DecodedStruct = ReturnType<typeof Y.decodeUpdate>['structs'][number]
-
-/** The update's structs, or null when it is malformed (see above). */
-function decodeWellFormedUpdate(update: Uint8Array): DecodedStruct[] | null {
-  let structs: DecodedStruct[]
-  try {
-    structs = Y.decodeUpdate(update).structs
-  } catch {
-    return null
-  }
-  for (const struct of structs) {
-    if (!(struct instanceof Y.Item)) continue
-    const { id } = struct
-    if (pointsForward(id, struct.origin) || pointsForward(id, struct.rightOrigin)) return null
-    if (struct.parent instanceof Y.ID && pointsForward(id, struct.parent)) return null
-  }
-  return structs
-}
-
-/** True when every struct lies beyond what the doc holds for its client: nothing in it is a repeat. */
-function allNew(structs: readonly DecodedStruct[], doc: Y.Doc): boolean {
-  for (const struct of structs) if (struct.id.clock < Y.getState(doc.store, struct.id.client)) return false
-  return true
-}
-
 /** What Yjs checks before emitting 'update': a deletion, or a client's clock moved. */
 function changedDoc(tr: Y.Transaction): boolean {
   if (tr.deleteSet.clients.size > 0) return true
   for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true
   return false
-}
-
-function pointsForward(id: Y.ID, ref: Y.ID | null): boolean {
-  return ref !== null && ref.client === id.client && ref.clock >= id.clock
 }

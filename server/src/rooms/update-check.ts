@@ -1,0 +1,139 @@
+/**
+ * What a room checks about a client's Yjs update before it lets the update change the document: pure
+ * functions over the decoded update and the doc's struct store. Nothing here mutates a doc.
+ */
+import * as Y from 'yjs'
+
+export type DecodedStruct = ReturnType<typeof Y.decodeUpdate>['structs'][number]
+export type DecodedUpdate = ReturnType<typeof Y.decodeUpdate>
+
+/**
+ * Parses the whole update (structs and delete set) without applying it, and rejects items that point
+ * at their own client's later (or same) clock as origin, right origin or parent. Real clients never
+ * produce those; Yjs throws half-way through integrating them, after emitting what it had applied.
+ * Returns null when the update is malformed.
+ */
+export function decodeWellFormedUpdate(update: Uint8Array): DecodedUpdate | null {
+  let decoded: DecodedUpdate
+  try {
+    decoded = Y.decodeUpdate(update)
+  } catch {
+    return null
+  }
+  for (const struct of decoded.structs) {
+    if (!(struct instanceof Y.Item)) continue
+    const { id } = struct
+    if (pointsForward(id, struct.origin) || pointsForward(id, struct.rightOrigin)) return null
+    if (struct.parent instanceof Y.ID && pointsForward(id, struct.parent)) return null
+  }
+  return decoded
+}
+
+/** True when every struct lies beyond what the doc holds for its client: nothing in it is a repeat. */
+export function allNew(structs: readonly DecodedStruct[], doc: Y.Doc): boolean {
+  for (const struct of structs) if (struct.id.clock < Y.getState(doc.store, struct.id.client)) return false
+  return true
+}
+
+/** The clientIDs under which the update adds content the doc does not hold yet. */
+export function clientsWithNewContent(structs: readonly DecodedStruct[], doc: Y.Doc): Set<number> {
+  const clients = new Set<number>()
+  for (const struct of structs) {
+    if (struct instanceof Y.Skip) continue
+    if (struct.id.clock + struct.length > Y.getState(doc.store, struct.id.client)) clients.add(struct.id.client)
+  }
+  return clients
+}
+
+/** Bytes of content the doc holds while it waits for updates it has not received (Yjs pending structs). */
+export function pendingBytes(doc: Y.Doc): number {
+  return (doc.store.pendingStructs?.update.byteLength ?? 0) + (doc.store.pendingDs?.byteLength ?? 0)
+}
+
+/**
+ * True when applying the update would leave content waiting: a gap in some client's clocks, an item whose
+ * origin, right origin or parent neither the doc nor the update itself holds, or a deletion of content
+ * nobody has sent. An approximation that errs towards "integrates" for chains across clients (an item
+ * whose dependency is itself pending); the room checks the doc after applying as well.
+ */
+export function wouldPend(decoded: DecodedUpdate, doc: Y.Doc): boolean {
+  // What the doc will hold once the update's contiguous runs are integrated.
+  const reach = new Map<number, number>()
+  const reachOf = (client: number): number => reach.get(client) ?? Y.getState(doc.store, client)
+  for (const struct of decoded.structs) {
+    if (struct instanceof Y.Skip) continue // marks a range the update leaves out; what follows it is a gap
+    const { client, clock } = struct.id
+    const current = reachOf(client)
+    if (clock > current) return true // a gap: the clocks between were never received
+    reach.set(client, Math.max(current, clock + struct.length))
+  }
+  const covered = (id: Y.ID | null): boolean => id === null || id.clock < reachOf(id.client)
+  for (const struct of decoded.structs) {
+    if (!(struct instanceof Y.Item)) continue
+    if (!covered(struct.origin) || !covered(struct.rightOrigin)) return true
+    if (struct.parent instanceof Y.ID && !covered(struct.parent)) return true
+  }
+  for (const [client, ranges] of decoded.ds.clients) {
+    const end = reachOf(client)
+    for (const range of ranges) if (range.clock + range.len > end) return true
+  }
+  return false
+}
+
+/**
+ * True when the update repeats an id the doc already holds with different content: the doc keeps what it
+ * has, so the sender's version would be dropped silently (Yjs treats a known id as a duplicate). Compares
+ * what Yjs keeps of an item: its neighbours at insertion (origins), its key in a map, and string content.
+ * Content the doc has garbage-collected or whose content was deleted cannot be compared and counts as equal.
+ */
+export function conflictsWithDoc(structs: readonly DecodedStruct[], doc: Y.Doc): boolean {
+  for (const incoming of structs) {
+    if (!(incoming instanceof Y.Item)) continue
+    const { client, clock } = incoming.id
+    const known = Y.getState(doc.store, client)
+    if (clock >= known) continue
+    const stored = doc.store.clients.get(client)
+    if (stored === undefined) continue
+    // Walk the stored structs that overlap [clock, min(clock + length, known)).
+    const end = Math.min(clock + incoming.length, known)
+    let index = Y.findIndexSS(stored, clock)
+    for (let at = clock; at < end && index < stored.length; index++) {
+      const held = stored[index]
+      if (held === undefined) break
+      const from = Math.max(at, held.id.clock)
+      if (held instanceof Y.Item && differs(incoming, held, from)) return true
+      at = held.id.clock + held.length
+    }
+  }
+  return false
+}
+
+/** Compares the part of `incoming` that starts at clock `from` with the stored item holding that clock. */
+function differs(incoming: Y.Item, held: Y.Item, from: number): boolean {
+  const offsetIn = from - incoming.id.clock
+  const offsetHeld = from - held.id.clock
+  // Yjs splits an item at an offset by giving the right part its left neighbour's last id as origin.
+  const expectedOrigin = (item: Y.Item, offset: number): Y.ID | null =>
+    offset === 0 ? item.origin : Y.createID(item.id.client, item.id.clock + offset - 1)
+  if (!sameId(expectedOrigin(incoming, offsetIn), expectedOrigin(held, offsetHeld))) return true
+  if (!sameId(incoming.rightOrigin, held.rightOrigin)) return true
+  if ((incoming.parentSub ?? null) !== (held.parentSub ?? null)) return true
+  const a = incoming.content
+  const b = held.content
+  if (b instanceof Y.ContentDeleted || a instanceof Y.ContentDeleted) return false
+  if (a.constructor !== b.constructor) return true
+  if (a instanceof Y.ContentString && b instanceof Y.ContentString) {
+    const length = Math.min(a.str.length - offsetIn, b.str.length - offsetHeld)
+    return a.str.slice(offsetIn, offsetIn + length) !== b.str.slice(offsetHeld, offsetHeld + length)
+  }
+  return false
+}
+
+function sameId(a: Y.ID | null, b: Y.ID | null): boolean {
+  if (a === null || b === null) return a === b
+  return a.client === b.client && a.clock === b.clock
+}
+
+function pointsForward(id: Y.ID, ref: Y.ID | null): boolean {
+  return ref !== null && ref.client === id.client && ref.clock >= id.clock
+}
