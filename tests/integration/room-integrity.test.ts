@@ -1,0 +1,220 @@
+/**
+ * What a room refuses, and that a saved acknowledgement is only ever sent for content the room holds:
+ * acks and refusals in message order, the document-size and pending-content limits, updates that repeat
+ * stored ids with other content, and a store that cannot commit.
+ */
+import { afterEach, describe, expect, test } from 'vitest'
+import * as Y from 'yjs'
+import { createMemoryStore } from '@tandem/server/persistence/memory'
+import type { Store } from '@tandem/server/persistence/store'
+import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
+import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers/raw-client.js'
+import { testScope } from '../helpers/cleanup.js'
+
+const scope = testScope('integrity')
+const ADMIN_KEY = 'integrity-test-admin-key-0123456789'
+afterEach(closeOpenConns)
+
+/** A memory store whose commits can be held back (a slow disk) or made to fail (a full one). */
+function controllableStore(): { store: Store; hold(): void; release(): void; fail(on: boolean): void } {
+  const inner = createMemoryStore()
+  let gate: Promise<void> = Promise.resolve()
+  let open: () => void = () => {}
+  let failing = false
+  const appendUpdate: Store['appendUpdate'] = (room, update) => {
+    if (failing) return Promise.reject(new Error('SQLITE_FULL: database or disk is full'))
+    // Chained on one gate, so commits stay in call order as the contract requires.
+    return gate.then(() => inner.appendUpdate(room, update))
+  }
+  const store = new Proxy(inner, {
+    get(target, key) {
+      if (key === 'appendUpdate') return appendUpdate
+      const value: unknown = Reflect.get(target, key, target)
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    },
+  })
+  return {
+    store,
+    hold() {
+      gate = new Promise<void>((resolve) => (open = resolve))
+      scope.releases.push(() => open())
+    },
+    release: () => open(),
+    fail(on) {
+      failing = on
+    },
+  }
+}
+
+async function serve(env: Record<string, string> = {}, store?: Store): Promise<RunningServer> {
+  const running = await startServer({ TANDEM_STORE: 'memory', TANDEM_ADMIN_KEY: ADMIN_KEY, ...env }, store ? { store } : {})
+  scope.cleanups.push(() => running.stop())
+  return running
+}
+
+function syncStatuses(conn: Conn, room: string, from: number): boolean[] {
+  return conn.received
+    .slice(from)
+    .filter((r) => r.room === room && r.message.type === 'sync-status')
+    .map((r) => (r.message as { applied: boolean }).applied)
+}
+
+async function storedText(running: RunningServer, room: string): Promise<string> {
+  const doc = new Y.Doc()
+  for (const update of (await running.server.store.loadUpdates(room)).updates) Y.applyUpdate(doc, update)
+  return doc.getText('t').toString()
+}
+
+describe('acknowledgements', () => {
+  test('a refusal never overtakes the saved ack of an earlier update on the same socket', async () => {
+    const control = controllableStore()
+    const running = await serve({}, control.store)
+    const room = scope.freshRoom('order')
+    const conn = await multiplexed(running.url)
+    expect(await join(conn, room, await token({ rooms: { [room]: 'write' } }))).toMatchObject({ scope: 'read-write' })
+    const doc = conn.docs.get(room) as Y.Doc
+
+    control.hold() // U1's commit is slow...
+    const from = conn.mark()
+    doc.getText('t').insert(0, 'accepted ')
+    // ...and meanwhile the token is refreshed to read-only, so U2 is refused at once.
+    conn.send(room, { type: 'auth-token', token: await token({ rooms: { [room]: 'read' } }), providerVersion: null })
+    await conn.next('authenticated', { room, from, where: (m) => m.scope === 'readonly' })
+    doc.getText('t').insert(0, 'refused ')
+    await conn.roundTrip(room) // the server has handled U2
+    expect(syncStatuses(conn, room, from), 'nothing may be said about U2 before U1 is saved').toEqual([])
+
+    control.release()
+    await waitFor(() => syncStatuses(conn, room, from).length === 2, 'both statuses')
+    expect(syncStatuses(conn, room, from)).toEqual([true, false])
+    expect(await storedText(running, room)).toBe('accepted ')
+  })
+})
+
+describe('document size limit', () => {
+  const MAX = 64 * 1024
+
+  test('an update that would grow the document past the limit is refused with 4413 (REST: 413); a repeat of stored content is not', async () => {
+    const running = await serve({ TANDEM_MAX_DOC_BYTES: String(MAX) })
+    const room = scope.freshRoom('size')
+    const jwt = await token()
+    const writer = await single(running.url, room, { token: jwt })
+    await writer.write(room, (d) => d.getText('t').insert(0, 'a'.repeat(40_000)))
+
+    // A client that holds the whole document rejoins: its sync step 2 repeats it, which adds nothing.
+    const copy = new Y.Doc()
+    Y.applyUpdate(copy, Y.encodeStateAsUpdate(writer.docs.get(room) as Y.Doc))
+    const rejoined = await single(running.url, room, { token: jwt }, copy)
+    expect(rejoined.closeInfo).toBeNull()
+
+    writer.docs.get(room)?.getText('t').insert(0, 'b'.repeat(40_000))
+    expect(await writer.closedWith()).toMatchObject({ code: 4413 })
+
+    const big = new Y.Doc()
+    big.getText('t').insert(0, 'c'.repeat(80_000))
+    const res = await fetch(`http://127.0.0.1:${running.port}/v1/rooms/${room}/doc`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/octet-stream' },
+      body: Buffer.from(Y.encodeStateAsUpdate(big)),
+    })
+    expect(res.status).toBe(413)
+    expect(await res.json()).toMatchObject({ error: { code: 'document_too_large' } })
+    expect((await storedText(running, room)).length).toBe(40_000)
+  })
+})
+
+describe('pending content', () => {
+  /** Two consecutive edits of one doc: the second depends on the first. */
+  function dependentPair(): { first: Uint8Array; second: Uint8Array } {
+    const doc = new Y.Doc()
+    const updates: Uint8Array[] = []
+    doc.on('update', (u: Uint8Array) => updates.push(u))
+    doc.getText('t').insert(0, 'hello')
+    doc.getText('t').insert(5, ' world')
+    return { first: updates[0] as Uint8Array, second: updates[1] as Uint8Array }
+  }
+
+  test('is acknowledged, counted in tandem_pending_bytes and integrates when its dependency arrives', async () => {
+    const running = await serve({ TANDEM_MAX_PENDING_BYTES: '4096' })
+    const room = scope.freshRoom('pending')
+    const conn = await multiplexed(running.url)
+    await join(conn, room, await token())
+    const { first, second } = dependentPair()
+    const from = conn.mark()
+    conn.send(room, { type: 'update', update: second })
+    await waitFor(() => syncStatuses(conn, room, from).length === 1, 'the ack of the waiting update')
+    expect(syncStatuses(conn, room, from)).toEqual([true])
+    expect(running.server.registry.pendingBytes).toBeGreaterThan(0)
+    const metrics = await (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text()
+    expect(metrics).toMatch(/^tandem_pending_bytes [1-9]/m)
+
+    conn.send(room, { type: 'update', update: first })
+    await waitFor(() => syncStatuses(conn, room, from).length === 2, 'the ack of the dependency')
+    expect(running.server.registry.pendingBytes).toBe(0)
+    expect(running.server.registry.get(room)?.doc.getText('t').toString()).toBe('hello world')
+  })
+
+  test('past the limit the sender is asked to resync (sync step 1), then closed with 4409', async () => {
+    const running = await serve({ TANDEM_MAX_PENDING_BYTES: '0' })
+    const room = scope.freshRoom('overflow')
+    const conn = await multiplexed(running.url)
+    await join(conn, room, await token())
+    const from = conn.mark()
+    conn.send(room, { type: 'update', update: dependentPair().second })
+    await conn.next('sync-step-1', { room, from })
+    await waitFor(() => syncStatuses(conn, room, from).length >= 1, 'the refusal')
+    // (Our answer to the server's sync step 1 is acknowledged after it.)
+    expect(syncStatuses(conn, room, from)[0]).toBe(false)
+    expect(running.server.registry.pendingBytes).toBe(0)
+
+    conn.send(room, { type: 'update', update: dependentPair().second })
+    expect(await conn.closedWith()).toMatchObject({ code: 4409 })
+    expect(await storedText(running, room)).toBe('')
+  })
+})
+
+describe('repeated ids', () => {
+  test('an update that reuses stored ids with other content is refused with 1008 and never acknowledged', async () => {
+    const running = await serve()
+    const room = scope.freshRoom('forged')
+    const jwt = await token()
+    const owner = await single(running.url, room, { token: jwt })
+    const ownerDoc = owner.docs.get(room) as Y.Doc
+    await owner.write(room, (d) => d.getText('t').insert(0, 'hello'))
+
+    // Same clientID, same clocks, other text: Yjs would keep "hello" and drop this silently.
+    const forgedDoc = new Y.Doc()
+    forgedDoc.clientID = ownerDoc.clientID
+    forgedDoc.getText('t').insert(0, 'HELLO')
+    const forger = await single(running.url, room, { token: jwt })
+    const from = forger.mark()
+    forger.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forgedDoc) })
+    expect(await forger.closedWith()).toMatchObject({ code: 1008 })
+    expect(forger.since(from).filter((m) => m.type === 'update')).toEqual([])
+    expect(await storedText(running, room)).toBe('hello')
+  })
+})
+
+describe('storage failure', () => {
+  test('clients are told to retry later (1013), nothing is acknowledged, and their edits are stored after recovery', async () => {
+    const control = controllableStore()
+    const running = await serve({}, control.store)
+    const room = scope.freshRoom('full')
+    const jwt = await token()
+    const doc = new Y.Doc()
+    const conn = await single(running.url, room, { token: jwt }, doc)
+    await conn.write(room, (d) => d.getText('t').insert(0, 'saved '))
+
+    control.fail(true)
+    const from = conn.mark()
+    doc.getText('t').insert(6, 'unsaved')
+    expect(await conn.closedWith()).toMatchObject({ code: 1013 })
+    expect(conn.since(from).filter((m) => m.type === 'update')).toEqual([])
+
+    control.fail(false)
+    // The client reconnects with its doc; its sync step 2 carries the edit that was never acknowledged.
+    await single(running.url, room, { token: jwt }, doc)
+    await waitFor(async () => (await storedText(running, room)) === 'saved unsaved', 'the re-sent edit to be stored')
+  })
+})
+
