@@ -1,7 +1,10 @@
-import * as Y from 'yjs'
+import type { Logger } from 'pino'
+import { checkedBindings } from './client-owners.js'
+import { compactionResult, planCompaction } from './compaction.js'
 import { GroupCommitter } from './group-commit.js'
 import { mergeStateVectors } from './state-vector.js'
 import type {
+  ClientBinding,
   CompactionResult,
   DeliveryOutcome,
   ListDeliveriesOptions,
@@ -15,10 +18,10 @@ import type {
   WebhookEndpoint,
 } from './store.js'
 
-interface PendingAppend {
-  room: string
-  data: Uint8Array
-}
+/** What goes through the group committer, in call order: appends and clientID bindings. */
+type PendingWrite =
+  | { kind: 'append'; room: string; data: Uint8Array }
+  | { kind: 'bind'; room: string; bindings: ClientBinding[] }
 
 interface RoomEntry {
   createdAt: number
@@ -34,6 +37,8 @@ interface MemoryState {
   rows: Map<string, Uint8Array[]>
   rooms: Map<string, RoomEntry>
   tombstones: Map<string, Uint8Array>
+  /** Per room: Yjs clientID -> owner. */
+  owners: Map<string, Map<number, string>>
   endpoints: Map<string, WebhookEndpoint>
   deliveries: Map<string, Delivery>
 }
@@ -42,29 +47,42 @@ interface MemoryState {
  * In-process store for tests and single-process demos. Appends go through the same group committer as
  * the SQLite adapter, so they resolve asynchronously and in call order, exactly as a real adapter would.
  */
-export function createMemoryStore(): Store {
+export interface MemoryStoreOptions {
+  /** Where a compaction that had to keep its rows is reported. */
+  log?: Logger
+}
+
+export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
   const state: MemoryState = {
     rows: new Map(),
     rooms: new Map(),
     tombstones: new Map(),
+    owners: new Map(),
     endpoints: new Map(),
     deliveries: new Map(),
   }
-  const committer = new GroupCommitter<PendingAppend>({
+  const committer = new GroupCommitter<PendingWrite>({
     commit: async (items) => {
       const now = Date.now()
-      for (const { room, data } of items) {
+      for (const item of items) {
+        const { room } = item
+        if (item.kind === 'bind') {
+          let owners = state.owners.get(room)
+          if (!owners) state.owners.set(room, (owners = new Map()))
+          for (const [clientId, owner] of item.bindings) if (!owners.has(clientId)) owners.set(clientId, owner)
+          continue
+        }
         const list = state.rows.get(room)
-        if (list) list.push(data)
-        else state.rows.set(room, [data])
+        if (list) list.push(item.data)
+        else state.rows.set(room, [item.data])
         // Bumps an existing record only; appends never create one.
         const record = state.rooms.get(room)
         if (record) record.updatedAt = now
       }
     },
-    sizeOf: (item) => item.data.byteLength,
+    sizeOf: (item) => (item.kind === 'append' ? item.data.byteLength : 0),
   })
-  return new MemoryStore(state, committer)
+  return new MemoryStore(state, committer, opts.log?.child({ component: 'store', store: 'memory' }) ?? null)
 }
 
 class MemoryStore implements Store {
@@ -73,7 +91,8 @@ class MemoryStore implements Store {
 
   constructor(
     private readonly state: MemoryState,
-    private readonly committer: GroupCommitter<PendingAppend>,
+    private readonly committer: GroupCommitter<PendingWrite>,
+    private readonly log: Logger | null,
   ) {}
 
   // ---- document log -------------------------------------------------------------------------------
@@ -83,23 +102,36 @@ class MemoryStore implements Store {
     // Copies, so a caller mutating what it loaded cannot change what is stored.
     const updates = (this.state.rows.get(room) ?? []).map((u) => u.slice())
     const tombstone = this.state.tombstones.get(room)?.slice() ?? null
-    return { updates, rowCount: updates.length, byteSize: sumBytes(updates), tombstone }
+    const clientOwners = new Map(this.state.owners.get(room) ?? [])
+    return { updates, rowCount: updates.length, byteSize: sumBytes(updates), tombstone, clientOwners }
   }
 
   appendUpdate(room: string, update: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(closedError())
     // Callers may reuse their buffer (uWS does) as soon as this returns.
-    return this.committer.enqueue({ room, data: new Uint8Array(update) })
+    return this.committer.enqueue({ kind: 'append', room, data: new Uint8Array(update) })
+  }
+
+  bindClients(room: string, bindings: readonly ClientBinding[]): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError())
+    let checked: ClientBinding[]
+    try {
+      checked = checkedBindings(bindings)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    // Through the committer, so appends issued after this commit with it or later.
+    return this.committer.enqueue({ kind: 'bind', room, bindings: checked })
   }
 
   async compact(room: string): Promise<CompactionResult> {
     this.#assertOpen()
-    const list = this.state.rows.get(room)
-    if (!list || list.length < 2) return { rowsMerged: 0, bytesAfter: 0 }
+    const list = this.state.rows.get(room) ?? []
     // Synchronous from here on: no append can land between reading the rows and replacing them.
-    const merged = Y.mergeUpdates(list)
-    this.state.rows.set(room, [merged])
-    return { rowsMerged: list.length, bytesAfter: merged.byteLength }
+    const plan = planCompaction(list)
+    if (plan.outcome === 'kept') this.log?.error({ roomId: room, rows: list.length, reason: plan.reason }, 'compaction kept the rows')
+    if (plan.outcome === 'compacted') this.state.rows.set(room, plan.rows.map((row) => row.slice()))
+    return compactionResult(list.length, plan)
   }
 
   // ---- room records -------------------------------------------------------------------------------
@@ -156,6 +188,7 @@ class MemoryStore implements Store {
     const merged = tombstone ? mergeStateVectors(this.state.tombstones.get(name) ?? null, tombstone) : null
     const existed = this.state.rooms.delete(name) || this.state.rows.has(name)
     this.state.rows.delete(name)
+    this.state.owners.delete(name)
     if (merged) this.state.tombstones.set(name, merged)
     return existed
   }

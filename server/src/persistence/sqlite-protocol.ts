@@ -6,7 +6,7 @@
  * arrival order, and answers each with a `WorkerResponse` carrying the same id. Startup ends with one
  * `WorkerStartup` message: ready, or the reason the database could not be opened.
  */
-import type { DeliveryOutcome, DeliveryStatus, NewWebhookDelivery, WebhookDelivery } from './store.js'
+import type { CompactionResult, DeliveryOutcome, DeliveryStatus, NewWebhookDelivery, WebhookDelivery } from './store.js'
 
 /**
  * `writer`: the only connection that writes; it creates and migrates the file and serves every operation.
@@ -28,6 +28,15 @@ export interface PackedRows {
   rooms: string[]
   lengths: number[]
   packed: ArrayBuffer
+  /** ClientID bindings queued with these rows, committed in the same transaction (Store.bindClients). */
+  bindings: PackedBinding[]
+}
+
+/** One clientID -> owner binding for a room. */
+export interface PackedBinding {
+  room: string
+  clientId: number
+  owner: string
 }
 
 /** A room's rows packed into one transferable buffer; row i is `lengths[i]` bytes, in id order. */
@@ -35,11 +44,8 @@ export interface LoadResult {
   packed: ArrayBuffer
   lengths: number[]
   tombstone: Uint8Array | null
-}
-
-export interface CompactResult {
-  rowsMerged: number
-  bytesAfter: number
+  /** [clientId, owner] pairs, from the same snapshot as the rows. */
+  clientOwners: [number, string][]
 }
 
 /** A `rooms` row as the worker sends it; metadata stays JSON text until the main thread parses it. */
@@ -96,7 +102,7 @@ export interface WorkerCalls extends ReadCalls {
 export interface WorkerResults {
   append: undefined
   load: LoadResult
-  compact: CompactResult
+  compact: CompactionResult
   deleteRoom: boolean
   createRoom: RoomRow | null
   ensureRoom: { row: RoomRow; created: boolean }

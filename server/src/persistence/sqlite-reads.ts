@@ -60,7 +60,7 @@ function prefixUpperBound(prefix: string): string | null {
   return null
 }
 
-function packLoad(rows: Buffer[]): Omit<LoadResult, 'tombstone'> {
+function packLoad(rows: Buffer[]): Pick<LoadResult, 'packed' | 'lengths'> {
   let total = 0
   for (const r of rows) total += r.byteLength
   const packed = new Uint8Array(total)
@@ -85,12 +85,19 @@ export function createReads(db: Database.Database): Reads {
   const selectTombstone = db
     .prepare<[string], Buffer>('SELECT state_vector FROM room_tombstones WHERE name = ?')
     .pluck()
+  const selectOwners = db
+    .prepare<[string], [number, string]>('SELECT client, owner FROM room_clients WHERE room = ? ORDER BY client')
+    .raw()
   const ping = db.prepare('SELECT 1').pluck()
 
-  // One read transaction: the rows and the tombstone come from the same snapshot.
+  // One read transaction: the rows, the tombstone and the client owners come from the same snapshot.
   const load = db.transaction((room: string): LoadResult => {
     const tombstone = selectTombstone.get(room)
-    return { ...packLoad(selectData.all(room)), tombstone: tombstone ? new Uint8Array(tombstone) : null }
+    return {
+      ...packLoad(selectData.all(room)),
+      tombstone: tombstone ? new Uint8Array(tombstone) : null,
+      clientOwners: selectOwners.all(room),
+    }
   })
 
   // ---- room records ------------------------------------------------------------------------------

@@ -64,6 +64,16 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       INSERT INTO rooms (name, created_at, updated_at, metadata)
         SELECT room, MIN(created_at), MAX(created_at), '{}' FROM updates GROUP BY room;
     `),
+  // 3: which user first wrote under each Yjs clientID of a room (Store.bindClients).
+  (db) =>
+    db.exec(`
+      CREATE TABLE room_clients (
+        room TEXT NOT NULL,
+        client INTEGER NOT NULL, -- Yjs clientID
+        owner TEXT NOT NULL, -- the JWT sub that first wrote under it
+        PRIMARY KEY (room, client)
+      ) WITHOUT ROWID;
+    `),
 ]
 
 function schemaVersion(db: Database.Database): number {

@@ -10,9 +10,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
-import * as Y from 'yjs'
+import { compactionResult, planCompaction } from './compaction.js'
 import type {
-  CompactResult,
   LoadResult,
   PackedRows,
   ReaderOp,
@@ -29,7 +28,7 @@ import type {
 import { DELIVERY_COLUMNS, createReads, sqlLimit } from './sqlite-reads.js'
 import { openReader, openWriter } from './sqlite-schema.js'
 import { mergeStateVectors } from './state-vector.js'
-import type { NewWebhookDelivery, WebhookDelivery } from './store.js'
+import type { CompactionResult, NewWebhookDelivery, WebhookDelivery } from './store.js'
 
 type Handlers<Op extends WorkerOp> = { [K in Op]: (args: WorkerCalls[K]) => WorkerResults[K] }
 
@@ -65,9 +64,16 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
      ON CONFLICT (name) DO UPDATE SET state_vector = excluded.state_vector`,
   )
   const touchRoom = db.prepare<[number, string]>('UPDATE rooms SET updated_at = ? WHERE name = ?')
+  // The first binding for a clientID wins; an existing one is never changed.
+  const bindClient = db.prepare<[string, number, string]>(
+    'INSERT INTO room_clients (room, client, owner) VALUES (?, ?, ?) ON CONFLICT (room, client) DO NOTHING',
+  )
+  const deleteClients = db.prepare<[string]>('DELETE FROM room_clients WHERE room = ?')
 
-  const appendBatch = db.transaction(({ rooms, lengths, packed }: PackedRows) => {
+  const appendBatch = db.transaction(({ rooms, lengths, packed, bindings }: PackedRows) => {
     const now = Date.now()
+    // In the transaction of the appends queued after them: no such append commits without its binding.
+    for (const b of bindings) bindClient.run(b.room, b.clientId, b.owner)
     let offset = 0
     for (let i = 0; i < rooms.length; i++) {
       const len = lengths[i] ?? 0
@@ -78,15 +84,18 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     for (const room of new Set(rooms)) touchRoom.run(now, room)
   })
 
-  const compact = db.transaction((room: string): CompactResult => {
+  const compact = db.transaction((room: string): CompactionResult => {
     const rows = selectRows.all(room)
     const last = rows[rows.length - 1]
-    if (rows.length < 2 || !last) return { rowsMerged: 0, bytesAfter: 0 }
-    const merged = Y.mergeUpdates(rows.map((r) => r.data))
-    insert.run(room, merged, Date.now())
-    // Exactly the rows read above: the merged row has a higher id, and nothing else can write meanwhile.
-    deleteUpTo.run(room, last.id)
-    return { rowsMerged: rows.length, bytesAfter: merged.byteLength }
+    const plan = planCompaction(rows.map((r) => r.data))
+    if (plan.outcome === 'compacted' && last) {
+      const now = Date.now()
+      // In order: the integrated state, then pending content, with ids above every row read...
+      for (const row of plan.rows) insert.run(room, row, now)
+      // ...and exactly the rows read above are deleted: nothing else writes while this transaction runs.
+      deleteUpTo.run(room, last.id)
+    }
+    return compactionResult(rows.length, plan)
   })
 
   // ---- room records ------------------------------------------------------------------------------
@@ -120,6 +129,7 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
 
   const deleteRoom = db.transaction((room: string, tombstone: Uint8Array | null): boolean => {
     const existed = deleteRoomRecord.run(room).changes + deleteAll.run(room).changes > 0
+    deleteClients.run(room)
     if (tombstone) {
       // A malformed vector throws here and rolls the whole deletion back.
       const merged = mergeStateVectors(selectTombstone.get(room) ?? null, tombstone)

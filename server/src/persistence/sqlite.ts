@@ -1,8 +1,10 @@
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
+import { checkedBindings } from './client-owners.js'
 import { GroupCommitter } from './group-commit.js'
 import type {
   EndpointRow,
+  PackedBinding,
   PackedRows,
   ReaderOp,
   RoomRow,
@@ -16,6 +18,7 @@ import type {
   WorkerStartup,
 } from './sqlite-protocol.js'
 import type {
+  ClientBinding,
   CompactionResult,
   DeliveryOutcome,
   ListDeliveriesOptions,
@@ -44,10 +47,10 @@ const COMMIT_SPACING_MS = 5
 /** ...unless this many rows are waiting (closed-loop writers, like the bench's `saved`, must not wait). */
 const COMMIT_ENOUGH_ROWS = 64
 
-interface PendingRow {
-  room: string
-  data: Uint8Array
-}
+/** What goes through the group committer, in call order: appends and clientID bindings. */
+type PendingRow =
+  | { kind: 'append'; room: string; data: Uint8Array }
+  | { kind: 'bind'; room: string; bindings: ClientBinding[] }
 
 /**
  * Opens (creating if needed) the SQLite database in a dedicated writer thread and resolves once the schema
@@ -94,7 +97,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): 
 
   const committer = new GroupCommitter<PendingRow>({
     commit: (rows) => commitBatch(writerChannel, rows, storeLog),
-    sizeOf: (row) => row.data.byteLength,
+    sizeOf: (row) => (row.kind === 'append' ? row.data.byteLength : 0),
     minIntervalMs: COMMIT_SPACING_MS,
     enoughItems: COMMIT_ENOUGH_ROWS,
   })
@@ -184,26 +187,44 @@ class SqliteStore implements Store {
   // ---- document log -------------------------------------------------------------------------------
 
   async loadUpdates(room: string): Promise<StoredDocument> {
-    const { packed, lengths, tombstone } = await this.#read('load', { room })
+    const { packed, lengths, tombstone, clientOwners } = await this.#read('load', { room })
     const updates: Uint8Array[] = []
     let offset = 0
     for (const len of lengths) {
       updates.push(new Uint8Array(packed, offset, len))
       offset += len
     }
-    return { updates, rowCount: updates.length, byteSize: packed.byteLength, tombstone }
+    return { updates, rowCount: updates.length, byteSize: packed.byteLength, tombstone, clientOwners: new Map(clientOwners) }
   }
 
   appendUpdate(room: string, update: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(closedError())
     // Copy now: callers may reuse their buffer (uWS does) before the batch is packed.
-    return this.committer.enqueue({ room, data: new Uint8Array(update) })
+    return this.committer.enqueue({ kind: 'append', room, data: new Uint8Array(update) })
+  }
+
+  bindClients(room: string, bindings: readonly ClientBinding[]): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError())
+    let checked: ClientBinding[]
+    try {
+      checked = checkedBindings(bindings)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    // Through the committer: appends issued after this land in the same transaction or a later one.
+    return this.committer.enqueue({ kind: 'bind', room, bindings: checked })
   }
 
   compact(room: string): Promise<CompactionResult> {
     // One at a time: the writer answers requests in order, so compactions queued back to back (every
     // busy room crossing its threshold together) would hold every append, and its saved ack, behind them.
-    const run = this.#compactions.then(() => this.#write('compact', { room }))
+    const run = this.#compactions.then(async () => {
+      const result = await this.#write('compact', { room })
+      if (result.outcome === 'kept') {
+        this.log.error({ roomId: room, rows: result.rowsRead, reason: result.reason }, 'compaction kept the rows')
+      }
+      return result
+    })
     this.#compactions = run.then(noop, noop)
     return run
   }
@@ -390,25 +411,30 @@ async function commitBatch(channel: WorkerChannel<WorkerOp>, rows: PendingRow[],
   // One message, one transaction.
   await channel.request('append', batch, [batch.packed])
   log.debug(
-    { updates: rows.length, batchBytes: batch.packed.byteLength, commitMs: performance.now() - started },
+    { updates: batch.rooms.length, bindings: batch.bindings.length, batchBytes: batch.packed.byteLength, commitMs: performance.now() - started },
     'batch committed',
   )
 }
 
 function packRows(rows: readonly PendingRow[]): PackedRows {
   let total = 0
-  for (const row of rows) total += row.data.byteLength
+  for (const row of rows) if (row.kind === 'append') total += row.data.byteLength
   const packed = new Uint8Array(total)
   const rooms: string[] = []
   const lengths: number[] = []
+  const bindings: PackedBinding[] = []
   let offset = 0
   for (const row of rows) {
+    if (row.kind === 'bind') {
+      for (const [clientId, owner] of row.bindings) bindings.push({ room: row.room, clientId, owner })
+      continue
+    }
     packed.set(row.data, offset)
     offset += row.data.byteLength
     rooms.push(row.room)
     lengths.push(row.data.byteLength)
   }
-  return { rooms, lengths, packed: packed.buffer }
+  return { rooms, lengths, packed: packed.buffer, bindings }
 }
 
 interface Pending {
