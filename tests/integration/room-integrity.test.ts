@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { createMemoryStore } from '@tandem/server/persistence/memory'
 import type { Store } from '@tandem/server/persistence/store'
-import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
+import { startServer, tempDir, token, waitFor, type RunningServer } from '../helpers/server.js'
 import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers/raw-client.js'
 import { testScope } from '../helpers/cleanup.js'
 
@@ -192,6 +192,72 @@ describe('repeated ids', () => {
     expect(await forger.closedWith()).toMatchObject({ code: 1008 })
     expect(forger.since(from).filter((m) => m.type === 'update')).toEqual([])
     expect(await storedText(running, room)).toBe('hello')
+  })
+})
+
+describe('clientID ownership', () => {
+  /** An update under `clientID` (at clock 0: a repeat of stored ids with other content). */
+  function updateAs(clientID: number, text: string): Uint8Array {
+    const doc = new Y.Doc()
+    doc.clientID = clientID
+    doc.getText('t').insert(0, text)
+    return Y.encodeStateAsUpdate(doc)
+  }
+
+  test('content under another user\'s clientID is refused with 1008, also after a restart; the owner keeps writing', async () => {
+    const dir = await tempDir()
+    scope.cleanups.push(() => dir.remove())
+    const env = { TANDEM_DATA_DIR: dir.dir }
+    let running = await startServer(env)
+    const room = scope.freshRoom('owners')
+    const alice = await token({ sub: 'alice' })
+    const bob = await token({ sub: 'bob' })
+    const aliceDoc = new Y.Doc()
+    // Kept: Yjs gives aliceDoc a new clientID once it hears the second tab write under this one.
+    const aliceId = aliceDoc.clientID
+    const owner = await single(running.url, room, { token: alice }, aliceDoc)
+    await owner.write(room, (d) => d.getText('t').insert(0, 'alice '))
+
+    // Bob writes new content under Alice's clientID: the clocks continue hers.
+    const forgedDoc = new Y.Doc()
+    Y.applyUpdate(forgedDoc, Y.encodeStateAsUpdate(aliceDoc))
+    forgedDoc.clientID = aliceId
+    const before = Y.encodeStateVector(forgedDoc)
+    forgedDoc.getText('t').insert(0, 'bob was here ')
+    const intruder = await single(running.url, room, { token: bob })
+    intruder.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forgedDoc, before) })
+    expect(await intruder.closedWith()).toMatchObject({ code: 1008 })
+    const metrics = await (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text()
+    expect(metrics).toMatch(/^tandem_updates_refused_total\{reason="foreign_client"\} 1$/m)
+
+    // A second tab of the same user may write under the same clientID.
+    const tabDoc = new Y.Doc()
+    Y.applyUpdate(tabDoc, Y.encodeStateAsUpdate(aliceDoc))
+    tabDoc.clientID = aliceId
+    const tab = await single(running.url, room, { token: alice }, tabDoc)
+    await tab.write(room, (d) => d.getText('t').insert(0, 'tab '))
+    owner.close()
+    tab.close()
+    await running.server.close()
+
+    running = await startServer(env)
+    scope.cleanups.push(() => running.server.close())
+    const again = await single(running.url, room, { token: bob })
+    // The binding was stored with the room: new content under Alice's clientID is still Bob's forgery.
+    const forgedAgain = new Y.Doc()
+    Y.applyUpdate(forgedAgain, Y.encodeStateAsUpdate(tabDoc))
+    forgedAgain.clientID = aliceId
+    const sv = Y.encodeStateVector(forgedAgain)
+    forgedAgain.getText('t').insert(0, 'bob again ')
+    again.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forgedAgain, sv) })
+    expect(await again.closedWith()).toMatchObject({ code: 1008 })
+    // And a repeat of stored ids with other content is refused as well.
+    const repeat = await single(running.url, room, { token: bob })
+    repeat.send(room, { type: 'update', update: updateAs(aliceId, 'x') })
+    expect(await repeat.closedWith()).toMatchObject({ code: 1008 })
+    const back = await single(running.url, room, { token: alice }, tabDoc)
+    await back.write(room, (d) => d.getText('t').insert(0, 'after restart '))
+    expect(await storedText(running, room)).toBe('after restart tab alice ')
   })
 })
 

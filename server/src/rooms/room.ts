@@ -13,7 +13,7 @@ import type { RoomMetrics } from '../metrics.js'
 import { Presence } from './presence.js'
 import { afterQuiet, type QuietWait } from '../quiet-wait.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
-import { allNew, conflictsWithDoc, decodeWellFormedUpdate, pendingBytes, wouldPend, type DecodedStruct, type DecodedUpdate } from './update-check.js'
+import { allNew, clientsWithNewContent, conflictsWithDoc, decodeWellFormedUpdate, pendingBytes, wouldPend, type DecodedStruct, type DecodedUpdate } from './update-check.js'
 
 const FROM_STORE = Symbol('from-store')
 const FROM_BUS = Symbol('from-bus')
@@ -84,6 +84,11 @@ export class Room {
   #sizeEstimate: number
   #sizeMeasured = 0
   #sizeMeasuredAt = -Infinity
+  /**
+   * Which user (JWT sub) first wrote under each Yjs clientID. Nobody else may add content under it: a
+   * writer using another user's clientID with a far-future clock would make Yjs drop that user's edits.
+   */
+  readonly #clientOwners: Map<number, string>
   /** Peers already asked to resync because their content was left waiting; the next time they are closed. */
   readonly #askedToResync = new WeakSet<Peer>()
 
@@ -93,7 +98,9 @@ export class Room {
     storedRows: number,
     storedBytes: number,
     tombstone: Uint8Array | null,
+    clientOwners: ReadonlyMap<number, string>,
   ) {
+    this.#clientOwners = new Map(clientOwners)
     this.#rowsStored = storedRows
     this.#sizeEstimate = storedBytes
     this.#tombstone = tombstone === null ? null : Y.decodeStateVector(tombstone)
@@ -104,7 +111,7 @@ export class Room {
   /** Loads the room's stored log into a fresh doc. */
   static async load(id: string, deps: RoomDeps): Promise<Room> {
     const stored = await deps.store.loadUpdates(id)
-    const room = new Room(id, deps, stored.rowCount, stored.byteSize, stored.tombstone)
+    const room = new Room(id, deps, stored.rowCount, stored.byteSize, stored.tombstone, stored.clientOwners)
     room.#doc.transact(() => {
       for (const update of stored.updates) {
         try {
@@ -225,6 +232,12 @@ export class Room {
       peer.close(CLOSE_CODE.policy, 'update repeats stored ids with different content')
       return 'refused'
     }
+    const claims = this.#unclaimedClients(peer, structs)
+    if (claims === null) {
+      this.deps.metrics.updateRefused('foreign_client')
+      peer.close(CLOSE_CODE.policy, 'update under a Yjs clientID that belongs to another user')
+      return 'refused'
+    }
     if (this.#wouldExceedLimit(update, structs)) {
       this.deps.metrics.updateRefused('document_too_large')
       peer.close(CLOSE_CODE.document_too_large, `the document would exceed ${this.deps.maxDocBytes} bytes`)
@@ -236,6 +249,7 @@ export class Room {
       return 'refused'
     }
     const pendingBefore = pendingBytes(this.#doc)
+    if (claims.length > 0) this.#bindClients(claims, peer.userId)
     try {
       this.#apply(update, structs, peer)
     } catch (err) {
@@ -331,7 +345,10 @@ export class Room {
     try {
       await this.#lastWrite
       await this.#compacting
-      if (this.#rowsStored > 1) await this.deps.store.compact(this.id)
+      if (this.#rowsStored > 1) {
+        const result = await this.deps.store.compact(this.id)
+        if (result.outcome === 'kept') this.#compactionKept(result.reason)
+      }
     } finally {
       this.#doc.destroy()
       this.#state = 'closed'
@@ -368,6 +385,27 @@ export class Room {
     }
     this.#askedToResync.add(peer)
     peer.send({ type: 'sync-step-1', stateVector: Y.encodeStateVector(this.#doc) })
+  }
+
+  /**
+   * The clientIDs under which the update adds content and that nobody owns yet, or null when one of them
+   * belongs to another user. Content the room already holds may come from anyone (a reconnecting client's
+   * sync step 2 repeats everyone's edits); only new content is checked.
+   */
+  #unclaimedClients(peer: Peer, structs: readonly DecodedStruct[]): number[] | null {
+    const unclaimed: number[] = []
+    for (const client of clientsWithNewContent(structs, this.#doc)) {
+      const owner = this.#clientOwners.get(client)
+      if (owner === undefined) unclaimed.push(client)
+      else if (owner !== peer.userId) return null
+    }
+    return unclaimed
+  }
+
+  /** Remembers the owner now and durably: the store commits the binding no later than the append after it. */
+  #bindClients(clients: readonly number[], owner: string): void {
+    for (const client of clients) this.#clientOwners.set(client, owner)
+    this.deps.store.bindClients(this.id, clients.map((client) => [client, owner] as const)).catch((err: unknown) => this.#fail(err))
   }
 
   #pendingWouldOverflow(update: Uint8Array, decoded: DecodedUpdate): boolean {
@@ -522,14 +560,20 @@ export class Room {
     this.#compacting = this.deps.store
       .compact(this.id)
       .then((result) => {
-        // N rows became one; rows appended while compacting stay separate.
-        if (result.rowsMerged > 0) this.#rowsStored -= result.rowsMerged - 1
+        // The rows read became rowsWritten; rows appended while compacting stay separate.
+        if (result.outcome === 'compacted') this.#rowsStored += result.rowsWritten - result.rowsMerged
+        if (result.outcome === 'kept') this.#compactionKept(result.reason)
       })
       .catch((err: unknown) => this.deps.log.warn({ err, roomId: this.id }, 'compaction failed; will retry later'))
       .finally(() => {
         this.#compacting = null
         this.#considerCompaction() // rows appended meanwhile may already call for the next one
       })
+  }
+
+  #compactionKept(reason: string | undefined): void {
+    this.deps.metrics.compactionKept()
+    this.deps.log.error({ roomId: this.id, reason }, 'compaction would have changed the document; kept the rows as they are')
   }
 
   #applyFromBus(update: Uint8Array): void {
