@@ -3,6 +3,7 @@
  * every value, fills defaults and returns a frozen object. A bad value throws ConfigError naming the variable.
  */
 import type { AuthOptions } from './auth/keys.js'
+import { parseCidr } from './ip.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -39,6 +40,14 @@ export type Config = Readonly<{
     maxDocBytes: number
     /** Most bytes of content a room holds while it waits for updates it never received (Yjs pending structs). */
     maxPendingBytes: number
+  }>
+  connections: Readonly<{
+    /** WebSocket connections (open or upgrading) one client address may hold; 0 means no cap. */
+    maxPerAddress: number
+    /** WebSocket connections the server may hold; null means derived from the open-file limit at startup. */
+    maxConnections: number | null
+    /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
+    trustedProxies: readonly string[]
   }>
   http: Readonly<{
     /** REST admin key; null means generated into the data directory on first run. */
@@ -168,6 +177,11 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       maxDocBytes,
       maxPendingBytes: intVar(merged, 'TANDEM_MAX_PENDING_BYTES', { default: 2 * MIB, min: 0, max: 1024 * MIB }),
     },
+    connections: {
+      maxPerAddress: intVar(merged, 'TANDEM_MAX_CONNECTIONS_PER_ADDRESS', { default: 256, min: 0, max: 10_000_000 }),
+      maxConnections: optionalIntVar(merged, 'TANDEM_MAX_CONNECTIONS', { min: 1, max: 10_000_000 }),
+      trustedProxies: cidrListVar(merged, 'TANDEM_TRUSTED_PROXIES'),
+    },
     http: {
       adminKey,
       maxBodyBytes: intVar(merged, 'TANDEM_MAX_BODY_BYTES', { default: MIB, min: 1024, max: 256 * MIB }),
@@ -207,6 +221,21 @@ function intVar(env: Env, name: string, range: { default: number; min: number; m
     throw new ConfigError(name, `must be between ${range.min} and ${range.max}, got ${raw}`)
   }
   return value
+}
+
+function optionalIntVar(env: Env, name: string, range: { min: number; max: number }): number | null {
+  return optionalVar(env, name) === null ? null : intVar(env, name, { ...range, default: 0 })
+}
+
+/** Addresses and CIDR ranges separated by commas or spaces. */
+function cidrListVar(env: Env, name: string): string[] {
+  const raw = optionalVar(env, name)
+  if (raw === null) return []
+  const entries = raw.split(/[\s,]+/).filter((e) => e !== '')
+  for (const entry of entries) {
+    if (parseCidr(entry) === null) throw new ConfigError(name, `not an IP address or CIDR range: ${JSON.stringify(entry)}`)
+  }
+  return entries
 }
 
 function boolVar(env: Env, name: string, fallback: boolean): boolean {

@@ -2,7 +2,7 @@
  * Composition root: builds the store, bus, registry, auth and the uWS app, and owns listen/close.
  * Tests and embedders inject dependencies; main.ts is the only caller that exits the process.
  */
-import type { TemplatedApp, us_listen_socket, WebSocketBehavior } from 'uWebSockets.js'
+import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { createLogger } from './logger.js'
@@ -16,7 +16,11 @@ import { createLocalBus, type Bus } from './fanout/bus.js'
 import { createRoomEvents, type RoomEvents } from './rooms/events.js'
 import { RoomRegistry } from './rooms/registry.js'
 import { createFanout } from './ws/broadcast.js'
-import { upgradeHandler } from './ws/upgrade.js'
+import { notAnUpgrade, upgradeHandler } from './ws/upgrade.js'
+import { Admission } from './ws/admission.js'
+import { parseCidr, type CidrRange } from './ip.js'
+import { defaultMaxConnections, DescriptorGuard, openFileLimit } from './descriptors.js'
+import { Listener } from './listen.js'
 import { singleBehavior } from './ws/single.js'
 import { multiplexedBehavior } from './ws/multiplexed.js'
 import { closeSocket, type Socket, type SocketData } from './ws/socket.js'
@@ -30,14 +34,6 @@ import type { Router } from './http/router.js'
 import { createWebhooks } from './webhooks/service.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import path from 'node:path'
-
-/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT (the typings only declare the overload without a host). */
-const LISTEN_EXCLUSIVE_PORT = 1
-
-function listenExclusive(app: TemplatedApp, host: string, port: number, cb: (socket: us_listen_socket | false) => void): void {
-  const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp
-  listen.call(app, host, port, LISTEN_EXCLUSIVE_PORT, cb)
-}
 
 /** How long a drain waits for webhook attempts in flight (the rest of the budget is for commits). */
 const WEBHOOK_DRAIN_GRACE_MS = 3_000
@@ -61,6 +57,24 @@ export interface TandemServer {
   readonly store: Store
   /** Open WebSocket connections. */
   readonly connectionCount: number
+}
+
+/** Wraps a framing's behaviour so each socket gives its admission ticket back when it closes. */
+function counted(admission: Admission, behavior: Pick<WebSocketBehavior<SocketData>, 'open' | 'message' | 'close'>): typeof behavior {
+  return {
+    ...behavior,
+    open(ws) {
+      admission.opened(ws)
+      behavior.open?.(ws)
+    },
+    close(ws, code, message) {
+      try {
+        behavior.close?.(ws, code, message)
+      } finally {
+        admission.closed(ws)
+      }
+    },
+  }
 }
 
 export async function createServer(config: Config, deps: ServerDeps = {}): Promise<TandemServer> {
@@ -127,9 +141,22 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     idleTimeout: config.ws.idleTimeoutSec,
     sendPingsAutomatically: true,
   }
-  const upgradeCtx = { verifier, log, isDraining: () => draining }
-  app.ws<SocketData>('/ws', { ...common, upgrade: upgradeHandler(upgradeCtx, 'multiplexed'), ...multiplexedBehavior(ctx) })
-  app.ws<SocketData>('/ws/*', { ...common, upgrade: upgradeHandler(upgradeCtx, 'single'), ...singleBehavior(ctx) })
+  const fdLimit = openFileLimit()
+  const maxConnections = config.connections.maxConnections ?? (fdLimit === null ? Number.MAX_SAFE_INTEGER : defaultMaxConnections(fdLimit))
+  if (fdLimit !== null && config.connections.maxConnections !== null && config.connections.maxConnections > defaultMaxConnections(fdLimit)) {
+    log.warn({ maxConnections, openFileLimit: fdLimit }, 'TANDEM_MAX_CONNECTIONS leaves little room below the open-file limit')
+  }
+  const admission = new Admission({
+    maxPerAddress: config.connections.maxPerAddress,
+    maxConnections,
+    trustedProxies: config.connections.trustedProxies.map((entry) => parseCidr(entry) as CidrRange),
+  })
+  const upgradeCtx = { verifier, log, isDraining: () => draining, admission }
+  app.ws<SocketData>('/ws', { ...common, upgrade: upgradeHandler(upgradeCtx, 'multiplexed'), ...counted(admission, multiplexedBehavior(ctx)) })
+  app.ws<SocketData>('/ws/*', { ...common, upgrade: upgradeHandler(upgradeCtx, 'single'), ...counted(admission, singleBehavior(ctx)) })
+  // uWS hands a request without a valid Sec-WebSocket-Key on to the next route; answer it here, not with the REST 404.
+  app.any('/ws', notAnUpgrade)
+  app.any('/ws/*', notAnUpgrade)
 
   const adminKey = await resolveAdminKey(config.http.adminKey, config.dataDir)
   if (adminKey.source === 'generated') {
@@ -159,15 +186,17 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   deps.routes?.(rest.router)
   rest.router.attach(app)
 
-  let listenSocket: us_listen_socket | null = null
+  const listener = new Listener(uws, app, config.host)
+  const guard =
+    fdLimit === null
+      ? null
+      : new DescriptorGuard({ limit: fdLimit, log, pause: () => listener.pause(), resume: () => !draining && listener.resume() })
   let closing: Promise<void> | null = null
 
   const drain = async (): Promise<void> => {
     draining = true
-    if (listenSocket !== null) {
-      uws.us_listen_socket_close(listenSocket)
-      listenSocket = null
-    }
+    guard?.stop()
+    listener.close()
     // Let commits in flight finish so their saved acks reach clients before the sockets go.
     await registry.flushAll()
     for (const ws of [...sockets]) closeSocket(ws, CLOSE_CODE.restarting, 'server restarting')
@@ -182,20 +211,11 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
 
   return {
     listen() {
-      return new Promise((resolve, reject) => {
-        // Exclusive: uWS otherwise sets SO_REUSEPORT, and a second Tandem on the same port (and data
-        // directory) would silently share the connections.
-        listenExclusive(app, config.host, config.port, (socket) => {
-          if (!socket) {
-            reject(new Error(`could not listen on ${config.host}:${config.port} (in use or not permitted)`))
-            return
-          }
-          listenSocket = socket
-          const port = uws.us_socket_local_port(socket)
-          log.info({ host: config.host, port }, 'listening')
-          resolve({ port })
-        })
-      })
+      const port = listener.listen(config.port)
+      if (port === null) return Promise.reject(new Error(`could not listen on ${config.host}:${config.port} (in use or not permitted)`))
+      guard?.start()
+      log.info({ maxConnections, openFileLimit: fdLimit, host: config.host, port }, 'listening')
+      return Promise.resolve({ port })
     },
     close() {
       closing ??= drain()
