@@ -18,11 +18,13 @@ const PROVIDER_VERSION = `tandem-client/${CLIENT_VERSION}`
 /** Room names, as the server accepts them everywhere (PROTOCOL.md §5.1). */
 const ROOM_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 
+const CLOSE_TOO_BIG = 1009
 const CLOSE_RESTARTING = 1012
 const CLOSE_SLOW_CONSUMER = 1013
 const CLOSE_TOKEN_EXPIRED = 4401
 const CLOSE_FORBIDDEN = 4403
 const CLOSE_ROOM_NOT_FOUND = 4404
+const CLOSE_DOCUMENT_TOO_LARGE = 4413
 /** After 1013 (slow consumer) wait at least as long as retry number 5: 8 s with the default backoff. */
 const SLOW_CONSUMER_MIN_ATTEMPT = 5
 /**
@@ -88,7 +90,8 @@ interface RoomEntry {
  * Reconnects with capped, jittered exponential backoff (sooner when the browser comes back `online` or
  * the tab becomes visible, almost at once after a server restart (1012), later after a slow-consumer
  * close (1013)); calls `getToken` again on every reconnect and after a 4401; stops a room for good on
- * 4403 / 4404 with a {@link TandemError} (`forbidden` / `room_not_found`).
+ * 4403 / 4404 / 4413 with a {@link TandemError} (`forbidden` / `room_not_found` / `document_too_large`),
+ * and after a 1009 that follows a sync (`message_too_big`, see below).
  *
  * @example
  * import { TandemClient } from '@tandem/client'
@@ -332,15 +335,18 @@ export class TandemClient extends Emitter<TandemClientEvents> {
     this.#dropSocket()
     this.#connectSeq += 1
     this.#stopWatchdog()
-    if (code === CLOSE_FORBIDDEN || code === CLOSE_ROOM_NOT_FOUND) {
+    if (code === CLOSE_FORBIDDEN || code === CLOSE_ROOM_NOT_FOUND || code === CLOSE_DOCUMENT_TOO_LARGE) {
       // The whole socket was refused: every room on it is over.
       const error =
         code === CLOSE_FORBIDDEN
           ? serverError('forbidden', 'the server closed the connection: forbidden (4403)')
-          : serverError('room_not_found', 'the server closed the connection: room not found (4404)')
+          : code === CLOSE_ROOM_NOT_FOUND
+            ? serverError('room_not_found', 'the server closed the connection: room not found (4404)')
+            : serverError('document_too_large', 'the server closed the connection: document too large (4413)')
       for (const { control } of [...this.#rooms.values()]) control.stop(error)
       return
     }
+    if (code === CLOSE_TOO_BIG) this.#stopOversizeRoom()
     if (this.#rooms.size === 0 || this.#destroyed) return this.#goIdle()
     const delay = this.#nextDelay(code)
     const status = isOffline() ? 'offline' : 'reconnecting'
@@ -352,6 +358,22 @@ export class TandemClient extends Emitter<TandemClientEvents> {
       this.#retryTimer = null
       this.#connect()
     }, delay)
+  }
+
+  /**
+   * After a 1009 (a message over the server's size limit) on a socket where a room had synced, the
+   * server is reachable and its limit is real: reconnecting would re-send the same content in the next
+   * sync-step-2 and be closed again, in a loop. The room that sent the largest frame is stopped with
+   * `message_too_big`; the others reconnect. Read before `disconnected()` resets the sessions.
+   */
+  #stopOversizeRoom(): void {
+    const entries = [...this.#rooms.values()]
+    if (!entries.some(({ control }) => control.synced)) return
+    let culprit: RoomEntry | null = null
+    for (const entry of entries) if (entry.control.largestSent > (culprit?.control.largestSent ?? 0)) culprit = entry
+    if (culprit === null) return
+    const bytes = culprit.control.largestSent
+    culprit.control.stop(serverError('message_too_big', `room ${culprit.provider.name}: the server closed the connection (1009) after a ${bytes}-byte message over its size limit`))
   }
 
   #nextDelay(code: number | undefined): number {

@@ -5,6 +5,10 @@
  * the server's spelling: `forbidden`, `room_not_found`, `token_missing`, `token_invalid`, `token_expired`,
  * `invalid_room_name`. The others are raised by the client itself:
  *
+ * - `document_too_large`: the server refused the room's document because it would exceed the server's
+ *   document-size limit (close 4413); the room stops, and reconnecting would not help.
+ * - `message_too_big`: the server closed the connection (1009) because a message this room sent was over
+ *   its message-size limit; the room stops instead of re-sending it on every reconnect.
  * - `update_refused`: the server refused a local change because the token is read-only for the room.
  * - `token_unavailable`: `getToken()` threw or rejected (the room retries with backoff).
  * - `room_already_open`: `client.room(name)` was called while a provider for `name` is still open.
@@ -21,6 +25,8 @@ export type TandemErrorCode =
   | 'token_invalid'
   | 'token_expired'
   | 'invalid_room_name'
+  | 'document_too_large'
+  | 'message_too_big'
   | 'update_refused'
   | 'token_unavailable'
   | 'room_already_open'
@@ -66,6 +72,8 @@ const STATUS_FOR_CODE: Readonly<Record<string, number>> = {
   update_refused: 403,
   invalid_room_name: 400,
   room_not_found: 404,
+  document_too_large: 413,
+  message_too_big: 413,
 }
 
 /** A TandemError for a code the server sent (PermissionDenied reason, close reason). */

@@ -41,7 +41,10 @@ export type RoomProviderEvents = {
   synced: []
   /** Every local change made so far is durably stored on the server (`hasUnsavedChanges` became false). */
   saved: []
-  /** Something went wrong. Codes: see {@link TandemErrorCode}. `forbidden` / `room_not_found` also close the room. */
+  /**
+   * Something went wrong. Codes: see {@link TandemErrorCode}. `forbidden`, `room_not_found`,
+   * `document_too_large` and `message_too_big` also close the room.
+   */
   error: [error: TandemError]
   /** An application message from the server (Hocuspocus "stateless" message). */
   stateless: [payload: string]
@@ -92,6 +95,10 @@ export interface RoomControl {
   disconnected(status: 'reconnecting' | 'offline', detail: StatusDetail): void
   /** The server ended the room for good. */
   stop(error: TandemError): void
+  /** Whether the room completed a sync in its current session. */
+  readonly synced: boolean
+  /** Bytes of the largest frame the room sent in its current session. */
+  readonly largestSent: number
   /** Page is being hidden (possibly unloaded): clear presence so others see no ghost. */
   pagehide(): void
   /** Page restored from the back/forward cache: restore presence cleared by `pagehide`. */
@@ -150,6 +157,7 @@ export class RoomProvider extends Emitter<RoomProviderEvents> {
    */
   #stateSent = false
   #synced = false
+  #largestSent = 0
   #tokenPromise: Promise<string> | null = null
   /** One fresh-token retry after a `token_expired` denial, reset on success. */
   #retriedExpiredToken = false
@@ -184,12 +192,20 @@ export class RoomProvider extends Emitter<RoomProviderEvents> {
     doc.on('update', this.#onDocUpdate)
     doc.on('destroy', this.#onDocDestroy)
     this.awareness.on('update', this.#onAwarenessUpdate)
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the control's getter reads a private field
+    const provider = this
     register({
       connecting: (status, detail) => this.#connecting(status, detail),
       open: () => this.#open(),
       receive: (message) => this.#receive(message),
       disconnected: (status, detail) => this.#disconnected(status, detail),
       stop: (error) => this.#shutdown(error),
+      get synced() {
+        return provider.#synced
+      },
+      get largestSent() {
+        return provider.#largestSent
+      },
       pagehide: () => this.#pagehide(),
       pageshow: () => this.#pageshow(),
     })
@@ -395,6 +411,7 @@ export class RoomProvider extends Emitter<RoomProviderEvents> {
     this.#joined = false
     this.#stateSent = false
     this.#synced = false
+    this.#largestSent = 0
     this.#inflight = []
     // Without a server session nobody refreshes remote presence: drop it now rather than show stale cursors.
     const remote = [...this.awareness.getStates().keys()].filter((id) => id !== this.doc.clientID)
@@ -456,6 +473,9 @@ export class RoomProvider extends Emitter<RoomProviderEvents> {
         return this.#shutdown(serverError('forbidden', `room ${this.name} closed by the server: ${reason}`))
       case '4404':
         return this.#shutdown(serverError('room_not_found', `room ${this.name} closed by the server: ${reason}`))
+      case '4413':
+        // Permanent: the document is over the server's limit, and every rejoin would send it again.
+        return this.#shutdown(serverError('document_too_large', `room ${this.name} closed by the server: ${reason}`))
       case '4401':
         // Token expired for this room only: join again at once with a fresh one.
         this.#endSession()
@@ -536,7 +556,9 @@ export class RoomProvider extends Emitter<RoomProviderEvents> {
   // -------------------------------------------------------------------------------------------------
 
   #send(message: Message): boolean {
-    return this.#link.send(encodeMultiplexedFrame(this.name, message))
+    const frame = encodeMultiplexedFrame(this.name, message)
+    if (frame.byteLength > this.#largestSent) this.#largestSent = frame.byteLength
+    return this.#link.send(frame)
   }
 
   #setStatus(status: RoomStatus, detail: StatusDetail): void {

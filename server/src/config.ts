@@ -25,6 +25,18 @@ export type Config = Readonly<{
     /** Frames a socket may send before its room is authorised and loaded. */
     preAuthMaxMessages: number
     preAuthMaxBytes: number
+    /** Largest awareness (presence) state one client may publish, as JSON text; bigger closes with 1008. */
+    maxAwarenessBytes: number
+    /** Deepest JSON nesting an awareness state may have; deeper closes with 1008. */
+    maxAwarenessDepth: number
+    /** A connection's awareness reaches the room at most once per this interval (newer states replace queued ones). */
+    awarenessIntervalMs: number
+    /** Per-connection token buckets (0 disables one): sustained rate and burst; past the burst the socket closes with 4429. */
+    messagesPerSec: number
+    messageBurst: number
+    bytesPerSec: number
+    /** At least maxMessageBytes, so one maximum-size sync message always gets through. */
+    byteBurst: number
   }>
   rooms: Readonly<{
     /** How long a room with no peers stays loaded. */
@@ -126,6 +138,10 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
   // A client joining with the whole document sends it as one sync-step-2 message: the frame limit must hold it.
   const maxMessageBytes = intVar(merged, 'TANDEM_MAX_MESSAGE_BYTES', { default: maxDocBytes + MIB, min: 1024, max: 1025 * MIB })
 
+  const bytesPerSec = intVar(merged, 'TANDEM_WS_BYTES_PER_SEC', { default: 4 * MIB, min: 0, max: 1024 * MIB })
+  // The burst lets one maximum-size message (a joiner's whole document) through on a fresh connection.
+  const byteBurst = intVar(merged, 'TANDEM_WS_BYTE_BURST', { default: Math.max(maxMessageBytes, 4 * bytesPerSec), min: maxMessageBytes, max: 4096 * MIB })
+
   const webhookUrl = optionalVar(merged, 'TANDEM_WEBHOOK_URL')
   if (webhookUrl !== null) urlVar('TANDEM_WEBHOOK_URL', webhookUrl)
   const webhookSecret = optionalVar(merged, 'TANDEM_WEBHOOK_SECRET')
@@ -156,9 +172,11 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     ws: {
       maxMessageBytes,
       // A joiner's first frame carries the whole document, so the limit must sit well above a message.
+      // (uWS refuses a send only once the buffer is already over the limit, so one message of the limit's
+      // size still goes out to an idle socket; twice that leaves room for the frames that follow it.)
       maxBackpressureBytes: intVar(merged, 'TANDEM_MAX_BACKPRESSURE_BYTES', {
         default: Math.max(16 * MIB, 2 * maxMessageBytes),
-        min: 64 * 1024,
+        min: Math.max(64 * 1024, maxMessageBytes),
         max: 1024 * MIB,
       }),
       idleTimeoutSec: intVar(merged, 'TANDEM_IDLE_TIMEOUT_SEC', { default: 60, min: 8, max: 960 }),
@@ -166,6 +184,14 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       preAuthMaxMessages: 1000,
       // Clients send their document (sync step 2) only after the server's sync step 1, which follows auth.
       preAuthMaxBytes: 5 * MIB,
+      maxAwarenessBytes: intVar(merged, 'TANDEM_MAX_AWARENESS_BYTES', { default: 64 * 1024, min: 256, max: 16 * MIB }),
+      maxAwarenessDepth: intVar(merged, 'TANDEM_MAX_AWARENESS_DEPTH', { default: 32, min: 1, max: 1_000 }),
+      // 20 Hz: smooth cursors, and a room of n connections receives at most 20n presence frames a second.
+      awarenessIntervalMs: intVar(merged, 'TANDEM_AWARENESS_INTERVAL_MS', { default: 50, min: 0, max: 10_000 }),
+      messagesPerSec: intVar(merged, 'TANDEM_WS_MESSAGES_PER_SEC', { default: 500, min: 0, max: 1_000_000 }),
+      messageBurst: intVar(merged, 'TANDEM_WS_MESSAGE_BURST', { default: 2_000, min: 1, max: 10_000_000 }),
+      bytesPerSec,
+      byteBurst,
     },
     rooms: {
       idleUnloadMs: intVar(merged, 'TANDEM_ROOM_IDLE_MS', { default: 30_000, min: 0, max: 86_400_000 }),

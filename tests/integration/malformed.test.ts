@@ -58,8 +58,8 @@ const BAD_FRAMES: BadFrame[] = [
   { name: 'garbage Yjs update (sync update)', code: 1007, frame: (f, r) => bytes(prefix(f, r), 0, 2, withLength(GARBAGE_UPDATE)) },
   { name: 'garbage Yjs update (sync step 2)', code: 1007, frame: (f, r) => bytes(prefix(f, r), 0, 1, withLength(GARBAGE_UPDATE)) },
   { name: 'garbage state vector (sync step 1)', code: 1007, frame: (f, r) => bytes(prefix(f, r), 0, 0, withLength([0xff])) },
-  { name: 'awareness with invalid JSON', code: 1002, frame: (f, r) => bytes(prefix(f, r), 1, withLength(awarenessEntry(777, '{"cursor": nope'))) },
-  { name: 'awareness with more entries than bytes', code: 1002, frame: (f, r) => bytes(prefix(f, r), 1, withLength([9, 1, 1, 2, 0x7b, 0x7d])) },
+  { name: 'awareness with invalid JSON', code: 1007, frame: (f, r) => bytes(prefix(f, r), 1, withLength(awarenessEntry(777, '{"cursor": nope'))) },
+  { name: 'awareness with more entries than bytes', code: 1007, frame: (f, r) => bytes(prefix(f, r), 1, withLength([9, 1, 1, 2, 0x7b, 0x7d])) },
   {
     // The whole frame is refused, so the valid message in front of the garbage is not applied either.
     name: 'valid update followed by garbage in the same frame',

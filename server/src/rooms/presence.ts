@@ -3,7 +3,8 @@
  * when its clock is newer, or when it is a removal at the same clock) and adds what the reference
  * server lacks: a connection may only set or remove the client ids it introduced. y-websocket clients
  * re-send every remote change they hear, so without ownership one client could resurrect or delete
- * another's cursor.
+ * another's cursor. A removed client id stays bound to the user who owned it: while its owner
+ * reconnects, another user's connection cannot take it over (claim it with a newer clock).
  */
 import type { AwarenessEntry } from '@tandem/client/protocol'
 
@@ -11,8 +12,13 @@ interface ClientRecord {
   clock: number
   /** JSON text; null once removed (kept as a tombstone so stale echoes cannot resurrect it). */
   state: string | null
-  owner: object | null
+  owner: Owner | null
+  /** User id of the connection that last owned it (undefined for owners without one). */
+  user: string | undefined
 }
+
+/** A connection, as presence sees it: identity, and the user it belongs to (Peer fits). */
+export type Owner = object & { readonly userId?: string }
 
 export interface PresenceLimits {
   /** Client ids one connection may own (a provider normally has exactly one). */
@@ -41,13 +47,13 @@ export type PresenceResult =
 export class Presence {
   readonly #clients = new Map<number, ClientRecord>()
   /** Client ids per owner: a number while it owns one (the usual case), a Set only beyond that. */
-  readonly #owned = new Map<object, number | Set<number>>()
+  readonly #owned = new Map<Owner, number | Set<number>>()
   #tombstones = 0
 
   constructor(private readonly limits: PresenceLimits) {}
 
   /** Applies a decoded awareness update from `owner`; returns the entries others should hear. */
-  apply(owner: object, entries: readonly AwarenessEntry[]): PresenceResult {
+  apply(owner: Owner, entries: readonly AwarenessEntry[]): PresenceResult {
     for (const entry of entries) {
       if (entry.state !== 'null' && !isJson(entry.state)) return { ok: false, reason: 'invalid-json' }
     }
@@ -67,7 +73,7 @@ export class Presence {
   }
 
   /** Removes every state `owner` introduced; returns the removal entries to broadcast. */
-  removeOwner(owner: object): AwarenessEntry[] {
+  removeOwner(owner: Owner): AwarenessEntry[] {
     const ids = this.#owned.get(owner)
     if (ids === undefined) return []
     this.#owned.delete(owner)
@@ -99,20 +105,22 @@ export class Presence {
     return this.#clients.size - this.#tombstones
   }
 
-  #applyOne(owner: object, entry: AwarenessEntry): boolean {
+  #applyOne(owner: Owner, entry: AwarenessEntry): boolean {
     const record = this.#clients.get(entry.clientId)
     const removal = entry.state === 'null'
     if (record && record.owner !== null && record.owner !== owner) return false
     if (!record) {
       if (removal) return false // nothing to remove
       if (!this.#claim(owner, entry.clientId)) return false
-      this.#clients.set(entry.clientId, { clock: entry.clock, state: entry.state, owner })
+      this.#clients.set(entry.clientId, { clock: entry.clock, state: entry.state, owner, user: owner.userId })
       return true
     }
     const newer = entry.clock > record.clock || (entry.clock === record.clock && removal && record.state !== null)
     if (!newer) return false
     if (record.owner === null) {
       if (removal) return false
+      // Only the user who owned it may bring a removed client id back (its owner reconnecting).
+      if (record.user !== owner.userId) return false
       if (!this.#claim(owner, entry.clientId)) return false
       record.owner = owner
       this.#tombstones -= 1
@@ -125,7 +133,7 @@ export class Presence {
     return true
   }
 
-  #claim(owner: object, clientId: number): boolean {
+  #claim(owner: Owner, clientId: number): boolean {
     const ids = this.#owned.get(owner)
     const max = this.limits.maxClientsPerOwner
     if (ids === undefined) {

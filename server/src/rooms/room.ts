@@ -294,7 +294,7 @@ export class Room {
   applyAwareness(peer: Peer, entries: readonly AwarenessEntry[], raw: Uint8Array): void {
     const result = this.#presence.apply(peer, entries)
     if (!result.ok) {
-      peer.close(CLOSE_CODE.bad_frame, 'awareness state is not JSON')
+      peer.close(CLOSE_CODE.invalid_payload, 'awareness state is not JSON')
       return
     }
     if (result.corrections.length > 0) peer.send({ type: 'awareness', update: encodeAwarenessUpdate(result.corrections) })

@@ -11,7 +11,7 @@ import { AppError, CLOSE_CODE, isValidRoomName, toAppError } from '../errors.js'
 import { dispatch } from './dispatch.js'
 import { SocketPeer } from './peer.js'
 import { principalFor } from './upgrade.js'
-import { clearSocketTimers, closeSocket, updateExpiry, sendFrame, type Binding, type MultiplexedSocket, type Socket, type SocketData } from './socket.js'
+import { clearSocketTimers, closeSocket, overRateLimit, updateExpiry, sendFrame, type Binding, type MultiplexedSocket, type Socket, type SocketData } from './socket.js'
 import type { WsContext } from './context.js'
 
 /** Rooms one socket may hold that are not yet joined (Hocuspocus caps pending documents at 100). */
@@ -53,6 +53,20 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     sendFrame(ws, encodeMultiplexedFrame(binding.address, { type: 'permission-denied', reason: err.code }))
   }
 
+  /**
+   * Ends one room's session on a condition that concerns only it (the room failed to load): `close` on
+   * its address with the code first, as SocketPeer.close does for room-level codes, and the socket stays
+   * open for the others. The address is forgotten, so the client may authenticate it again.
+   */
+  const fail = (ws: Socket, binding: Binding, code: number, reason: string): void => {
+    const data = ws.getUserData() as MultiplexedSocket
+    if (data.bindings.get(binding.address) === binding) data.bindings.delete(binding.address)
+    dropPending(data, binding)
+    leave(binding)
+    updateExpiry(ws)
+    sendFrame(ws, encodeMultiplexedFrame(binding.address, { type: 'close', reason: `${code} ${reason}` }))
+  }
+
   const authorize = async (ws: Socket, binding: Binding, token: string): Promise<void> => {
     const data = ws.getUserData() as MultiplexedSocket
     const current = (): boolean => !data.closed && data.bindings.get(binding.address) === binding
@@ -87,8 +101,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
       if (!current()) return
       if (err instanceof AppError && err.code === 'room_not_found') return deny(ws, binding, err)
       ctx.log.error({ err, roomId: binding.roomId }, 'room failed to load')
-      closeSocket(ws, CLOSE_CODE.internal, 'room failed to load')
-      return
+      return fail(ws, binding, CLOSE_CODE.internal, 'room failed to load')
     }
     if (room === null) return
     if (!current()) {
@@ -102,7 +115,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     }
     const pending = binding.pending
     dropPending(data, binding)
-    for (const message of pending.messages) dispatch(room, peer, message)
+    for (const message of pending.messages) dispatch(room, peer, message, ctx.config)
   }
 
   /** A second auth message on a joined room refreshes its token; the scope may change (PROTOCOL.md §4.5). */
@@ -158,7 +171,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
       if (!admitBinding(ws, data, binding)) return
     }
     if (binding.state === 'joined' && binding.room !== null && binding.peer !== null) {
-      dispatch(binding.room, binding.peer, message)
+      dispatch(binding.room, binding.peer, message, ctx.config)
       return
     }
     if (binding.state === 'denied') return
@@ -205,6 +218,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
       ctx.metrics.messageIn(buffer.byteLength)
       if (!isBinary) return closeSocket(ws, CLOSE_CODE.unsupported_data, 'text frames are not supported')
       if (buffer.byteLength > ctx.config.maxMessageBytes) return closeSocket(ws, CLOSE_CODE.too_big, 'message too big')
+      if (overRateLimit(data, buffer.byteLength, ctx.config)) return closeSocket(ws, CLOSE_CODE.rate_limited, 'rate limit exceeded')
       const decoded = decodeMultiplexedFrame(new Uint8Array(buffer.slice(0)))
       if (!decoded.ok) {
         ctx.metrics.decodeError(decoded.reason)

@@ -1,7 +1,7 @@
 /**
  * The WebSocket edge's Peer: one socket's membership in one room, framed the way that socket speaks.
  */
-import { encodeMultiplexedFrame, encodeSingleFrame, type Message } from '@tandem/client/protocol'
+import { encodeMultiplexedFrame, encodeSingleFrame, type AwarenessEntry, type Message } from '@tandem/client/protocol'
 import type { Peer } from '../rooms/peer.js'
 import type { Principal } from '../auth/verify.js'
 import { CLOSE_CODE } from '../errors.js'
@@ -15,6 +15,21 @@ let lastStep2: { update: Uint8Array | null; key: string; frame: Uint8Array } = {
 const LEFT = 1
 const REFUSAL_SENT = 2
 
+/**
+ * Close codes that concern one room, not the connection: on the multiplexed framing they end only that
+ * room's session (a `close` message on its address) and the socket stays open for the others.
+ */
+const ROOM_LEVEL_CODES: ReadonlySet<number> = new Set([CLOSE_CODE.forbidden, CLOSE_CODE.room_not_found, CLOSE_CODE.document_too_large])
+
+/**
+ * A connection's awareness between two deliveries to the room (see dispatch.ts `relayAwareness`): the
+ * timer that ends the current interval, and the newest entry per client id that arrived during it.
+ */
+export interface AwarenessWindow {
+  timer: NodeJS.Timeout
+  queued: Map<number, AwarenessEntry> | null
+}
+
 /*
  * One of these lives as long as its socket stays in the room, so its fields are kept few (each is 8
  * bytes per idle connection): user id and name are read from the principal, two booleans share a field.
@@ -22,6 +37,8 @@ const REFUSAL_SENT = 2
 export class SocketPeer implements Peer {
   readonly id = nextPeerId++
   #flags = 0
+  /** Non-null only while this connection's awareness is being rate-limited (see dispatch.ts). */
+  awarenessWindow: AwarenessWindow | null = null
 
   constructor(
     readonly ws: Socket,
@@ -56,6 +73,9 @@ export class SocketPeer implements Peer {
 
   markLeft(): void {
     this.#flags |= LEFT
+    // Queued presence must not reach the room after the peer left: it would outlive its removal.
+    if (this.awarenessWindow !== null) clearTimeout(this.awarenessWindow.timer)
+    this.awarenessWindow = null
   }
 
   send(message: Message): void {
@@ -93,8 +113,7 @@ export class SocketPeer implements Peer {
 
   close(code: number, reason: string): void {
     if (this.closed) return
-    const roomLevel = code === CLOSE_CODE.forbidden || code === CLOSE_CODE.room_not_found
-    if (this.framing === 'multiplexed' && roomLevel && this.detach !== null) {
+    if (this.framing === 'multiplexed' && ROOM_LEVEL_CODES.has(code) && this.detach !== null) {
       // Other rooms on this socket are unaffected: close just this one.
       this.send({ type: 'close', reason: `${code} ${reason}` })
       this.detach(this, reason)

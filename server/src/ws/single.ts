@@ -7,7 +7,7 @@ import { decodeSingleFrame } from '@tandem/client/protocol'
 import { AppError, CLOSE_CODE } from '../errors.js'
 import { dispatch } from './dispatch.js'
 import { SocketPeer } from './peer.js'
-import { clearSocketTimers, closeSocket, updateExpiry, type SingleSocket, type Socket, type SocketData } from './socket.js'
+import { clearSocketTimers, closeSocket, overRateLimit, updateExpiry, type SingleSocket, type Socket, type SocketData } from './socket.js'
 import type { WsContext } from './context.js'
 import type { Room } from '../rooms/room.js'
 
@@ -29,7 +29,7 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
           if (room === null || data.closed) return
           const pending = data.pending
           data.pending = null
-          for (const message of pending?.messages ?? []) dispatch(room, peer, message)
+          for (const message of pending?.messages ?? []) dispatch(room, peer, message, ctx.config)
         },
         (err: unknown) => {
           if (err instanceof AppError && err.code === 'room_not_found') return closeSocket(ws, CLOSE_CODE.room_not_found, 'room not found')
@@ -51,9 +51,11 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
         ctx.metrics.decodeError(decoded.reason)
         return closeSocket(ws, CLOSE_CODE.bad_frame, decoded.reason)
       }
+      // Charged per message: y-websocket v4 may pack several into one frame.
+      if (overRateLimit(data, buffer.byteLength, ctx.config, decoded.value.length)) return closeSocket(ws, CLOSE_CODE.rate_limited, 'rate limit exceeded')
       const { room, peer, pending } = data
       if (room !== null && peer !== null) {
-        for (const message of decoded.value) dispatch(room, peer, message)
+        for (const message of decoded.value) dispatch(room, peer, message, ctx.config)
         return
       }
       if (pending === null) return

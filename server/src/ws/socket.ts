@@ -7,6 +7,7 @@ import type { Message } from '@tandem/client/protocol'
 import type { Principal } from '../auth/verify.js'
 import type { Room } from '../rooms/room.js'
 import type { SocketPeer } from './peer.js'
+import type { Config } from '../config.js'
 import { CLOSE_CODE } from '../errors.js'
 
 const SEND_DROPPED = 2
@@ -32,7 +33,19 @@ export interface Expiry {
 interface SocketCommon {
   closed: boolean
   expiry: Expiry | null
+  /** Rate-limit state, created by the socket's first message (see `overRateLimit`). */
+  rate?: RateBucket
 }
+
+/** Token buckets kept as debt: what the socket sent beyond its refill, in messages and bytes. */
+export interface RateBucket {
+  /** performance.now() of the last charge (monotonic: a wall-clock step must not refill or freeze it). */
+  at: number
+  messages: number
+  bytes: number
+}
+
+export type RateLimits = Pick<Config['ws'], 'messagesPerSec' | 'messageBurst' | 'bytesPerSec' | 'byteBurst'>
 
 export interface SingleSocket extends SocketCommon {
   readonly kind: 'single'
@@ -76,6 +89,26 @@ export function sendFrame(ws: Socket, frame: Uint8Array): void {
   const data = ws.getUserData()
   if (data.closed) return
   if (ws.send(frame, true, false) === SEND_DROPPED) closeSocket(ws, CLOSE_CODE.slow_consumer, 'slow consumer')
+}
+
+/**
+ * Charges `messages` incoming messages of `bytes` in all to the socket's buckets; true when either is past its burst
+ * (the caller closes with 4429). A rate of 0 disables that bucket.
+ */
+export function overRateLimit(data: SocketData, bytes: number, limits: RateLimits, messages = 1): boolean {
+  const now = performance.now()
+  const bucket = (data.rate ??= { at: now, messages: 0, bytes: 0 })
+  const elapsedSec = (now - bucket.at) / 1000
+  bucket.at = now
+  if (limits.messagesPerSec > 0) {
+    bucket.messages = Math.max(0, bucket.messages - elapsedSec * limits.messagesPerSec) + messages
+    if (bucket.messages > limits.messageBurst) return true
+  }
+  if (limits.bytesPerSec > 0) {
+    bucket.bytes = Math.max(0, bucket.bytes - elapsedSec * limits.bytesPerSec) + bytes
+    if (bucket.bytes > limits.byteBurst) return true
+  }
+  return false
 }
 
 /** Closes the socket once; later calls (and calls after the client went away) do nothing. */
