@@ -4,6 +4,7 @@
  */
 import type { AuthOptions } from './auth/keys.js'
 import { parseCidr } from './ip.js'
+import { webhookSecretProblem } from './webhooks/secret-format.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -66,12 +67,18 @@ export type Config = Readonly<{
     adminKey: string | null
     /** Largest accepted REST request body. */
     maxBodyBytes: number
+    /** A request body must arrive completely within this time after the request's headers (408 otherwise). */
+    bodyTimeoutMs: number
   }>
   webhooks: Readonly<{
     /** Endpoint configured through the environment (besides those registered via the API). */
     url: string | null
     /** Its `whsec_…` signing secret; required when url is set. */
     secret: string | null
+    /** The secret it had before a rotation: deliveries carry a signature with both while it is set. */
+    previousSecret: string | null
+    /** After `POST /v1/webhooks/:id/rotate-secret`, the old secret still signs for this long (seconds). */
+    secretOverlapSec: number
     /** Allow endpoints on loopback/private/link-local addresses (tests, local demos). */
     allowPrivate: boolean
     timeoutMs: number
@@ -148,8 +155,17 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
   if (webhookUrl !== null && webhookSecret === null) {
     throw new ConfigError('TANDEM_WEBHOOK_SECRET', 'required when TANDEM_WEBHOOK_URL is set (a whsec_… secret)')
   }
-  if (webhookSecret !== null && !/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/.test(webhookSecret)) {
-    throw new ConfigError('TANDEM_WEBHOOK_SECRET', 'must be whsec_ followed by a base64 key of at least 16 characters')
+  // The signer's own rule (webhooks/secret-format.ts): a secret that boots is a secret that signs.
+  if (webhookSecret !== null) {
+    const problem = webhookSecretProblem(webhookSecret)
+    if (problem !== null) throw new ConfigError('TANDEM_WEBHOOK_SECRET', problem)
+  }
+  const previousWebhookSecret = optionalVar(merged, 'TANDEM_WEBHOOK_PREVIOUS_SECRET')
+  if (previousWebhookSecret !== null) {
+    if (webhookSecret === null) throw new ConfigError('TANDEM_WEBHOOK_PREVIOUS_SECRET', 'needs TANDEM_WEBHOOK_SECRET (the new secret) to be set')
+    const problem = webhookSecretProblem(previousWebhookSecret)
+    if (problem !== null) throw new ConfigError('TANDEM_WEBHOOK_PREVIOUS_SECRET', problem)
+    if (previousWebhookSecret === webhookSecret) throw new ConfigError('TANDEM_WEBHOOK_PREVIOUS_SECRET', 'is the same as TANDEM_WEBHOOK_SECRET')
   }
   const adminKey = optionalVar(merged, 'TANDEM_ADMIN_KEY')
   if (adminKey !== null && adminKey.length < 24) throw new ConfigError('TANDEM_ADMIN_KEY', 'must be at least 24 characters')
@@ -168,6 +184,8 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       audience: optionalVar(merged, 'TANDEM_JWT_AUDIENCE'),
       allowAnonymous: boolVar(merged, 'TANDEM_ALLOW_ANONYMOUS', false),
       clockToleranceSec: intVar(merged, 'TANDEM_JWT_CLOCK_TOLERANCE_SEC', { default: 5, min: 0, max: 300 }),
+      // 0 turns the check off (tokens from an issuer whose lifetimes Tandem should not judge).
+      maxLifetimeSec: intVar(merged, 'TANDEM_JWT_MAX_LIFETIME_SEC', { default: 86_400, min: 0, max: 365 * 86_400 }),
     },
     ws: {
       maxMessageBytes,
@@ -211,10 +229,13 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     http: {
       adminKey,
       maxBodyBytes: intVar(merged, 'TANDEM_MAX_BODY_BYTES', { default: MIB, min: 1024, max: 256 * MIB }),
+      bodyTimeoutMs: intVar(merged, 'TANDEM_BODY_TIMEOUT_MS', { default: 30_000, min: 100, max: 600_000 }),
     },
     webhooks: {
       url: webhookUrl,
       secret: webhookSecret,
+      previousSecret: previousWebhookSecret,
+      secretOverlapSec: intVar(merged, 'TANDEM_WEBHOOK_SECRET_OVERLAP_SEC', { default: 86_400, min: 0, max: 30 * 86_400 }),
       allowPrivate: boolVar(merged, 'TANDEM_WEBHOOK_ALLOW_PRIVATE', false),
       timeoutMs: intVar(merged, 'TANDEM_WEBHOOK_TIMEOUT_MS', { default: 15_000, min: 100, max: 120_000 }),
       debounceMs: intVar(merged, 'TANDEM_WEBHOOK_DEBOUNCE_MS', { default: 2_000, min: 0, max: 3_600_000 }),

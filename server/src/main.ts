@@ -10,7 +10,7 @@ import { loadConfig, ConfigError, type Config } from './config.js'
 import { createLogger } from './logger.js'
 import { createServer } from './server.js'
 import { resolveVerificationKey } from './auth/keys.js'
-import { mintToken, parseTtl } from './auth/mint.js'
+import { defaultTtlFor, mintToken, parseTtl, ttlProblem } from './auth/mint.js'
 import { isValidRoomName } from './errors.js'
 import { UwsLoadError } from './uws.js'
 import { resolveAdminKey } from './http/admin-key.js'
@@ -86,7 +86,7 @@ async function token(args: string[]): Promise<number> {
     options: {
       room: { type: 'string', multiple: true },
       'read-only': { type: 'boolean', default: false },
-      ttl: { type: 'string', default: '1h' },
+      ttl: { type: 'string' },
       sub: { type: 'string', default: 'cli-user' },
       name: { type: 'string' },
       'data-dir': { type: 'string' },
@@ -112,10 +112,24 @@ async function token(args: string[]): Promise<number> {
     return 2
   }
   const access = values['read-only'] ? 'read' : 'write'
+  // Never mint what this server would refuse: the ttl is held to TANDEM_JWT_MAX_LIFETIME_SEC.
+  const { maxLifetimeSec } = config.auth
+  let ttlSec: number
+  try {
+    ttlSec = values.ttl === undefined ? defaultTtlFor(maxLifetimeSec) : parseTtl(values.ttl)
+  } catch (err) {
+    console.error(`tandem token: ${err instanceof Error ? err.message : String(err)}`)
+    return 2
+  }
+  const problem = ttlProblem(ttlSec, maxLifetimeSec)
+  if (problem !== null) {
+    console.error(`tandem token: ${problem}`)
+    return 2
+  }
   const jwt = await mintToken(
     key.key,
     { sub: values.sub, ...(values.name !== undefined && { name: values.name }), rooms: Object.fromEntries(rooms.map((r) => [r, access])) },
-    { ttlSec: parseTtl(values.ttl), issuer: config.auth.issuer, audience: config.auth.audience },
+    { ttlSec, issuer: config.auth.issuer, audience: config.auth.audience, maxLifetimeSec },
   )
   process.stdout.write(`${jwt}\n`)
   return 0

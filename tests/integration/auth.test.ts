@@ -337,9 +337,11 @@ describe('auth matrix (HS256 server)', () => {
     await expectUntouched(before, mark)
   })
 
+  // Tokens that expired 3 s ago: inside the 5 s clock tolerance, so accepted, and closed at exp + 5 s.
   test('token expiry closes an open single-framing socket with 4401', async () => {
-    const jwt = await token({ rooms: { [ROOM]: 'write' }, ttlSec: 2 })
-    const expMs = (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as { exp: number }).exp * 1000
+    const exp = nowSec() - 3
+    const jwt = await hs256({ rooms: { [ROOM]: 'write' } }, SECRET_KEY, exp)
+    const expMs = (exp + 5) * 1000
     const conn = await single(base, ROOM, { token: jwt })
     await conn.write(ROOM, (doc) => doc.getText('t').insert(5, '?')) // it really worked before expiry
     await waitFor(() => anchorDoc.getText('t').toString() === 'hello?', 'the anchor to see the edit')
@@ -350,10 +352,10 @@ describe('auth matrix (HS256 server)', () => {
   })
 
   test('token expiry closes a multiplexed socket with 4401 (upgrade token and per-room token)', async () => {
-    const viaUpgrade = await multiplexed(base, { token: await token({ rooms: { [ROOM]: 'write' }, ttlSec: 2 }) })
+    const viaUpgrade = await multiplexed(base, { token: await hs256({ rooms: { [ROOM]: 'write' } }, SECRET_KEY, nowSec() - 3) })
     expect(await join(viaUpgrade, ROOM, '')).toEqual({ type: 'authenticated', scope: 'read-write' })
     const viaRoom = await multiplexed(base)
-    expect(await join(viaRoom, ROOM, await token({ rooms: { [ROOM]: 'write' }, ttlSec: 2 }))).toEqual({
+    expect(await join(viaRoom, ROOM, await hs256({ rooms: { [ROOM]: 'write' } }, SECRET_KEY, nowSec() - 3))).toEqual({
       type: 'authenticated',
       scope: 'read-write',
     })

@@ -409,8 +409,14 @@ describe('tokens', () => {
   })
 
   test('ttl forms and bounds', async () => {
-    for (const ttl of ['90s', '15m', '1h', '7d', 3600]) {
+    for (const ttl of ['90s', '15m', '1h', '24h', '1d', 3600, 86_400]) {
       expect((await api.call('POST', '/v1/tokens', { body: { sub: 'a', rooms: {}, ttl } })).status, String(ttl)).toBe(201)
+    }
+    // Longer than TANDEM_JWT_MAX_LIFETIME_SEC (24 h by default): the server would refuse the token, so it is not minted.
+    for (const ttl of ['7d', '25h', 86_401]) {
+      const res = await api.call('POST', '/v1/tokens', { body: { sub: 'a', rooms: {}, ttl } })
+      expect([res.status, res.code], String(ttl)).toEqual([400, 'bad_request'])
+      expect((res.json as { error: { message: string } }).error.message).toContain('TANDEM_JWT_MAX_LIFETIME_SEC')
     }
     for (const ttl of ['1y', '0', 0, -5, 1.5, '400d', 365 * 86400 + 1]) {
       const res = await api.call('POST', '/v1/tokens', { body: { sub: 'a', rooms: {}, ttl } })

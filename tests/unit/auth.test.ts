@@ -30,6 +30,7 @@ function authOptions(overrides: Partial<AuthOptions> = {}): AuthOptions {
     audience: null,
     allowAnonymous: false,
     clockToleranceSec: 0,
+    maxLifetimeSec: 86_400,
     ...overrides,
   }
 }
@@ -111,10 +112,12 @@ describe('HS256 secret', () => {
     await expectRejects(verifier, await signed(claims({ exp: nowSec() - 60 }), SECRET, 'HS256'), 'token_expired')
   })
 
-  test('clock tolerance covers nbf, never exp: a token past exp is expired even within the tolerance', async () => {
+  test('clock tolerance covers nbf and exp: a token past exp by less than the tolerance is accepted, and expires at exp + tolerance', async () => {
     const verifier = await verifierFor({ secret: SECRET_TEXT, clockToleranceSec: 120 })
     await expect(verifier.verify(await signed(claims({ nbf: nowSec() + 60 }), SECRET, 'HS256'))).resolves.toMatchObject({ userId: 'user-1' })
-    await expectRejects(verifier, await signed(claims({ exp: nowSec() - 60 }), SECRET, 'HS256'), 'token_expired')
+    const exp = nowSec() - 60
+    await expect(verifier.verify(await signed(claims({ exp }), SECRET, 'HS256'))).resolves.toMatchObject({ expiresAtMs: (exp + 120) * 1000 })
+    await expectRejects(verifier, await signed(claims({ exp: nowSec() - 180 }), SECRET, 'HS256'), 'token_expired')
   })
 
   test('nbf in the future → token_invalid', async () => {

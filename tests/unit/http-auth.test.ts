@@ -17,7 +17,7 @@ const SECRET = new TextEncoder().encode('unit-test-secret-that-is-at-least-32-by
 const KEY = 'admin-key-for-unit-tests-0123456789'
 const verifier = createTokenVerifier(
   { kind: 'secret', key: SECRET, generated: false },
-  { secret: null, publicKey: null, jwksUrl: null, issuer: null, audience: null, allowAnonymous: true, clockToleranceSec: 0 },
+  { secret: null, publicKey: null, jwksUrl: null, issuer: null, audience: null, allowAnonymous: true, clockToleranceSec: 0, maxLifetimeSec: 86_400 },
 )
 const auth = createAdminAuthenticator(KEY, verifier)
 

@@ -21,8 +21,10 @@ export interface AuthOptions {
   audience: string | null
   /** Tokenless clients get write access to every room. Only behind an explicit flag. */
   allowAnonymous: boolean
-  /** Leeway for `exp` and `nbf`, in seconds. */
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds: clocks of issuing machines and ours may differ this much. */
   clockToleranceSec: number
+  /** Longest lifetime (`exp` − `iat`, or `exp` − now without `iat`) a token may have, in seconds; 0: no limit. */
+  maxLifetimeSec: number
 }
 
 export type VerificationKey =

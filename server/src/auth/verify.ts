@@ -65,6 +65,7 @@ const ANONYMOUS: Principal = Object.freeze({
 
 export function createTokenVerifier(key: VerificationKey, opts: AuthOptions): TokenVerifier {
   const { input, algorithms } = verificationInput(key)
+  // jose applies the tolerance to exp and nbf; iat and the lifetime are checked in toPrincipal.
   const options: JWTVerifyOptions = {
     algorithms,
     requiredClaims: ['exp', 'sub'],
@@ -72,6 +73,7 @@ export function createTokenVerifier(key: VerificationKey, opts: AuthOptions): To
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
     ...(opts.audience ? { audience: opts.audience } : {}),
   }
+  const timing: TokenTiming = { clockToleranceSec: opts.clockToleranceSec, maxLifetimeSec: opts.maxLifetimeSec }
   return Object.freeze({
     anonymous: opts.allowAnonymous ? ANONYMOUS : null,
     async verify(token: string): Promise<Principal> {
@@ -82,9 +84,45 @@ export function createTokenVerifier(key: VerificationKey, opts: AuthOptions): To
       } catch (err) {
         throw toTokenError(err)
       }
-      return toPrincipal(payload)
+      return toPrincipal(payload, timing, Date.now())
     },
   })
+}
+
+/** How the verifier judges a token's times; the same numbers `createTokenVerifier` got in AuthOptions. */
+export interface TokenTiming {
+  clockToleranceSec: number
+  /** 0: no limit. */
+  maxLifetimeSec: number
+}
+
+/**
+ * Checks a verified payload's times that jose does not: `iat` may lie in the future by at most the
+ * tolerance, and the token's lifetime — `exp` − `iat`, or `exp` − now when it has no `iat` — may not
+ * exceed `maxLifetimeSec`. jose has already checked `exp` and `nbf` against now ± tolerance. Throws
+ * AppError `token_invalid` with a message naming the claim. Exported for unit tests.
+ */
+export function checkTokenTimes(payload: JWTPayload, timing: TokenTiming, nowMs: number): void {
+  const nowSec = nowMs / 1000
+  const tolerance = timing.clockToleranceSec
+  const exp = payload.exp ?? 0 // required; jose has checked it is a number
+  if (payload.iat !== undefined && payload.iat > nowSec + tolerance) {
+    throw new AppError('token_invalid', `token is issued in the future ("iat" is more than ${tolerance} s ahead of this server's clock)`)
+  }
+  if (timing.maxLifetimeSec === 0) return
+  if (payload.iat !== undefined) {
+    if (exp - payload.iat > timing.maxLifetimeSec) {
+      throw new AppError(
+        'token_invalid',
+        `token lifetime ("exp" - "iat") is ${Math.round(exp - payload.iat)} s, more than the maximum of ${timing.maxLifetimeSec} s (TANDEM_JWT_MAX_LIFETIME_SEC)`,
+      )
+    }
+  } else if (exp - nowSec > timing.maxLifetimeSec + tolerance) {
+    throw new AppError(
+      'token_invalid',
+      `token without "iat" expires ${Math.round(exp - nowSec)} s from now, more than the maximum lifetime of ${timing.maxLifetimeSec} s (TANDEM_JWT_MAX_LIFETIME_SEC)`,
+    )
+  }
 }
 
 function verificationInput(key: VerificationKey): { input: KeyInput | JWTVerifyGetKey; algorithms: string[] } {
@@ -127,24 +165,24 @@ async function verifyJwt(token: string, input: KeyInput | JWTVerifyGetKey, optio
   }
 }
 
-function toPrincipal(payload: JWTPayload): Principal {
+function toPrincipal(payload: JWTPayload, timing: TokenTiming, nowMs: number): Principal {
   const parsed = tokenClaimsSchema.safeParse(payload)
   if (!parsed.success) {
     // The top-level claim name comes from our schema, never from the token.
     const claim = parsed.error.issues[0]?.path[0]
     throw new AppError('token_invalid', typeof claim === 'string' ? `token claim "${claim}" is invalid` : 'token claims are invalid')
   }
+  checkTokenTimes(payload, timing, nowMs)
   const claims = parsed.data
-  // The clock tolerance is for issuers whose clocks run ahead (nbf/iat); a connection may never outlive
-  // exp, so a token already past it would only buy a socket that closes with 4401 at once.
-  if ((payload.exp ?? 0) * 1000 <= Date.now()) throw new AppError('token_expired', 'token has expired')
   return Object.freeze({
     userId: claims.sub,
     name: claims.name ?? null,
     rooms: freezeRooms(claims.rooms ?? {}),
     admin: claims.admin === true,
-    // jose has checked that exp is present and numeric.
-    expiresAtMs: (payload.exp ?? 0) * 1000,
+    // The connection closes (4401) when exp has passed on our clock by more than the tolerance, the same
+    // moment from which the token would be refused: accepting it and then cutting the socket at once
+    // would only make clients reconnect in a loop.
+    expiresAtMs: ((payload.exp ?? 0) + timing.clockToleranceSec) * 1000,
   })
 }
 

@@ -36,7 +36,7 @@ export interface RestApiOptions {
   store: Pick<Store, 'ping'>
   /** HS256 secret for POST /v1/tokens; null when tokens are verified with a public key or JWKS. */
   signingKey: Uint8Array | null
-  auth: Pick<Config['auth'], 'issuer' | 'audience'>
+  auth: Pick<Config['auth'], 'issuer' | 'audience' | 'maxLifetimeSec'>
   isDraining: () => boolean
 }
 
@@ -66,7 +66,7 @@ export function createRestApi(opts: RestApiOptions): RestApi {
   }
   router.add(
     ...roomRoutes(opts.rooms),
-    ...tokenRoutes({ signingKey: opts.signingKey, issuer: opts.auth.issuer, audience: opts.auth.audience }),
+    ...tokenRoutes({ signingKey: opts.signingKey, issuer: opts.auth.issuer, audience: opts.auth.audience, maxLifetimeSec: opts.auth.maxLifetimeSec }),
     ...opsRoutes({ store: opts.store, isDraining: opts.isDraining, metrics: opts.metrics, openapi: () => document().text }),
   )
   return {

@@ -152,7 +152,11 @@ const ttl = z
       }
     }),
   ])
-  .meta({ description: 'Lifetime: seconds, or a number followed by s, m, h or d ("90s", "15m", "1h", "7d"); at most 365 days.', examples: ['1h'] })
+  .meta({
+    description:
+      'Lifetime: seconds, or a number followed by s, m, h or d ("90s", "15m", "1h", "7d"). At most the server\'s maximum token lifetime (TANDEM_JWT_MAX_LIFETIME_SEC, 24 h by default; 365 days when that is 0): a longer one is refused with 400, since the server would refuse the token. Default: 1 h, or the maximum lifetime when that is shorter.',
+    examples: ['1h'],
+  })
 
 export const mintTokenBody = z.strictObject({
   sub: z.string().min(1).max(256).meta({ description: 'User id.' }),
@@ -161,7 +165,7 @@ export const mintTokenBody = z.strictObject({
     .record(z.string().refine(isRoomKey, 'not a room name, prefix* or *'), z.enum(['read', 'write']))
     .refine((rooms) => Object.keys(rooms).length <= MAX_ROOM_ENTRIES, `at most ${MAX_ROOM_ENTRIES} entries`)
     .meta({ description: 'Room name, prefix ending in `*`, or `*` → access.', examples: [{ 'team-42:*': 'write' }] }),
-  ttl: ttl.default(3600),
+  ttl: ttl.optional(),
   admin: z.boolean().optional().meta({ description: 'Grants REST admin access. Only the admin key may mint admin tokens.' }),
 })
 

@@ -2,7 +2,7 @@
  * `POST /v1/tokens`: mint client JWTs with the server's HS256 secret, so a small app needs no auth server.
  * A server configured with a public key or a JWKS holds no signing key and answers 501 `minting_disabled`.
  */
-import { mintToken } from '../auth/mint.js'
+import { defaultTtlFor, mintToken } from '../auth/mint.js'
 import { AppError } from '../errors.js'
 import { defineRoute, jsonReply, type Route } from './router.js'
 import * as s from './schemas.js'
@@ -12,6 +12,8 @@ export interface TokenRouteOptions {
   signingKey: Uint8Array | null
   issuer: string | null
   audience: string | null
+  /** TANDEM_JWT_MAX_LIFETIME_SEC (0: no limit): a longer ttl is refused rather than minted and then refused. */
+  maxLifetimeSec: number
 }
 
 export function tokenRoutes(opts: TokenRouteOptions): Route[] {
@@ -22,7 +24,7 @@ export function tokenRoutes(opts: TokenRouteOptions): Route[] {
       operationId: 'mintToken',
       summary: 'Mint a client token (HS256, signed with the server secret)',
       description:
-        'Only the admin key may mint tokens with `admin: true` (an admin token cannot mint a longer-lived one). Servers that verify tokens with TANDEM_JWT_PUBLIC_KEY or TANDEM_JWKS_URL answer 501 `minting_disabled`.',
+        'Only the admin key may mint tokens with `admin: true` (an admin token cannot mint a longer-lived one). A `ttl` above the server\'s maximum token lifetime (TANDEM_JWT_MAX_LIFETIME_SEC) is refused with 400 `bad_request`. Servers that verify tokens with TANDEM_JWT_PUBLIC_KEY or TANDEM_JWKS_URL answer 501 `minting_disabled`.',
       tag: 'tokens',
       auth: 'admin',
       body: { kind: 'json', schema: s.mintTokenBody },
@@ -46,7 +48,7 @@ export function tokenRoutes(opts: TokenRouteOptions): Route[] {
             rooms: body.rooms,
             ...(body.admin !== undefined && { admin: body.admin }),
           },
-          { ttlSec: body.ttl, issuer: opts.issuer, audience: opts.audience },
+          { ttlSec: body.ttl ?? defaultTtlFor(opts.maxLifetimeSec), issuer: opts.issuer, audience: opts.audience, maxLifetimeSec: opts.maxLifetimeSec },
         )
         return jsonReply(201, { token, expiresAt: s.toTimestamp(expiryMs(token)) })
       },

@@ -3,8 +3,9 @@
  * `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>` with the key it shares with us as `whsec_<base64>`.
  */
 import { createHmac, randomBytes } from 'node:crypto'
+import { SECRET_PREFIX, webhookSecretProblem } from './secret-format.js'
 
-export const SECRET_PREFIX = 'whsec_'
+export { SECRET_PREFIX, webhookSecretProblem } from './secret-format.js'
 
 /** The three headers every delivery attempt carries. */
 export interface SignatureHeaders {
@@ -22,24 +23,32 @@ export interface SignInput {
 }
 
 /**
- * The HMAC key inside a `whsec_` secret. Throws on a secret that is not `whsec_` + base64 of at least
- * 16 bytes (config.ts validates the environment's secret; generated ones are always valid).
+ * The HMAC key inside a `whsec_` secret. Throws on a secret `webhookSecretProblem` refuses: the same rule
+ * config.ts applies to TANDEM_WEBHOOK_SECRET at boot (generated secrets always pass).
  */
 export function decodeSecret(secret: string): Buffer {
-  if (!secret.startsWith(SECRET_PREFIX)) throw new Error('webhook secret must start with whsec_')
-  const encoded = secret.slice(SECRET_PREFIX.length)
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) throw new Error('webhook secret must be whsec_ followed by base64')
-  const key = Buffer.from(encoded, 'base64')
-  if (key.byteLength < 16) throw new Error('webhook secret key must be at least 16 bytes')
-  return key
+  const problem = webhookSecretProblem(secret)
+  if (problem !== null) throw new Error(`webhook secret ${problem}`)
+  return Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64')
 }
 
-/** Signs one attempt. Call it again on every retry: a fresh timestamp keeps receivers' replay windows valid. */
-export function signWebhook(secret: string | Buffer, input: SignInput): SignatureHeaders {
-  const key = typeof secret === 'string' ? decodeSecret(secret) : secret
+/**
+ * Signs one attempt. Call it again on every retry: a fresh timestamp keeps receivers' replay windows valid.
+ *
+ * With several secrets (a rotation's overlap: the current one first, then the previous one) the header
+ * carries one space-separated `v1,<signature>` entry per secret, as Standard Webhooks allows, so a
+ * receiver holding either secret accepts the delivery.
+ */
+export function signWebhook(secrets: string | Buffer | readonly (string | Buffer)[], input: SignInput): SignatureHeaders {
+  const keys = (Array.isArray(secrets) ? secrets : [secrets]) as readonly (string | Buffer)[]
+  if (keys.length === 0) throw new Error('signWebhook needs at least one secret')
   const timestamp = String(Math.floor(input.timestampSec))
-  const signature = createHmac('sha256', key).update(`${input.id}.${timestamp}.${input.body}`, 'utf8').digest('base64')
-  return { 'webhook-id': input.id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` }
+  const content = `${input.id}.${timestamp}.${input.body}`
+  const signatures = keys.map((secret) => {
+    const key = typeof secret === 'string' ? decodeSecret(secret) : secret
+    return `v1,${createHmac('sha256', key).update(content, 'utf8').digest('base64')}`
+  })
+  return { 'webhook-id': input.id, 'webhook-timestamp': timestamp, 'webhook-signature': signatures.join(' ') }
 }
 
 /** A fresh `whsec_` secret: 32 random bytes (the spec asks for 24–64). */
