@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
+import { processNow, type Now } from '../clock.js'
 import { GroupCommitter } from './group-commit.js'
+import { Listeners } from './listeners.js'
 import type {
   EndpointRow,
   PackedRows,
@@ -21,9 +23,11 @@ import type {
   ListDeliveriesOptions,
   ListRoomsOptions,
   NewWebhookDelivery,
+  RoomChange,
   RoomMetadata,
   RoomRecord,
   Store,
+  SettledRoomChange,
   StoredDocument,
   WebhookDelivery,
   WebhookEndpoint,
@@ -32,6 +36,8 @@ import type {
 export interface SqliteStoreOptions {
   /** Database file. Missing parent directories are created. `:memory:` gives a throwaway database. */
   path: string
+  /** Times recorded for room changes. @default processNow (clock.ts) */
+  now?: Now
 }
 
 /**
@@ -92,8 +98,14 @@ export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): 
   writerChannel.onDeath = (err) => reads?.refuse(err)
   if (reads) reads.onDeath = (err) => writerChannel.refuse(err)
 
+  const now = opts.now ?? processNow
+  const health = new WriteHealth()
+  const changeListeners = new Listeners(storeLog)
   const committer = new GroupCommitter<PendingRow>({
-    commit: (rows) => commitBatch(writerChannel, rows, storeLog),
+    commit: async (rows) => {
+      await health.track(commitBatch(writerChannel, rows, now(), storeLog))
+      changeListeners.call()
+    },
     sizeOf: (row) => row.data.byteLength,
     minIntervalMs: COMMIT_SPACING_MS,
     enoughItems: COMMIT_ENOUGH_ROWS,
@@ -102,7 +114,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): 
     { path: opts.path, journalMode: writer.journalMode, readerThread: readerChannel !== null },
     'sqlite store opened',
   )
-  return new SqliteStore(writerChannel, readerChannel, committer, storeLog)
+  return new SqliteStore(writerChannel, readerChannel, committer, health, changeListeners, now, storeLog)
 }
 
 interface Started {
@@ -163,6 +175,25 @@ function connect<Op extends WorkerOp>(worker: Worker, role: WorkerRole, log: Log
 
 const noop = (): void => {}
 
+/**
+ * Whether the last commit failed (a full disk, an I/O error): readiness must notice, since a read ping
+ * still answers while every write fails. Cleared by the next commit that succeeds.
+ */
+class WriteHealth {
+  failure: Error | null = null
+
+  async track<T>(write: Promise<T>): Promise<T> {
+    try {
+      const result = await write
+      this.failure = null
+      return result
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err))
+      throw err
+    }
+  }
+}
+
 class SqliteStore implements Store {
   #closed = false
   /** Settles when the last compaction asked for has finished (see compact). */
@@ -176,6 +207,9 @@ class SqliteStore implements Store {
     private readonly writer: WorkerChannel<WorkerOp>,
     private readonly reader: WorkerChannel<ReaderOp> | null,
     private readonly committer: GroupCommitter<PendingRow>,
+    private readonly health: WriteHealth,
+    private readonly changeListeners: Listeners,
+    private readonly now: Now,
     private readonly log: Logger,
   ) {
     this.#reads = reader ?? writer
@@ -313,10 +347,40 @@ class SqliteStore implements Store {
     return this.#read('nextDueAt', {})
   }
 
+  dueRoomChanges(now: number, quietMs: number, maxWaitMs: number, limit: number): Promise<RoomChange[]> {
+    return this.#read('dueRoomChanges', { now, quietMs, maxWaitMs, limit })
+  }
+
+  onRoomChanges(listener: () => void): () => void {
+    return this.changeListeners.add(listener)
+  }
+
+  nextRoomChangeDueAt(quietMs: number, maxWaitMs: number): Promise<number | null> {
+    return this.#read('nextRoomChangeDueAt', { quietMs, maxWaitMs })
+  }
+
+  settleRoomChanges(changes: readonly SettledRoomChange[], now: number): Promise<void> {
+    const plain = changes.map(({ room, lastAt, payload, deliveries }) => ({
+      room,
+      lastAt,
+      payload,
+      deliveries: deliveries.map(({ id, endpointId }) => ({ id, endpointId })),
+    }))
+    return this.#write('settleRoomChanges', { changes: plain, now })
+  }
+
   // ---- lifecycle ----------------------------------------------------------------------------------
 
   async ping(): Promise<void> {
     await this.#read('ping', {})
+    const failure = this.health.failure
+    if (failure === null) return
+    // The last commit failed: ready again only once a write goes through (the disk has room again).
+    try {
+      await this.health.track(this.#write('probeWrite', { at: this.now() }))
+    } catch (err) {
+      throw new Error(`storage writes are failing: ${messageOf(err)}`, { cause: err })
+    }
   }
 
   close(): Promise<void> {
@@ -384,9 +448,9 @@ function toEndpoint(row: EndpointRow): WebhookEndpoint {
   }
 }
 
-async function commitBatch(channel: WorkerChannel<WorkerOp>, rows: PendingRow[], log: Logger): Promise<void> {
+async function commitBatch(channel: WorkerChannel<WorkerOp>, rows: PendingRow[], changedAt: number, log: Logger): Promise<void> {
   const started = performance.now()
-  const batch = packRows(rows)
+  const batch = packRows(rows, changedAt)
   // One message, one transaction.
   await channel.request('append', batch, [batch.packed])
   log.debug(
@@ -395,7 +459,7 @@ async function commitBatch(channel: WorkerChannel<WorkerOp>, rows: PendingRow[],
   )
 }
 
-function packRows(rows: readonly PendingRow[]): PackedRows {
+function packRows(rows: readonly PendingRow[], changedAt: number): PackedRows {
   let total = 0
   for (const row of rows) total += row.data.byteLength
   const packed = new Uint8Array(total)
@@ -408,7 +472,7 @@ function packRows(rows: readonly PendingRow[]): PackedRows {
     rooms.push(row.room)
     lengths.push(row.data.byteLength)
   }
-  return { rooms, lengths, packed: packed.buffer }
+  return { rooms, lengths, packed: packed.buffer, changedAt }
 }
 
 interface Pending {
