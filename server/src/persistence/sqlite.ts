@@ -1,3 +1,5 @@
+import { statfs } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { processNow, type Now } from '../clock.js'
@@ -99,11 +101,11 @@ export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): 
   if (reads) reads.onDeath = (err) => writerChannel.refuse(err)
 
   const now = opts.now ?? processNow
-  const health = new WriteHealth()
+  const health = new WriteHealth(shareable ? dirname(opts.path) : null)
   const changeListeners = new Listeners(storeLog)
   const committer = new GroupCommitter<PendingRow>({
     commit: async (rows) => {
-      await health.track(commitBatch(writerChannel, rows, now(), storeLog))
+      await health.track(commitBatch(writerChannel, rows, now(), storeLog), batchBytes(rows))
       changeListeners.call()
     },
     sizeOf: (row) => row.data.byteLength,
@@ -177,21 +179,54 @@ const noop = (): void => {}
 
 /**
  * Whether the last commit failed (a full disk, an I/O error): readiness must notice, since a read ping
- * still answers while every write fails. Cleared by the next commit that succeeds.
+ * still answers while every write fails. Cleared by the next commit that succeeds, or by a readiness
+ * check that finds room on the disk again and gets a small write through.
  */
 class WriteHealth {
   failure: Error | null = null
+  /** Bytes of the batch that failed: the disk must have room for it (twice over) to be called ready. */
+  failedBytes = 0
 
-  async track<T>(write: Promise<T>): Promise<T> {
+  /** `dir`: where the database lives, for the free-space check; null for `:memory:`. */
+  constructor(private readonly dir: string | null) {}
+
+  async track<T>(write: Promise<T>, bytes = 0): Promise<T> {
     try {
       const result = await write
       this.failure = null
       return result
     } catch (err) {
       this.failure = err instanceof Error ? err : new Error(String(err))
+      this.failedBytes = bytes
       throw err
     }
   }
+
+  /**
+   * After a failure: rejects while the disk lacks room for the failed batch. A tiny write alone would
+   * not tell: it may fit in pages the write-ahead log already holds while the next real batch does not.
+   */
+  async assertRoom(): Promise<void> {
+    if (this.dir === null) return
+    let free: number
+    try {
+      const fs = await statfs(this.dir)
+      free = fs.bavail * fs.bsize
+    } catch {
+      return // no answer (an unusual file system): the write probe decides alone
+    }
+    const needed = Math.max(MIN_FREE_BYTES_AFTER_FAILURE, 2 * this.failedBytes)
+    if (free < needed) throw new Error(`${free} bytes free on the database's file system, ${needed} needed`)
+  }
+}
+
+/** After a failed commit, the disk must have at least this much free before the store reports ready. */
+const MIN_FREE_BYTES_AFTER_FAILURE = 1024 * 1024
+
+function batchBytes(rows: readonly PendingRow[]): number {
+  let n = 0
+  for (const row of rows) n += row.data.byteLength
+  return n
 }
 
 class SqliteStore implements Store {
@@ -375,11 +410,13 @@ class SqliteStore implements Store {
     await this.#read('ping', {})
     const failure = this.health.failure
     if (failure === null) return
-    // The last commit failed: ready again only once a write goes through (the disk has room again).
+    // The last commit failed: ready again only once the disk has room and a write goes through.
     try {
-      await this.health.track(this.#write('probeWrite', { at: this.now() }))
+      await this.health.assertRoom()
+      await this.#write('probeWrite', { at: this.now() })
+      this.health.failure = null
     } catch (err) {
-      throw new Error(`storage writes are failing: ${messageOf(err)}`, { cause: err })
+      throw new Error(`storage writes are failing (${messageOf(failure)}): ${messageOf(err)}`, { cause: err })
     }
   }
 
