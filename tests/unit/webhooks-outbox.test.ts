@@ -18,8 +18,12 @@ interface Harness {
   payloads(): Promise<{ endpointId: string; body: { type: string; timestamp: string; data: Record<string, unknown> } }[]>
 }
 
-async function harness(opts: { debounceMs?: number; maxWaitMs?: number; describeRoom?: DescribeRoom; endpoints?: WebhookEndpoint[] } = {}): Promise<Harness> {
-  const store = createMemoryStore()
+async function harness(
+  opts: { debounceMs?: number; maxWaitMs?: number; describeRoom?: DescribeRoom; endpoints?: WebhookEndpoint[]; start?: boolean } = {},
+): Promise<Harness> {
+  // Date.now() as the store's and the outbox's clock, so fake timers drive both (clock.ts defaults to processNow).
+  const now = (): number => Date.now()
+  const store = createMemoryStore({ now })
   for (const e of opts.endpoints ?? [endpoint('ep_all')]) await store.saveWebhookEndpoint(e)
   const described: string[] = []
   const h: Harness = {
@@ -47,8 +51,10 @@ async function harness(opts: { debounceMs?: number; maxWaitMs?: number; describe
       onEnqueued: () => {
         h.wakes++
       },
+      now,
     },
   )
+  if (opts.start !== false) h.outbox.start()
   return h
 }
 
@@ -82,19 +88,34 @@ describe('webhook outbox: immediate events', () => {
     ids.forEach((id) => expect(id).toMatch(/^msg_/))
   })
 
-  test('the listener never throws, even when the store fails; the failure is logged and later events still flow', async () => {
+  test('the listener never throws when the store fails; failed writes are retried in order once it recovers', async () => {
     const h = await harness()
     const original = h.store.enqueueDeliveries.bind(h.store)
     let fail = true
+    let failures = 0
     h.store.enqueueDeliveries = async (rows) => {
-      if (fail) throw new Error('disk full')
+      if (fail) {
+        failures++
+        throw new Error('disk full')
+      }
       return original(rows)
     }
-    expect(() => h.outbox.onEvent({ type: 'room.created', roomId: 'lost', at: 1 })).not.toThrow()
-    await h.outbox.idle()
+    expect(() => h.outbox.onEvent({ type: 'room.created', roomId: 'first', at: 1 })).not.toThrow()
+    await vi.waitFor(() => expect(failures).toBeGreaterThanOrEqual(2), { timeout: 5_000 }) // retried, not dropped
+    h.outbox.onEvent({ type: 'room.created', roomId: 'second', at: 2 })
     fail = false
-    h.outbox.onEvent({ type: 'room.created', roomId: 'kept', at: 2 })
-    expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['kept'])
+    await vi.waitFor(async () => expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['first', 'second']), { timeout: 5_000 })
+    await h.outbox.close()
+  })
+
+  test('at shutdown a write that fails is given up and logged, not retried forever', async () => {
+    const h = await harness()
+    h.store.enqueueDeliveries = async () => {
+      throw new Error('disk full')
+    }
+    h.outbox.onEvent({ type: 'room.created', roomId: 'r', at: 1 })
+    await h.outbox.close()
+    expect(await h.store.listDeliveries({ limit: 10 })).toEqual([])
   })
 
   test('no endpoints: nothing is described or written', async () => {
@@ -105,7 +126,7 @@ describe('webhook outbox: immediate events', () => {
   })
 })
 
-describe('webhook outbox: room.changed debounce', () => {
+describe('webhook outbox: room.changed debounce (recorded by the store with each append)', () => {
   beforeEach(() => {
     vi.useFakeTimers({ now: Date.UTC(2026, 4, 1, 10, 0, 0) })
   })
@@ -113,17 +134,30 @@ describe('webhook outbox: room.changed debounce', () => {
     vi.useRealTimers()
   })
 
-  const change = (h: Harness, roomId = 'r1') => h.outbox.onEvent({ type: 'room.changed', roomId, at: Date.now() })
+  const update = new Uint8Array([0, 0]) // the empty Yjs update: the memory store does not parse it
+  /** What a room does for an edit: emit the event, append (which records the change and tells the outbox). */
+  const change = async (h: Harness, roomId = 'r1'): Promise<void> => {
+    h.outbox.onEvent({ type: 'room.changed', roomId, at: Date.now() })
+    await h.store.appendUpdate(roomId, update)
+  }
+  /** A stand-in dispatcher: delivers every due row, so the next change makes a new one (no coalescing). */
+  const deliverAll = async (h: Harness): Promise<number> => {
+    await h.outbox.idle()
+    const due = await h.store.claimDueDeliveries(Date.now(), 1_000, 60_000)
+    for (const d of due) await h.store.completeDelivery(d.id, { status: 'delivered', statusCode: 200 }, Date.now())
+    return due.length
+  }
 
   test('a burst of changes becomes one delivery after 2 s of quiet', async () => {
     const h = await harness()
     const start = Date.now()
     for (let i = 0; i < 50; i++) {
-      change(h)
+      await change(h)
       await vi.advanceTimersByTimeAsync(20) // 50 changes over 1 s
     }
     const lastChange = start + 49 * 20
     expect(h.outbox.pendingChanges).toBe(1)
+    expect(vi.getTimerCount()).toBe(1) // one timer, not one per change
     await vi.advanceTimersByTimeAsync(lastChange + 2_000 - Date.now() - 1)
     expect(await h.payloads()).toEqual([])
     await vi.advanceTimersByTimeAsync(1)
@@ -142,6 +176,7 @@ describe('webhook outbox: room.changed debounce', () => {
     })
     expect(h.described).toEqual(['r1'])
     expect(h.outbox.pendingChanges).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
   })
 
   test('a room that never goes quiet still gets one delivery per 10 s max wait', async () => {
@@ -150,49 +185,96 @@ describe('webhook outbox: room.changed debounce', () => {
     const times: number[] = []
     for (let i = 0; i < 250; i++) {
       // a change every 100 ms for 25 s: never 2 s of quiet
-      change(h)
+      await change(h)
       await vi.advanceTimersByTimeAsync(100)
-      const n = (await h.payloads()).length
-      if (n > times.length) times.push(Date.now() - start)
+      if ((await deliverAll(h)) > 0) times.push(Date.now() - start)
     }
     expect(times.map((t) => Math.round(t / 100) * 100)).toEqual([10_000, 20_000])
     await vi.advanceTimersByTimeAsync(2_000)
+    expect(await deliverAll(h)).toBe(1)
     expect(await h.payloads()).toHaveLength(3)
     expect(h.outbox.pendingChanges).toBe(0)
   })
 
+  test('coalesced: at most one pending room.changed per room and endpoint that no attempt holds', async () => {
+    const h = await harness({ endpoints: [endpoint('ep_a'), endpoint('ep_b')] })
+    await change(h)
+    await vi.advanceTimersByTimeAsync(2_000)
+    const first = await h.store.listDeliveries({ limit: 10 })
+    expect(first.map((d) => d.endpointId).sort()).toEqual(['ep_a', 'ep_b'])
+    // Not sent yet: the next change updates the same rows (same ids: no receiver has seen them).
+    await change(h)
+    await vi.advanceTimersByTimeAsync(2_000)
+    const second = await h.store.listDeliveries({ limit: 10 })
+    expect(second.map((d) => d.id).sort()).toEqual(first.map((d) => d.id).sort())
+    const lastChangeAt = (d: { payload: string }) => (JSON.parse(d.payload) as { data: { lastChangeAt: string } }).data.lastChangeAt
+    expect(second.map(lastChangeAt)).toEqual(second.map(() => new Date(Date.now() - 2_000).toISOString()))
+    // ep_a's row is being attempted (claimed), ep_b's failed once and waits for its retry.
+    const claimed = await h.store.claimDueDeliveries(Date.now(), 10, 60_000)
+    const a = claimed.find((d) => d.endpointId === 'ep_a')
+    const b = claimed.find((d) => d.endpointId === 'ep_b')
+    if (!a || !b) throw new Error('both rows should be due')
+    const retryAt = Date.now() + 30_000
+    await h.store.completeDelivery(b.id, { status: 'pending', nextAttemptAt: retryAt, error: 'receiver answered 500', statusCode: 500 }, Date.now())
+    await change(h)
+    await vi.advanceTimersByTimeAsync(2_000)
+    const third = await h.store.listDeliveries({ limit: 10 })
+    const pending = third.filter((d) => d.status === 'pending')
+    // One new row per endpoint; the one in flight is left alone, the one waiting for a retry is superseded.
+    expect(pending).toHaveLength(3)
+    expect(third.find((d) => d.id === a.id)?.status).toBe('pending')
+    expect(third.find((d) => d.id === b.id)).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/^superseded by msg_/) })
+    const newB = pending.find((d) => d.endpointId === 'ep_b')
+    expect(newB?.nextAttemptAt).toBe(retryAt) // keeps the backoff the receiver earned
+    expect(pending.filter((d) => d.endpointId === 'ep_a')).toHaveLength(2)
+  })
+
   test('rooms are debounced independently', async () => {
     const h = await harness()
-    change(h, 'a')
+    await change(h, 'a')
     await vi.advanceTimersByTimeAsync(1_000)
-    change(h, 'b')
+    await change(h, 'b')
     await vi.advanceTimersByTimeAsync(1_000)
     expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['a'])
     await vi.advanceTimersByTimeAsync(1_000)
     expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['a', 'b'])
   })
 
-  test('deleting a room drops its pending change and clears its timer', async () => {
-    const h = await harness()
-    change(h, 'doomed')
-    expect(h.outbox.pendingChanges).toBe(1)
-    h.outbox.onEvent({ type: 'room.deleted', roomId: 'doomed', at: Date.now() })
+  test('a change recorded while nobody listened (a killed process) is announced at start', async () => {
+    const h = await harness({ start: false })
+    await h.store.appendUpdate('orphan', update) // recorded while no outbox ran (a process killed before it announced it)
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(await h.payloads()).toEqual([])
+    h.outbox.start()
+    await vi.advanceTimersByTimeAsync(0)
+    expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['orphan'])
     expect(h.outbox.pendingChanges).toBe(0)
-    expect(vi.getTimerCount()).toBe(0)
-    await vi.advanceTimersByTimeAsync(20_000)
-    expect((await h.payloads()).map((r) => r.body.type)).toEqual(['room.deleted'])
-    expect(h.described).toEqual([])
   })
 
-  test('close() clears the timers and writes pending changes at once; later events are ignored', async () => {
+  test('a deleted room sends no room.changed and leaves no timer', async () => {
+    const deleted = new Set<string>()
+    const h = await harness({
+      describeRoom: async (roomId) => (deleted.has(roomId) ? null : { sizeBytes: 1, stateVector: new Uint8Array([0]) }),
+    })
+    await change(h, 'doomed')
+    deleted.add('doomed')
+    h.outbox.onEvent({ type: 'room.deleted', roomId: 'doomed', at: Date.now() })
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect((await h.payloads()).map((r) => r.body.type)).toEqual(['room.deleted'])
+    expect(h.outbox.pendingChanges).toBe(0)
+    expect(vi.getTimerCount()).toBe(0)
+    expect(await h.store.dueRoomChanges(Date.now(), 0, 0, 10)).toEqual([])
+  })
+
+  test('close() clears the timer and writes recorded changes at once; later events are ignored', async () => {
     const h = await harness()
-    change(h, 'a')
-    change(h, 'b')
-    expect(vi.getTimerCount()).toBe(2)
+    await change(h, 'a')
+    await change(h, 'b')
+    expect(vi.getTimerCount()).toBe(1)
     await h.outbox.close()
     expect(vi.getTimerCount()).toBe(0)
     expect((await h.payloads()).map((r) => r.body.data.room).sort()).toEqual(['a', 'b'])
-    change(h, 'c')
+    await change(h, 'c')
     h.outbox.onEvent({ type: 'room.created', roomId: 'c', at: Date.now() })
     await vi.advanceTimersByTimeAsync(20_000)
     expect(await h.payloads()).toHaveLength(2)
@@ -205,16 +287,31 @@ describe('webhook outbox: room.changed debounce', () => {
         return roomId === 'gone' ? null : { sizeBytes: 1, stateVector: new Uint8Array([0]) }
       },
     })
-    change(h, 'gone')
-    change(h, 'boom')
-    change(h, 'ok')
+    await change(h, 'gone')
+    await change(h, 'boom')
+    await change(h, 'ok')
     await vi.advanceTimersByTimeAsync(2_000)
     expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['ok'])
   })
 
+  test('a store that fails to settle keeps the change and retries it', async () => {
+    const h = await harness()
+    const original = h.store.settleRoomChanges.bind(h.store)
+    let failures = 0
+    h.store.settleRoomChanges = async (changes, now) => {
+      if (failures++ < 2) throw new Error('disk full')
+      return original(changes, now)
+    }
+    await change(h)
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect(await h.payloads()).toEqual([])
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect((await h.payloads()).map((r) => r.body.type)).toEqual(['room.changed'])
+  })
+
   test('payloads stay thin: a huge state vector is left out, the body stays under 20 KB', async () => {
     const h = await harness({ describeRoom: async () => ({ sizeBytes: 50_000_000, stateVector: new Uint8Array(64 * 1024).fill(7) }) })
-    change(h)
+    await change(h)
     await vi.advanceTimersByTimeAsync(2_000)
     const rows = await h.store.listDeliveries({ limit: 10 })
     expect(rows).toHaveLength(1)
@@ -224,11 +321,11 @@ describe('webhook outbox: room.changed debounce', () => {
 
   test('debounceMs 0 and a max wait shorter than the debounce are honoured', async () => {
     const h = await harness({ debounceMs: 5_000, maxWaitMs: 1_000 })
-    change(h)
+    await change(h)
     await vi.advanceTimersByTimeAsync(1_000)
     expect(await h.payloads()).toHaveLength(1)
     const z = await harness({ debounceMs: 0, maxWaitMs: 0 })
-    change(z)
+    await change(z)
     await vi.advanceTimersByTimeAsync(0)
     expect(await z.payloads()).toHaveLength(1)
   })

@@ -1,6 +1,8 @@
 /**
  * Operational endpoints, all without auth: `/healthz` (the process answers), `/readyz` (the store answers
- * and the server is not draining), `/metrics` (Prometheus text) and `/v1/openapi.json`.
+ * and accepts writes, and the server is not draining), `/metrics` (Prometheus text) and `/v1/openapi.json`.
+ * A store whose last commit failed (a full disk) is not ready until writes succeed again (Store.ping), so
+ * a load balancer sends new clients elsewhere instead of to a server that cannot save their edits.
  *
  * `/metrics` is unauthenticated, like most Prometheus targets: it exposes counts and latencies, never
  * room names or user ids. Operators who serve Tandem on a public interface should keep `/metrics`
@@ -40,7 +42,7 @@ export function opsRoutes(opts: OpsRouteOptions): Route[] {
       method: 'GET',
       path: '/readyz',
       operationId: 'ready',
-      summary: 'Readiness: the store answers and the server is not draining',
+      summary: 'Readiness: the store answers and accepts writes, and the server is not draining',
       tag: 'operations',
       auth: 'public',
       responses: { 200: { description: 'Ready for traffic.', json: s.readyStatus } },
@@ -51,7 +53,7 @@ export function opsRoutes(opts: OpsRouteOptions): Route[] {
           await withTimeout(opts.store.ping(), READY_TIMEOUT_MS)
         } catch (err) {
           log.warn({ err }, 'readiness check: store not ready')
-          throw new AppError('unavailable', 'store is not ready')
+          throw new AppError('unavailable', 'store is not ready (it does not answer, or its writes are failing)')
         }
         if (opts.isDraining()) throw new AppError('unavailable', 'server is draining')
         return jsonReply(200, { status: 'ready' })

@@ -1,7 +1,10 @@
 import type { Logger } from 'pino'
 import { checkedBindings } from './client-owners.js'
 import { compactionResult, planCompaction } from './compaction.js'
+import * as Y from 'yjs'
+import { processNow, type Now } from '../clock.js'
 import { GroupCommitter } from './group-commit.js'
+import { Listeners } from './listeners.js'
 import { mergeStateVectors } from './state-vector.js'
 import type {
   ClientBinding,
@@ -10,9 +13,11 @@ import type {
   ListDeliveriesOptions,
   ListRoomsOptions,
   NewWebhookDelivery,
+  RoomChange,
   RoomMetadata,
   RoomRecord,
   Store,
+  SettledRoomChange,
   StoredDocument,
   WebhookDelivery,
   WebhookEndpoint,
@@ -41,18 +46,25 @@ interface MemoryState {
   owners: Map<string, Map<number, string>>
   endpoints: Map<string, WebhookEndpoint>
   deliveries: Map<string, Delivery>
+  /** What the SQLite adapter keeps in extra delivery columns: the room of a room.changed, the lease. */
+  deliveryMeta: Map<string, { room: string | null; leasedUntil: number | null }>
+  /** The store-side debounce of room.changed, written with the appends. */
+  changes: Map<string, { firstAt: number; lastAt: number }>
+}
+
+export interface MemoryStoreOptions {
+  /** Times recorded for room changes. @default processNow (clock.ts) */
+  now?: Now
+  /** Where a compaction that had to keep its rows is reported. */
+  log?: Logger
 }
 
 /**
  * In-process store for tests and single-process demos. Appends go through the same group committer as
  * the SQLite adapter, so they resolve asynchronously and in call order, exactly as a real adapter would.
  */
-export interface MemoryStoreOptions {
-  /** Where a compaction that had to keep its rows is reported. */
-  log?: Logger
-}
-
 export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
+  const clock = opts.now ?? processNow
   const state: MemoryState = {
     rows: new Map(),
     rooms: new Map(),
@@ -60,10 +72,14 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     owners: new Map(),
     endpoints: new Map(),
     deliveries: new Map(),
+    deliveryMeta: new Map(),
+    changes: new Map(),
   }
+  const changeListeners = new Listeners(null)
   const committer = new GroupCommitter<PendingWrite>({
     commit: async (items) => {
       const now = Date.now()
+      const changedAt = clock()
       for (const item of items) {
         const { room } = item
         if (item.kind === 'bind') {
@@ -72,6 +88,9 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
           for (const [clientId, owner] of item.bindings) if (!owners.has(clientId)) owners.set(clientId, owner)
           continue
         }
+        const change = state.changes.get(room)
+        if (change) change.lastAt = Math.max(change.lastAt, changedAt)
+        else state.changes.set(room, { firstAt: changedAt, lastAt: changedAt })
         const list = state.rows.get(room)
         if (list) list.push(item.data)
         else state.rows.set(room, [item.data])
@@ -79,10 +98,11 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
         const record = state.rooms.get(room)
         if (record) record.updatedAt = now
       }
+      changeListeners.call()
     },
     sizeOf: (item) => (item.kind === 'append' ? item.data.byteLength : 0),
   })
-  return new MemoryStore(state, committer, opts.log?.child({ component: 'store', store: 'memory' }) ?? null)
+  return new MemoryStore(state, committer, changeListeners, opts.log?.child({ component: 'store', store: 'memory' }) ?? null)
 }
 
 class MemoryStore implements Store {
@@ -92,6 +112,7 @@ class MemoryStore implements Store {
   constructor(
     private readonly state: MemoryState,
     private readonly committer: GroupCommitter<PendingWrite>,
+    private readonly changeListeners: Listeners,
     private readonly log: Logger | null,
   ) {}
 
@@ -210,7 +231,10 @@ class MemoryStore implements Store {
   async deleteWebhookEndpoint(id: string): Promise<boolean> {
     this.#assertOpen()
     for (const d of this.state.deliveries.values()) {
-      if (d.endpointId === id && d.status === 'pending') this.state.deliveries.delete(d.id)
+      if (d.endpointId === id && d.status === 'pending') {
+        this.state.deliveries.delete(d.id)
+        this.state.deliveryMeta.delete(d.id)
+      }
     }
     return this.state.endpoints.delete(id)
   }
@@ -252,7 +276,10 @@ class MemoryStore implements Store {
       .filter((d) => d.status === 'pending' && d.nextAttemptAt <= now)
       .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt || compareCodePoints(a.id, b.id))
       .slice(0, clampLimit(limit))
-    for (const d of due) d.nextAttemptAt = now + leaseMs
+    for (const d of due) {
+      d.nextAttemptAt = now + leaseMs
+      this.#meta(d.id).leasedUntil = now + leaseMs
+    }
     return due.map((d) => ({ ...d }))
   }
 
@@ -262,6 +289,7 @@ class MemoryStore implements Store {
     if (!d) return
     d.attempts += 1
     d.updatedAt = at
+    this.#meta(id).leasedUntil = null
     d.status = outcome.status
     switch (outcome.status) {
       case 'delivered':
@@ -303,6 +331,7 @@ class MemoryStore implements Store {
     d.attempts = 0
     d.nextAttemptAt = now
     d.updatedAt = now
+    this.#meta(id).leasedUntil = null
     return { ...d }
   }
 
@@ -320,6 +349,77 @@ class MemoryStore implements Store {
       if (d.status === 'pending' && (next === null || d.nextAttemptAt < next)) next = d.nextAttemptAt
     }
     return next
+  }
+
+  async dueRoomChanges(now: number, quietMs: number, maxWaitMs: number, limit: number): Promise<RoomChange[]> {
+    this.#assertOpen()
+    return [...this.state.changes]
+      .filter(([, c]) => c.lastAt <= now - quietMs || c.firstAt <= now - maxWaitMs)
+      .sort(([a, x], [b, y]) => x.firstAt - y.firstAt || compareCodePoints(a, b))
+      .slice(0, clampLimit(limit))
+      .map(([room, c]) => ({ room, firstAt: c.firstAt, lastAt: c.lastAt }))
+  }
+
+  onRoomChanges(listener: () => void): () => void {
+    return this.changeListeners.add(listener)
+  }
+
+  async nextRoomChangeDueAt(quietMs: number, maxWaitMs: number): Promise<number | null> {
+    this.#assertOpen()
+    let next: number | null = null
+    for (const c of this.state.changes.values()) {
+      const due = Math.min(c.lastAt + quietMs, c.firstAt + maxWaitMs)
+      if (next === null || due < next) next = due
+    }
+    return next
+  }
+
+  async settleRoomChanges(changes: readonly SettledRoomChange[], now: number): Promise<void> {
+    this.#assertOpen()
+    // Synchronous from here on, as one transaction.
+    for (const c of changes) {
+      if (c.payload !== null) {
+        for (const { id, endpointId } of c.deliveries) {
+          const [first, ...rest] = this.#coalescible(c.room, endpointId, now)
+          // As the SQLite adapter: an unsent one takes the payload, the others are superseded.
+          const unsent = first?.attempts === 0 ? first : null
+          const keptId = unsent?.id ?? id
+          if (unsent) {
+            unsent.payload = c.payload
+            unsent.updatedAt = now
+          }
+          let dueAt = Infinity
+          for (const old of unsent ? rest : [first, ...rest]) {
+            if (!old) continue
+            old.status = 'failed'
+            old.lastError = `superseded by ${keptId}`
+            old.updatedAt = now
+            this.#meta(old.id).leasedUntil = null
+            dueAt = Math.min(dueAt, old.nextAttemptAt)
+          }
+          if (unsent) continue
+          dueAt = Math.max(now, dueAt === Infinity ? now : dueAt)
+          this.state.deliveries.set(id, {
+            id,
+            endpointId,
+            eventType: 'room.changed',
+            payload: c.payload,
+            createdAt: now,
+            status: 'pending',
+            attempts: 0,
+            nextAttemptAt: dueAt,
+            lastError: null,
+            lastStatusCode: null,
+            updatedAt: now,
+          })
+          this.state.deliveryMeta.set(id, { room: c.room, leasedUntil: null })
+        }
+      }
+      const change = this.state.changes.get(c.room)
+      if (change === undefined) continue
+      if (change.lastAt <= c.lastAt) this.state.changes.delete(c.room)
+      else change.firstAt = Math.max(change.firstAt, c.lastAt)
+    }
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------------
@@ -348,6 +448,27 @@ class MemoryStore implements Store {
 
   #assertOpen(): void {
     if (this.#closed) throw closedError()
+  }
+
+  #meta(id: string): { room: string | null; leasedUntil: number | null } {
+    let meta = this.state.deliveryMeta.get(id)
+    if (!meta) {
+      meta = { room: null, leasedUntil: null }
+      this.state.deliveryMeta.set(id, meta)
+    }
+    return meta
+  }
+
+  /** The pending room.changed deliveries of this room and endpoint that no attempt holds: unsent first, then oldest. */
+  #coalescible(room: string, endpointId: string, now: number): Delivery[] {
+    const found: Delivery[] = []
+    for (const d of this.state.deliveries.values()) {
+      const meta = this.state.deliveryMeta.get(d.id)
+      if (meta?.room !== room || d.endpointId !== endpointId || d.status !== 'pending' || d.eventType !== 'room.changed') continue
+      if (meta.leasedUntil !== null && meta.leasedUntil > now) continue
+      found.push(d)
+    }
+    return found.sort((a, b) => Number(a.attempts > 0) - Number(b.attempts > 0) || a.createdAt - b.createdAt || compareCodePoints(a.id, b.id))
   }
 }
 

@@ -6,7 +6,7 @@
  * arrival order, and answers each with a `WorkerResponse` carrying the same id. Startup ends with one
  * `WorkerStartup` message: ready, or the reason the database could not be opened.
  */
-import type { CompactionResult, DeliveryOutcome, DeliveryStatus, NewWebhookDelivery, WebhookDelivery } from './store.js'
+import type { CompactionResult, DeliveryOutcome, DeliveryStatus, NewWebhookDelivery, RoomChange, SettledRoomChange, WebhookDelivery } from './store.js'
 
 /**
  * `writer`: the only connection that writes; it creates and migrates the file and serves every operation.
@@ -30,6 +30,8 @@ export interface PackedRows {
   packed: ArrayBuffer
   /** ClientID bindings queued with these rows, committed in the same transaction (Store.bindClients). */
   bindings: PackedBinding[]
+  /** Recorded as the rooms' latest change (room_changes), in the same transaction. */
+  changedAt: number
 }
 
 /** One clientID -> owner binding for a room. */
@@ -77,6 +79,8 @@ export interface ReadCalls {
   listDeliveries: { status: DeliveryStatus | null; after: string | null; limit: number }
   countPending: Record<string, never>
   nextDueAt: Record<string, never>
+  dueRoomChanges: { now: number; quietMs: number; maxWaitMs: number; limit: number }
+  nextRoomChangeDueAt: { quietMs: number; maxWaitMs: number }
   ping: Record<string, never>
 }
 
@@ -95,6 +99,8 @@ export interface WorkerCalls extends ReadCalls {
   claimDeliveries: { now: number; limit: number; leaseMs: number }
   completeDelivery: { id: string; outcome: DeliveryOutcome; at: number }
   replayDelivery: { id: string; now: number }
+  settleRoomChanges: { changes: SettledRoomChange[]; now: number }
+  probeWrite: { at: number }
   close: Record<string, never>
 }
 
@@ -121,6 +127,10 @@ export interface WorkerResults {
   replayDelivery: WebhookDelivery | null
   countPending: number
   nextDueAt: number | null
+  dueRoomChanges: RoomChange[]
+  nextRoomChangeDueAt: number | null
+  settleRoomChanges: undefined
+  probeWrite: undefined
   ping: undefined
   close: undefined
 }

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3'
 import type { EndpointRow, LoadResult, ReadCalls, ReadOp, RoomRow, WorkerResults } from './sqlite-protocol.js'
-import type { WebhookDelivery } from './store.js'
+import type { RoomChange, WebhookDelivery } from './store.js'
 
 export type ReadHandlers = { [K in ReadOp]: (args: ReadCalls[K]) => WorkerResults[K] }
 
@@ -156,6 +156,15 @@ export function createReads(db: Database.Database): Reads {
     .prepare<[], number | null>("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'")
     .pluck()
 
+  // ---- room changes (the store-side debounce of room.changed) ------------------------------------
+  const selectDueChanges = db.prepare<[number, number, number], RoomChange>(
+    `SELECT room, first_at AS firstAt, last_at AS lastAt FROM room_changes
+     WHERE last_at <= ? OR first_at <= ? ORDER BY first_at, room LIMIT ?`,
+  )
+  const selectNextChangeDue = db
+    .prepare<[number, number], number | null>('SELECT MIN(min(last_at + ?, first_at + ?)) FROM room_changes')
+    .pluck()
+
   return {
     selectRoom,
     selectTombstone,
@@ -171,6 +180,8 @@ export function createReads(db: Database.Database): Reads {
         status === null ? listAll.all(after ?? '', sqlLimit(limit)) : listByStatus.all(status, after ?? '', sqlLimit(limit)),
       countPending: () => countPending.get() ?? 0,
       nextDueAt: () => nextDueAt.get() ?? null,
+      dueRoomChanges: ({ now, quietMs, maxWaitMs, limit }) => selectDueChanges.all(now - quietMs, now - maxWaitMs, sqlLimit(limit)),
+      nextRoomChangeDueAt: ({ quietMs, maxWaitMs }) => selectNextChangeDue.get(quietMs, maxWaitMs) ?? null,
       ping: () => void ping.get(),
     },
   }

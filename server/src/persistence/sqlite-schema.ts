@@ -74,6 +74,21 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         PRIMARY KEY (room, client)
       ) WITHOUT ROWID;
     `),
+  // 4: the store-side debounce of room.changed, coalescing and leases of deliveries, the write probe.
+  (db) =>
+    db.exec(`
+      CREATE TABLE room_changes (
+        room TEXT PRIMARY KEY,
+        first_at INTEGER NOT NULL, -- first unannounced change committed (process clock, ms since the epoch)
+        last_at INTEGER NOT NULL
+      );
+      ALTER TABLE webhook_deliveries ADD COLUMN room TEXT; -- set for room.changed, which coalesces per room
+      ALTER TABLE webhook_deliveries ADD COLUMN leased_until INTEGER; -- set while an attempt is in flight
+      CREATE INDEX webhook_deliveries_room_pending ON webhook_deliveries (room, endpoint_id)
+        WHERE status = 'pending' AND room IS NOT NULL;
+      -- One row, rewritten by the readiness check to learn whether writes succeed again after a failure.
+      CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
+    `),
 ]
 
 function schemaVersion(db: Database.Database): number {

@@ -28,7 +28,7 @@ import type {
 import { DELIVERY_COLUMNS, createReads, sqlLimit } from './sqlite-reads.js'
 import { openReader, openWriter } from './sqlite-schema.js'
 import { mergeStateVectors } from './state-vector.js'
-import type { CompactionResult, NewWebhookDelivery, WebhookDelivery } from './store.js'
+import type { CompactionResult, NewWebhookDelivery, SettledRoomChange, WebhookDelivery } from './store.js'
 
 type Handlers<Op extends WorkerOp> = { [K in Op]: (args: WorkerCalls[K]) => WorkerResults[K] }
 
@@ -70,7 +70,14 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
   )
   const deleteClients = db.prepare<[string]>('DELETE FROM room_clients WHERE room = ?')
 
-  const appendBatch = db.transaction(({ rooms, lengths, packed, bindings }: PackedRows) => {
+  // The store-side debounce of room.changed (see settleRoomChanges): written with the updates, so an
+  // acknowledged edit always leaves its webhook behind, whenever the process dies.
+  const recordChange = db.prepare<[string, number, number]>(
+    `INSERT INTO room_changes (room, first_at, last_at) VALUES (?, ?, ?)
+     ON CONFLICT (room) DO UPDATE SET last_at = max(last_at, excluded.last_at)`,
+  )
+
+  const appendBatch = db.transaction(({ rooms, lengths, packed, bindings, changedAt }: PackedRows) => {
     const now = Date.now()
     // In the transaction of the appends queued after them: no such append commits without its binding.
     for (const b of bindings) bindClient.run(b.room, b.clientId, b.owner)
@@ -81,7 +88,10 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
       offset += len
     }
     // Rooms without a record stay without one: only ensureRoom/createRoom create records.
-    for (const room of new Set(rooms)) touchRoom.run(now, room)
+    for (const room of new Set(rooms)) {
+      touchRoom.run(now, room)
+      recordChange.run(room, changedAt, changedAt)
+    }
   })
 
   const compact = db.transaction((room: string): CompactionResult => {
@@ -166,22 +176,24 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
      WHERE status = 'pending' AND next_attempt_at <= ?
      ORDER BY next_attempt_at, created_at, id LIMIT ?`,
   )
-  const lease = db.prepare<[number, string]>('UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?')
+  const lease = db.prepare<[number, number, string]>(
+    'UPDATE webhook_deliveries SET next_attempt_at = ?, leased_until = ? WHERE id = ?',
+  )
   const markDelivered = db.prepare<[number, number, string]>(
     `UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status_code = ?,
-       updated_at = ? WHERE id = ?`,
+       updated_at = ?, leased_until = NULL WHERE id = ?`,
   )
   const markRetry = db.prepare<[number, string, number | null, number, string]>(
     `UPDATE webhook_deliveries SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?,
-       last_error = ?, last_status_code = ?, updated_at = ? WHERE id = ?`,
+       last_error = ?, last_status_code = ?, updated_at = ?, leased_until = NULL WHERE id = ?`,
   )
   const markFailed = db.prepare<[string, number | null, number, string]>(
     `UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?,
-       last_status_code = ?, updated_at = ? WHERE id = ?`,
+       last_status_code = ?, updated_at = ?, leased_until = NULL WHERE id = ?`,
   )
   const replay = db.prepare<[number, number, string]>(
-    `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
-     WHERE id = ?`,
+    `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?,
+       leased_until = NULL WHERE id = ?`,
   )
 
   const enqueue = db.transaction((deliveries: readonly NewWebhookDelivery[]) => {
@@ -193,9 +205,58 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
   const claim = db.transaction((now: number, limit: number, leaseMs: number): WebhookDelivery[] => {
     const due = selectDue.all(now, sqlLimit(limit))
     const until = now + leaseMs
-    for (const d of due) lease.run(until, d.id)
+    for (const d of due) lease.run(until, until, d.id)
     return due.map((d) => ({ ...d, nextAttemptAt: until }))
   })
+
+  // ---- room.changed from recorded room changes ---------------------------------------------------
+  const insertRoomDelivery = db.prepare<[string, string, string, number, number, number, string]>(
+    `INSERT INTO webhook_deliveries
+       (id, endpoint_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at, room)
+     VALUES (?, ?, 'room.changed', ?, 'pending', 0, ?, ?, ?, ?)`,
+  )
+  // Pending and not being attempted right now (no lease, or the lease of a process that died); an unsent
+  // one first, as it can simply take the newer payload.
+  const selectCoalescible = db.prepare<[string, string, number], { id: string; attempts: number; nextAttemptAt: number }>(
+    `SELECT id, attempts, next_attempt_at AS nextAttemptAt FROM webhook_deliveries
+     WHERE room = ? AND endpoint_id = ? AND status = 'pending' AND event_type = 'room.changed'
+       AND (leased_until IS NULL OR leased_until <= ?)
+     ORDER BY attempts > 0, created_at, id`,
+  )
+  const replacePayload = db.prepare<[string, number, string]>(
+    'UPDATE webhook_deliveries SET payload = ?, updated_at = ? WHERE id = ?',
+  )
+  const supersede = db.prepare<[string, number, string]>(
+    `UPDATE webhook_deliveries SET status = 'failed', last_error = ?, updated_at = ?, leased_until = NULL
+     WHERE id = ?`,
+  )
+  const clearChange = db.prepare<[string, number]>('DELETE FROM room_changes WHERE room = ? AND last_at <= ?')
+  const restartChange = db.prepare<[number, string]>('UPDATE room_changes SET first_at = max(first_at, ?) WHERE room = ?')
+
+  const settleRoomChanges = db.transaction((changes: readonly SettledRoomChange[], now: number) => {
+    for (const c of changes) {
+      if (c.payload !== null) {
+        for (const { id, endpointId } of c.deliveries) {
+          const [first, ...rest] = selectCoalescible.all(c.room, endpointId, now)
+          // An unsent one takes the newer payload (no receiver knows its id yet); otherwise a new row, due
+          // when the soonest retry was (keeping the backoff a failing receiver earned).
+          const unsent = first?.attempts === 0 ? first : null
+          const keptId = unsent?.id ?? id
+          if (unsent) replacePayload.run(c.payload, now, unsent.id)
+          let dueAt = Infinity
+          for (const old of unsent ? rest : [first, ...rest]) {
+            if (!old) continue
+            supersede.run(`superseded by ${keptId}`, now, old.id)
+            dueAt = Math.min(dueAt, old.nextAttemptAt)
+          }
+          if (!unsent) insertRoomDelivery.run(id, endpointId, c.payload, Math.max(now, dueAt === Infinity ? now : dueAt), now, now, c.room)
+        }
+      }
+      if (clearChange.run(c.room, c.lastAt).changes === 0) restartChange.run(c.lastAt, c.room)
+    }
+  })
+
+  const probe = db.prepare<[number]>('INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at')
 
   const replayDelivery = db.transaction((id: string, now: number): WebhookDelivery | null => {
     if (replay.run(now, now, id).changes === 0) return null
@@ -229,6 +290,8 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
       }
     },
     replayDelivery: ({ id, now }) => replayDelivery(id, now),
+    settleRoomChanges: ({ changes, now }) => void settleRoomChanges(changes, now),
+    probeWrite: ({ at }) => void probe.run(at),
     // Closing the last connection checkpoints the WAL into the main file and removes the -wal file
     // (the adapter closes the reader first, so the writer's connection is the last one).
     close: () => void db.close(),

@@ -1,7 +1,11 @@
+import { statfs } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { checkedBindings } from './client-owners.js'
+import { processNow, type Now } from '../clock.js'
 import { GroupCommitter } from './group-commit.js'
+import { Listeners } from './listeners.js'
 import type {
   EndpointRow,
   PackedBinding,
@@ -24,9 +28,11 @@ import type {
   ListDeliveriesOptions,
   ListRoomsOptions,
   NewWebhookDelivery,
+  RoomChange,
   RoomMetadata,
   RoomRecord,
   Store,
+  SettledRoomChange,
   StoredDocument,
   WebhookDelivery,
   WebhookEndpoint,
@@ -35,6 +41,8 @@ import type {
 export interface SqliteStoreOptions {
   /** Database file. Missing parent directories are created. `:memory:` gives a throwaway database. */
   path: string
+  /** Times recorded for room changes. @default processNow (clock.ts) */
+  now?: Now
 }
 
 /**
@@ -95,8 +103,14 @@ export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): 
   writerChannel.onDeath = (err) => reads?.refuse(err)
   if (reads) reads.onDeath = (err) => writerChannel.refuse(err)
 
+  const now = opts.now ?? processNow
+  const health = new WriteHealth(shareable ? dirname(opts.path) : null)
+  const changeListeners = new Listeners(storeLog)
   const committer = new GroupCommitter<PendingRow>({
-    commit: (rows) => commitBatch(writerChannel, rows, storeLog),
+    commit: async (rows) => {
+      await health.track(commitBatch(writerChannel, rows, now(), storeLog), batchBytes(rows))
+      changeListeners.call()
+    },
     sizeOf: (row) => (row.kind === 'append' ? row.data.byteLength : 0),
     minIntervalMs: COMMIT_SPACING_MS,
     enoughItems: COMMIT_ENOUGH_ROWS,
@@ -105,7 +119,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions, log: Logger): 
     { path: opts.path, journalMode: writer.journalMode, readerThread: readerChannel !== null },
     'sqlite store opened',
   )
-  return new SqliteStore(writerChannel, readerChannel, committer, storeLog)
+  return new SqliteStore(writerChannel, readerChannel, committer, health, changeListeners, now, storeLog)
 }
 
 interface Started {
@@ -166,6 +180,58 @@ function connect<Op extends WorkerOp>(worker: Worker, role: WorkerRole, log: Log
 
 const noop = (): void => {}
 
+/**
+ * Whether the last commit failed (a full disk, an I/O error): readiness must notice, since a read ping
+ * still answers while every write fails. Cleared by the next commit that succeeds, or by a readiness
+ * check that finds room on the disk again and gets a small write through.
+ */
+class WriteHealth {
+  failure: Error | null = null
+  /** Bytes of the batch that failed: the disk must have room for it (twice over) to be called ready. */
+  failedBytes = 0
+
+  /** `dir`: where the database lives, for the free-space check; null for `:memory:`. */
+  constructor(private readonly dir: string | null) {}
+
+  async track<T>(write: Promise<T>, bytes = 0): Promise<T> {
+    try {
+      const result = await write
+      this.failure = null
+      return result
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err))
+      this.failedBytes = bytes
+      throw err
+    }
+  }
+
+  /**
+   * After a failure: rejects while the disk lacks room for the failed batch. A tiny write alone would
+   * not tell: it may fit in pages the write-ahead log already holds while the next real batch does not.
+   */
+  async assertRoom(): Promise<void> {
+    if (this.dir === null) return
+    let free: number
+    try {
+      const fs = await statfs(this.dir)
+      free = fs.bavail * fs.bsize
+    } catch {
+      return // no answer (an unusual file system): the write probe decides alone
+    }
+    const needed = Math.max(MIN_FREE_BYTES_AFTER_FAILURE, 2 * this.failedBytes)
+    if (free < needed) throw new Error(`${free} bytes free on the database's file system, ${needed} needed`)
+  }
+}
+
+/** After a failed commit, the disk must have at least this much free before the store reports ready. */
+const MIN_FREE_BYTES_AFTER_FAILURE = 1024 * 1024
+
+function batchBytes(rows: readonly PendingRow[]): number {
+  let n = 0
+  for (const row of rows) if (row.kind === 'append') n += row.data.byteLength
+  return n
+}
+
 class SqliteStore implements Store {
   #closed = false
   /** Settles when the last compaction asked for has finished (see compact). */
@@ -179,6 +245,9 @@ class SqliteStore implements Store {
     private readonly writer: WorkerChannel<WorkerOp>,
     private readonly reader: WorkerChannel<ReaderOp> | null,
     private readonly committer: GroupCommitter<PendingRow>,
+    private readonly health: WriteHealth,
+    private readonly changeListeners: Listeners,
+    private readonly now: Now,
     private readonly log: Logger,
   ) {
     this.#reads = reader ?? writer
@@ -334,10 +403,42 @@ class SqliteStore implements Store {
     return this.#read('nextDueAt', {})
   }
 
+  dueRoomChanges(now: number, quietMs: number, maxWaitMs: number, limit: number): Promise<RoomChange[]> {
+    return this.#read('dueRoomChanges', { now, quietMs, maxWaitMs, limit })
+  }
+
+  onRoomChanges(listener: () => void): () => void {
+    return this.changeListeners.add(listener)
+  }
+
+  nextRoomChangeDueAt(quietMs: number, maxWaitMs: number): Promise<number | null> {
+    return this.#read('nextRoomChangeDueAt', { quietMs, maxWaitMs })
+  }
+
+  settleRoomChanges(changes: readonly SettledRoomChange[], now: number): Promise<void> {
+    const plain = changes.map(({ room, lastAt, payload, deliveries }) => ({
+      room,
+      lastAt,
+      payload,
+      deliveries: deliveries.map(({ id, endpointId }) => ({ id, endpointId })),
+    }))
+    return this.#write('settleRoomChanges', { changes: plain, now })
+  }
+
   // ---- lifecycle ----------------------------------------------------------------------------------
 
   async ping(): Promise<void> {
     await this.#read('ping', {})
+    const failure = this.health.failure
+    if (failure === null) return
+    // The last commit failed: ready again only once the disk has room and a write goes through.
+    try {
+      await this.health.assertRoom()
+      await this.#write('probeWrite', { at: this.now() })
+      this.health.failure = null
+    } catch (err) {
+      throw new Error(`storage writes are failing (${messageOf(failure)}): ${messageOf(err)}`, { cause: err })
+    }
   }
 
   close(): Promise<void> {
@@ -405,9 +506,9 @@ function toEndpoint(row: EndpointRow): WebhookEndpoint {
   }
 }
 
-async function commitBatch(channel: WorkerChannel<WorkerOp>, rows: PendingRow[], log: Logger): Promise<void> {
+async function commitBatch(channel: WorkerChannel<WorkerOp>, rows: PendingRow[], changedAt: number, log: Logger): Promise<void> {
   const started = performance.now()
-  const batch = packRows(rows)
+  const batch = packRows(rows, changedAt)
   // One message, one transaction.
   await channel.request('append', batch, [batch.packed])
   log.debug(
@@ -416,7 +517,7 @@ async function commitBatch(channel: WorkerChannel<WorkerOp>, rows: PendingRow[],
   )
 }
 
-function packRows(rows: readonly PendingRow[]): PackedRows {
+function packRows(rows: readonly PendingRow[], changedAt: number): PackedRows {
   let total = 0
   for (const row of rows) if (row.kind === 'append') total += row.data.byteLength
   const packed = new Uint8Array(total)
@@ -434,7 +535,7 @@ function packRows(rows: readonly PendingRow[]): PackedRows {
     rooms.push(row.room)
     lengths.push(row.data.byteLength)
   }
-  return { rooms, lengths, packed: packed.buffer, bindings }
+  return { rooms, lengths, packed: packed.buffer, bindings, changedAt }
 }
 
 interface Pending {

@@ -110,6 +110,29 @@ export type DeliveryOutcome =
   | { readonly status: 'pending'; readonly nextAttemptAt: number; readonly error: string; readonly statusCode: number | null }
   | { readonly status: 'failed'; readonly error: string; readonly statusCode: number | null }
 
+/**
+ * A room that changed and has not been announced yet: the store-side debounce of `room.changed`. Appends
+ * record it in their own transaction, so an acknowledged edit always leaves one behind.
+ */
+export interface RoomChange {
+  readonly room: string
+  /** When the first unannounced change was committed (process clock, ms since the epoch). */
+  readonly firstAt: number
+  /** When the latest one was committed. */
+  readonly lastAt: number
+}
+
+/** What the outbox made of a due room change (see settleRoomChanges). */
+export interface SettledRoomChange {
+  readonly room: string
+  /** `lastAt` as read: if the room changed again since, the change is kept (and becomes due again). */
+  readonly lastAt: number
+  /** The JSON body of the `room.changed` delivery; null to only clear the change (room gone, no endpoint). */
+  readonly payload: string | null
+  /** One new delivery id per endpoint that subscribes to room.changed. */
+  readonly deliveries: readonly { readonly id: string; readonly endpointId: string }[]
+}
+
 export interface ListDeliveriesOptions {
   readonly status?: DeliveryStatus
   /** Only deliveries whose id sorts after this (exclusive): the paging cursor. */
@@ -126,7 +149,9 @@ export interface Store {
    * Appends one Yjs update. Resolves only after the transaction that contains it has committed
    * (adapters group many concurrent appends into one transaction). Rejects if the commit failed.
    * Commits happen in call order: when an append resolves, every earlier append has committed.
-   * Also bumps the room record's `updatedAt` (creating no record: see ensureRoom).
+   * Also bumps the room record's `updatedAt` (creating no record: see ensureRoom), and records in the
+   * same transaction that the room changed (see dueRoomChanges): a `room.changed` webhook is as durable
+   * as the edit that caused it.
    */
   appendUpdate(room: string, update: Uint8Array): Promise<void>
   /**
@@ -189,10 +214,33 @@ export interface Store {
   countPendingDeliveries(): Promise<number>
   /** Earliest nextAttemptAt among pending deliveries, or null. */
   nextDeliveryDueAt(): Promise<number | null>
+  /**
+   * Up to `limit` recorded room changes that are due at `now`: quiet since `lastAt + quietMs`, or waiting
+   * since `firstAt + maxWaitMs`. Oldest first.
+   */
+  dueRoomChanges(now: number, quietMs: number, maxWaitMs: number, limit: number): Promise<RoomChange[]>
+  /**
+   * Calls `listener` after every commit that recorded room changes, so the outbox knows when to look
+   * without polling (the room's own event comes before its commit). Returns the unsubscribe function.
+   */
+  onRoomChanges(listener: () => void): () => void
+  /** When the earliest recorded room change becomes due, or null when there is none. */
+  nextRoomChangeDueAt(quietMs: number, maxWaitMs: number): Promise<number | null>
+  /**
+   * Turns due room changes into `room.changed` deliveries, in one transaction, coalesced: for each room
+   * and endpoint at most one pending delivery that is not being attempted. A pending one never attempted
+   * takes the new payload (its id is kept: no receiver has seen it); one waiting for a retry is marked
+   * failed ("superseded by …") and the new one inherits its due time. Each change is then cleared, unless
+   * the room changed again after `lastAt`: then it stays, counted from `lastAt`.
+   */
+  settleRoomChanges(changes: readonly SettledRoomChange[], now: number): Promise<void>
 
   // ---- lifecycle ----------------------------------------------------------------------------------
 
-  /** Resolves when the store can serve requests; rejects otherwise (readiness). */
+  /**
+   * Resolves when the store can serve requests; rejects otherwise (readiness). Writes count: after a
+   * commit failed (a full disk, an I/O error) it rejects until a write succeeds again, trying a tiny one.
+   */
   ping(): Promise<void>
   /** Waits for in-flight commits, then releases the store. Later calls reject. */
   close(): Promise<void>

@@ -11,6 +11,7 @@ import { signWebhook } from './signer.js'
 import { DestinationError, parseEndpointUrl, resolveDestination, type Resolver } from './ssrf.js'
 import type { WebhookTransport } from './transport.js'
 import { decide, type AttemptResult, type RetryOptions } from './policy.js'
+import { processNow, type Now } from '../clock.js'
 
 /** The endpoint configured through TANDEM_WEBHOOK_URL: trusted by the operator, exempt from the address check. */
 export const CONFIG_ENDPOINT_ID = 'ep_config'
@@ -31,6 +32,11 @@ export interface DispatcherDeps {
   readonly transport: WebhookTransport
   readonly resolver: Resolver
   readonly random?: () => number
+  /**
+   * The clock of due times and leases, which are stored and compared later: a step of the wall clock must
+   * not move them. @default processNow (clock.ts)
+   */
+  readonly now?: Now
 }
 
 /**
@@ -57,11 +63,13 @@ export class Dispatcher {
   #loop: Promise<void> | null = null
   #wakeRequested = false
   #wakeUp: (() => void) | null = null
-  #lastDepthReport = 0
+  #lastDepthReport = -Infinity
+  readonly #now: Now
 
   constructor(opts: DispatcherOptions, deps: DispatcherDeps) {
     this.#opts = opts
     this.#deps = deps
+    this.#now = deps.now ?? processNow
   }
 
   /**
@@ -120,7 +128,7 @@ export class Dispatcher {
         // timeout and finishes within a second one, inside the lease.
         const held = this.#inFlight.size + this.#ready.length
         let claimed: WebhookDelivery[] = []
-        const now = Date.now()
+        const now = this.#now()
         if (held <= concurrency) {
           claimed = await store.claimDueDeliveries(now, 2 * concurrency - held, this.leaseMs)
           if (claimed.length > 0) {
@@ -137,7 +145,7 @@ export class Dispatcher {
         if (this.#inFlight.size + this.#ready.length <= concurrency) {
           const due = await store.nextDeliveryDueAt()
           // A row due now that the claim did not return was taken by someone else; do not spin on it.
-          if (due !== null) waitMs = Math.min(waitMs, due <= now && claimed.length === 0 ? 100 : Math.max(0, due - Date.now()))
+          if (due !== null) waitMs = Math.min(waitMs, due <= now && claimed.length === 0 ? 100 : Math.max(0, due - this.#now()))
         } else {
           waitMs = Infinity // no room: a finishing attempt wakes us
         }
@@ -180,13 +188,13 @@ export class Dispatcher {
     const { store, log, metrics } = this.#deps
     if (endpoint === undefined || endpoint.disabledAt !== null || this.#disabled.has(endpoint.id)) {
       const error = endpoint === undefined ? 'endpoint was deleted' : 'endpoint is disabled (it answered 410 Gone)'
-      await store.completeDelivery(delivery.id, { status: 'failed', error, statusCode: null }, Date.now())
+      await store.completeDelivery(delivery.id, { status: 'failed', error, statusCode: null }, this.#now())
       return
     }
     const number = delivery.attempts + 1
     const result = await this.#send(delivery, endpoint)
     if (result === null) return // shutting down: the lease brings it back
-    const now = Date.now()
+    const now = this.#now()
     const decision = decide(result, number, this.#opts, now, this.#deps.random)
     if (decision.disableEndpoint) {
       this.#disabled.add(endpoint.id)
@@ -229,7 +237,7 @@ export class Dispatcher {
   }
 
   async #reportDepth(force: boolean): Promise<void> {
-    const now = Date.now()
+    const now = performance.now()
     if (!force && now - this.#lastDepthReport < DEPTH_REPORT_MS) return
     this.#lastDepthReport = now
     this.#deps.metrics.webhookQueueDepth(await this.#deps.store.countPendingDeliveries())

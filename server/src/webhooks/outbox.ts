@@ -1,14 +1,23 @@
 /**
  * Turns room events into outbox rows: one delivery per enabled endpoint that subscribes to the event.
- * The RoomEvents listener only queues (it is synchronous and never throws); a single writer drains the
- * queue into the store in order. `room.changed` is debounced per room first, so a busy room adds one row
- * per quiet period (or per max wait), not one per keystroke.
+ *
+ * `room.changed` is debounced in the store, not here: every append records in its own transaction that
+ * the room changed (see Store.dueRoomChanges), and this class turns changes that are due (quiet for
+ * `debounceMs`, or `maxWaitMs` after the first one) into deliveries, coalesced per room and endpoint. A
+ * process killed at any moment after a saved acknowledgement therefore still delivers its room.changed:
+ * the next process finds the change and announces it. The store says when a commit recorded changes
+ * (onRoomChanges), which arms the one timer; the rooms' own room.changed events are not needed.
+ *
+ * The other events (room.created/deleted, user.entered/left) are written as they come: the RoomEvents
+ * listener is synchronous and never throws, so it queues them and a single writer drains the queue into
+ * the store in order. A failed write is retried with backoff (a full disk recovers); past
+ * MAX_QUEUED_EVENTS the oldest are dropped, and every drop is logged with a count.
  */
 import type { Logger } from 'pino'
-import type { NewWebhookDelivery, Store, WebhookEndpoint } from '../persistence/store.js'
+import type { NewWebhookDelivery, RoomChange, SettledRoomChange, Store, WebhookEndpoint } from '../persistence/store.js'
 import type { RoomEvent } from '../rooms/events.js'
+import { processNow, type Now } from '../clock.js'
 import { generateId } from './signer.js'
-import { afterQuiet, type QuietWait } from '../quiet-wait.js'
 
 export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.deleted', 'room.changed', 'user.entered', 'user.left'] as const
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
@@ -37,6 +46,8 @@ export interface OutboxDeps {
   readonly describeRoom: DescribeRoom
   /** Called after rows were written, to wake the dispatcher. */
   readonly onEnqueued: () => void
+  /** The clock of stored times (must match the store's). @default processNow (clock.ts) */
+  readonly now?: Now
 }
 
 /** Base64 state vectors longer than this are left out, keeping room.changed bodies well under 20 KB. */
@@ -44,29 +55,58 @@ export const MAX_STATE_VECTOR_BASE64 = 16 * 1024
 /** Events waiting for the store; past this the oldest are dropped (the store is down or far behind). */
 export const MAX_QUEUED_EVENTS = 10_000
 const WRITE_BATCH = 256
+/** Room changes turned into deliveries per store transaction. */
+const CHANGE_BATCH = 64
+/** Retry a failed store write after this, doubling up to the cap. */
+const RETRY_BASE_MS = 100
+const RETRY_MAX_MS = 30_000
+const MAX_TIMER_MS = 2 ** 31 - 1
+/** "Everything is due" for close(): a time every stored change lies far before. */
+const FAR_FUTURE = Number.MAX_SAFE_INTEGER / 2
 
-type QueuedItem =
-  | { readonly kind: 'event'; readonly type: WebhookEventType; readonly at: number; readonly data: Record<string, unknown> }
-  | { readonly kind: 'changed'; readonly roomId: string; readonly firstAt: number; readonly lastAt: number }
-
-interface PendingChange {
-  readonly firstAt: number
-  lastAt: number
-  wait: QuietWait | null
+interface QueuedEvent {
+  readonly type: Exclude<WebhookEventType, 'room.changed'>
+  readonly at: number
+  readonly data: Record<string, unknown>
 }
 
 export class Outbox {
   readonly #opts: OutboxOptions
   readonly #deps: OutboxDeps
-  readonly #debounced = new Map<string, PendingChange>()
-  #queue: QueuedItem[] = []
+  readonly #now: Now
+  #queue: QueuedEvent[] = []
   #writing: Promise<void> | null = null
+  #writeFailures = 0
+  #retryTimer: NodeJS.Timeout | null = null
   #closed = false
   #dropped = 0
+
+  /** The one timer for the next look at the stored room changes, and when it fires (#now() time). */
+  #changeTimer: NodeJS.Timeout | null = null
+  #changeTimerAt = Infinity
+  #settling: Promise<void> | null = null
+  /** A look was asked for while one was running: run another when it ends. */
+  #settleAgain = false
+  #settleFailures = 0
 
   constructor(opts: OutboxOptions, deps: OutboxDeps) {
     this.#opts = opts
     this.#deps = deps
+    this.#now = deps.now ?? processNow
+  }
+
+  #unwatch: (() => void) | null = null
+
+  /**
+   * Starts watching the store's commits for room changes, and announces those a previous process
+   * recorded but did not announce (it may have been killed).
+   */
+  start(): void {
+    if (this.#closed || this.#unwatch !== null) return
+    // A commit just recorded a change: it is due at most this long from now. Looking a little early costs
+    // one read, which re-arms the timer for the real due time.
+    this.#unwatch = this.#deps.store.onRoomChanges(() => this.#lookAt(this.#now() + Math.min(this.#opts.debounceMs, this.#opts.maxWaitMs)))
+    this.#lookAt(this.#now())
   }
 
   /** The RoomEvents listener. Synchronous; never throws; ignores events it does not deliver. */
@@ -74,23 +114,18 @@ export class Outbox {
     if (this.#closed) return
     switch (event.type) {
       case 'room.created':
-        return this.#push({ kind: 'event', type: event.type, at: event.at, data: { room: event.roomId } })
       case 'room.deleted':
-        // A change still waiting for its quiet period belongs to the deleted incarnation: drop it.
-        this.#cancelChange(event.roomId)
-        return this.#push({ kind: 'event', type: event.type, at: event.at, data: { room: event.roomId } })
+        return this.#push({ type: event.type, at: event.at, data: { room: event.roomId } })
       case 'room.changed':
-        return this.#debounceChange(event.roomId, event.at)
+        return // recorded by the store with the append that caused it (see start)
       case 'user.entered':
         return this.#push({
-          kind: 'event',
           type: event.type,
           at: event.at,
           data: { room: event.roomId, userId: event.userId, name: event.name, activeUsers: event.activeUsers },
         })
       case 'user.left':
         return this.#push({
-          kind: 'event',
           type: event.type,
           at: event.at,
           data: { room: event.roomId, userId: event.userId, activeUsers: event.activeUsers },
@@ -100,61 +135,153 @@ export class Outbox {
     }
   }
 
-  /** Debounce timers currently armed (returns to zero when rooms go quiet: a tested invariant). */
+  /** Timers armed for room changes (0 or 1; returns to zero when every change is announced). */
   get pendingChanges(): number {
-    return this.#debounced.size
+    return this.#changeTimer === null ? 0 : 1
   }
 
-  /** Resolves once everything queued so far has been written (or given up on). */
+  /** Resolves once everything queued so far has been written (or is waiting for a retry). */
   async idle(): Promise<void> {
-    while (this.#writing !== null) await this.#writing
+    while (this.#writing !== null || this.#settling !== null) {
+      await this.#writing
+      await this.#settling
+    }
   }
 
-  /** Stops accepting events, writes every debounced change now, and waits for the writer. */
+  /**
+   * Stops accepting events, announces every recorded room change now (due or not), writes the queue
+   * once more, and waits for the writer. What cannot be written now is logged; room changes stay in the
+   * store for the next process.
+   */
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true
-      for (const [roomId, pending] of this.#debounced) {
-        pending.wait?.cancel()
-        this.#queue.push({ kind: 'changed', roomId, firstAt: pending.firstAt, lastAt: pending.lastAt })
+      this.#unwatch?.()
+      this.#unwatch = null
+      this.#clearChangeTimer()
+      if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+      this.#retryTimer = null
+      await this.idle()
+      try {
+        await this.#settle(true)
+      } catch (err) {
+        this.#deps.log.warn({ err }, 'could not announce room changes at shutdown; the next start will')
       }
-      this.#debounced.clear()
       this.#kick()
     }
     await this.idle()
+    if (this.#queue.length > 0) {
+      this.#deps.log.error({ events: this.#queue.length }, 'could not write webhook events before shutdown; events lost')
+      this.#queue = []
+    }
   }
 
-  #debounceChange(roomId: string, at: number): void {
-    const pending = this.#debounced.get(roomId)
-    if (pending) {
-      pending.lastAt = at
+  // ---- room.changed ------------------------------------------------------------------------------
+
+  /** Makes sure the stored changes are looked at by `at` (a #now() time). */
+  #lookAt(at: number): void {
+    if (this.#closed) return
+    if (this.#settling !== null) {
+      this.#settleAgain = true
       return
     }
-    const change: PendingChange = { firstAt: Date.now(), lastAt: at, wait: null }
-    this.#debounced.set(roomId, change)
-    change.wait = afterQuiet({
-      quietMs: this.#opts.debounceMs,
-      maxWaitMs: this.#opts.maxWaitMs,
-      lastActivityAt: () => change.lastAt,
-      fire: () => this.#fireChange(roomId),
-    })
+    if (this.#changeTimer !== null && this.#changeTimerAt <= at) return
+    this.#clearChangeTimer()
+    this.#changeTimerAt = at
+    this.#changeTimer = setTimeout(() => {
+      this.#changeTimer = null
+      this.#changeTimerAt = Infinity
+      this.#runSettle()
+    }, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - this.#now()))))
+    this.#changeTimer.unref()
   }
 
-  #fireChange(roomId: string): void {
-    const pending = this.#debounced.get(roomId)
-    if (!pending) return
-    this.#debounced.delete(roomId)
-    this.#push({ kind: 'changed', roomId, firstAt: pending.firstAt, lastAt: pending.lastAt })
+  #clearChangeTimer(): void {
+    if (this.#changeTimer !== null) clearTimeout(this.#changeTimer)
+    this.#changeTimer = null
+    this.#changeTimerAt = Infinity
   }
 
-  #cancelChange(roomId: string): void {
-    const pending = this.#debounced.get(roomId)
-    if (!pending) return
-    pending.wait?.cancel()
-    this.#debounced.delete(roomId)
+  #runSettle(): void {
+    if (this.#closed || this.#settling !== null) return
+    this.#settleAgain = false
+    this.#settling = this.#settle(false)
+      .then(() => {
+        this.#settleFailures = 0
+        return this.#deps.store.nextRoomChangeDueAt(this.#opts.debounceMs, this.#opts.maxWaitMs)
+      })
+      .then(
+        (next) => {
+          this.#settling = null
+          // A change announced meanwhile may not have been committed when `next` was read.
+          const hinted = this.#settleAgain ? this.#now() + Math.min(this.#opts.debounceMs, this.#opts.maxWaitMs) : Infinity
+          const at = Math.min(next ?? Infinity, hinted)
+          if (at !== Infinity) this.#lookAt(at)
+        },
+        (err: unknown) => {
+          this.#settling = null
+          const retryInMs = backoff(++this.#settleFailures)
+          this.#deps.log.error({ err, retryInMs }, 'could not turn room changes into webhook deliveries; will retry')
+          this.#lookAt(this.#now() + retryInMs)
+        },
+      )
   }
 
-  #push(item: QueuedItem): void {
+  /** Turns due changes (all of them when `everything`) into deliveries, a batch per transaction. */
+  async #settle(everything: boolean): Promise<void> {
+    const { store } = this.#deps
+    for (;;) {
+      const now = this.#now()
+      const due = await store.dueRoomChanges(everything ? FAR_FUTURE : now, this.#opts.debounceMs, this.#opts.maxWaitMs, CHANGE_BATCH)
+      if (due.length === 0) return
+      const targets = (await this.#endpoints()).filter((e) => subscribes(e, 'room.changed'))
+      const settled: SettledRoomChange[] = []
+      for (const change of due) settled.push(await this.#describeChange(change, targets))
+      await store.settleRoomChanges(settled, this.#now())
+      if (settled.some((s) => s.payload !== null && s.deliveries.length > 0)) this.#deps.onEnqueued()
+      if (due.length < CHANGE_BATCH) return
+    }
+  }
+
+  async #describeChange(change: RoomChange, targets: readonly WebhookEndpoint[]): Promise<SettledRoomChange> {
+    const none: SettledRoomChange = { room: change.room, lastAt: change.lastAt, payload: null, deliveries: [] }
+    if (targets.length === 0) return none
+    let described: Awaited<ReturnType<DescribeRoom>>
+    try {
+      described = await this.#deps.describeRoom(change.room)
+    } catch (err) {
+      // Kept, it would be due again at once and block the rooms behind it; the store failing as a whole
+      // makes settleRoomChanges fail instead, and then everything is retried.
+      this.#deps.log.warn({ err, roomId: change.room }, 'could not describe room for room.changed; skipped')
+      return none
+    }
+    if (described === null) return none // deleted meanwhile
+    const stateVector = Buffer.from(described.stateVector).toString('base64')
+    const payload: WebhookPayload = {
+      type: 'room.changed',
+      // When it is announced, as the receiver's clock reads time: the wall clock.
+      timestamp: iso(Date.now()),
+      data: {
+        room: change.room,
+        sizeBytes: described.sizeBytes,
+        // Thin by design: receivers fetch the document over REST when they need it.
+        stateVector: stateVector.length <= MAX_STATE_VECTOR_BASE64 ? stateVector : null,
+        firstChangeAt: iso(change.firstAt),
+        lastChangeAt: iso(change.lastAt),
+      },
+    }
+    const createdAt = this.#now()
+    return {
+      room: change.room,
+      lastAt: change.lastAt,
+      payload: JSON.stringify(payload),
+      deliveries: targets.map((e) => ({ id: generateId('msg_', createdAt), endpointId: e.id })),
+    }
+  }
+
+  // ---- the other events --------------------------------------------------------------------------
+
+  #push(item: QueuedEvent): void {
     if (this.#queue.length >= MAX_QUEUED_EVENTS) {
       this.#queue.shift()
       if (this.#dropped++ % 1000 === 0) {
@@ -166,7 +293,7 @@ export class Outbox {
   }
 
   #kick(): void {
-    if (this.#writing !== null || this.#queue.length === 0) return
+    if (this.#writing !== null || this.#retryTimer !== null || this.#queue.length === 0) return
     this.#writing = this.#drain().finally(() => {
       this.#writing = null
       this.#kick()
@@ -175,29 +302,44 @@ export class Outbox {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, WRITE_BATCH)
+      const batch = this.#queue.slice(0, WRITE_BATCH)
       try {
         await this.#write(batch)
+        this.#writeFailures = 0
       } catch (err) {
-        this.#deps.log.error({ err, events: batch.length }, 'could not write webhook deliveries; events lost')
+        if (this.#closed) {
+          this.#deps.log.error({ err, events: batch.length }, 'could not write webhook deliveries at shutdown; events lost')
+          this.#queue.splice(0, batch.length)
+          continue
+        }
+        // Kept at the head of the queue (in order) and retried: a store that fails now (a full disk) may
+        // recover. The queue's bound, not this, decides what is given up.
+        const retryInMs = backoff(++this.#writeFailures)
+        this.#deps.log.error({ err, events: this.#queue.length, retryInMs }, 'could not write webhook deliveries; will retry')
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = null
+          this.#kick()
+        }, retryInMs)
+        this.#retryTimer.unref()
+        return
       }
+      // Drops while this batch was written took events from the head, the batch's own first: remove what
+      // is left of it (everything up to its last event, -1 + 1 = nothing when all of it was dropped).
+      this.#queue.splice(0, Math.min(batch.length, this.#queue.indexOf(batch[batch.length - 1] as QueuedEvent) + 1))
     }
   }
 
-  async #write(batch: readonly QueuedItem[]): Promise<void> {
-    const endpoints = (await this.#deps.store.listWebhookEndpoints()).filter((e) => e.disabledAt === null)
+  async #write(batch: readonly QueuedEvent[]): Promise<void> {
+    const endpoints = await this.#endpoints()
     if (endpoints.length === 0) return
     const rows: NewWebhookDelivery[] = []
     for (const item of batch) {
-      const type = item.kind === 'changed' ? 'room.changed' : item.type
-      const targets = endpoints.filter((e) => subscribes(e, type))
+      const targets = endpoints.filter((e) => subscribes(e, item.type))
       if (targets.length === 0) continue
-      const payload = item.kind === 'changed' ? await this.#describeChange(item) : { type, timestamp: iso(item.at), data: item.data }
-      if (payload === null) continue
-      const body = JSON.stringify(payload)
-      const createdAt = Date.now()
+      const body = JSON.stringify({ type: item.type, timestamp: iso(item.at), data: item.data } satisfies WebhookPayload)
+      const createdAt = this.#now()
       for (const endpoint of targets) {
-        rows.push({ id: generateId('msg_', createdAt), endpointId: endpoint.id, eventType: type, payload: body, createdAt })
+        rows.push({ id: generateId('msg_', createdAt), endpointId: endpoint.id, eventType: item.type, payload: body, createdAt })
       }
     }
     if (rows.length === 0) return
@@ -205,33 +347,17 @@ export class Outbox {
     this.#deps.onEnqueued()
   }
 
-  async #describeChange(item: Extract<QueuedItem, { kind: 'changed' }>): Promise<WebhookPayload | null> {
-    let described: Awaited<ReturnType<DescribeRoom>>
-    try {
-      described = await this.#deps.describeRoom(item.roomId)
-    } catch (err) {
-      this.#deps.log.warn({ err, roomId: item.roomId }, 'could not describe room for room.changed; skipped')
-      return null
-    }
-    if (described === null) return null // deleted meanwhile
-    const stateVector = Buffer.from(described.stateVector).toString('base64')
-    return {
-      type: 'room.changed',
-      timestamp: iso(Date.now()),
-      data: {
-        room: item.roomId,
-        sizeBytes: described.sizeBytes,
-        // Thin by design: receivers fetch the document over REST when they need it.
-        stateVector: stateVector.length <= MAX_STATE_VECTOR_BASE64 ? stateVector : null,
-        firstChangeAt: iso(item.firstAt),
-        lastChangeAt: iso(item.lastAt),
-      },
-    }
+  async #endpoints(): Promise<WebhookEndpoint[]> {
+    return (await this.#deps.store.listWebhookEndpoints()).filter((e) => e.disabledAt === null)
   }
 }
 
 function subscribes(endpoint: WebhookEndpoint, type: WebhookEventType): boolean {
   return endpoint.events === null || endpoint.events.includes(type)
+}
+
+function backoff(failures: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(failures - 1, 16))
 }
 
 function iso(ms: number): string {

@@ -8,6 +8,7 @@ import type { WebhookMetrics } from '../metrics.js'
 import type { DeliveryStatus, Store, WebhookDelivery, WebhookEndpoint } from '../persistence/store.js'
 import type { RoomEvents } from '../rooms/events.js'
 import { AppError } from '../errors.js'
+import { processNow, type Now } from '../clock.js'
 import { generateId, generateSecret } from './signer.js'
 import { DestinationError, parseEndpointUrl, resolveDestination, systemResolver, type Resolver } from './ssrf.js'
 import { createHttpTransport, type WebhookTransport } from './transport.js'
@@ -29,6 +30,8 @@ export interface WebhooksDeps {
   readonly resolver?: Resolver
   /** Attempts in flight at once. @default 8 */
   readonly concurrency?: number
+  /** The clock of stored due times and leases (must match the store's). @default processNow (clock.ts) */
+  readonly now?: Now
 }
 
 /** An endpoint as the API shows it: the secret appears only once, in the creation response. */
@@ -96,7 +99,7 @@ export interface Webhooks {
   /** Pending debounced changes (tests: returns to zero when rooms go quiet). */
   readonly pendingChanges: number
   /**
-   * Stops listening, writes debounced room.changed events to the outbox, stops the dispatcher and waits
+   * Stops listening, turns recorded room changes into room.changed deliveries, stops the dispatcher and waits
    * for attempts in flight up to `graceMs` (default `timeoutMs`; cut-off ones are retried after their lease).
    */
   close(graceMs?: number): Promise<void>
@@ -125,10 +128,18 @@ export async function createWebhooks(opts: WebhooksOptions, deps: WebhooksDeps):
       metrics: deps.metrics,
       transport,
       resolver: deps.resolver ?? systemResolver,
+      now: deps.now ?? processNow,
     },
   )
-  const outbox = new Outbox(opts, { store: deps.store, log, describeRoom: deps.describeRoom, onEnqueued: () => dispatcher.wake() })
+  const outbox = new Outbox(opts, {
+    store: deps.store,
+    log,
+    describeRoom: deps.describeRoom,
+    onEnqueued: () => dispatcher.wake(),
+    now: deps.now ?? processNow,
+  })
   const unsubscribe = deps.events.on(outbox.onEvent)
+  outbox.start()
   dispatcher.start()
   return new WebhookService(opts, deps, { outbox, dispatcher, unsubscribe, closeTransport })
 }
@@ -211,7 +222,7 @@ class WebhookService implements Webhooks {
     if (endpoint.disabledAt !== null) {
       throw new AppError('bad_request', `webhook endpoint ${endpoint.id} is disabled (it answered 410 Gone); register the receiver again`)
     }
-    const replayed = await this.deps.store.replayDelivery(id, Date.now())
+    const replayed = await this.deps.store.replayDelivery(id, (this.deps.now ?? processNow)())
     if (replayed === null) throw new AppError('delivery_not_found', `webhook delivery ${id} does not exist`)
     this.parts.dispatcher.wake()
     return toDeliveryView(replayed)

@@ -1,0 +1,90 @@
+/**
+ * A room.changed webhook is as durable as the edit that caused it: the debounce lives in the store, so a
+ * process SIGKILLed inside the debounce window right after a saved acknowledgement still delivers it
+ * (from the next process on the same data directory).
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, test } from 'vitest'
+import { Webhook } from 'standardwebhooks'
+import { generateSecret } from '@tandem/server/webhooks/signer'
+import { closeOpenConns, single } from '../helpers/raw-client.js'
+import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
+
+const cleanups: (() => void | Promise<void>)[] = []
+afterEach(async () => {
+  closeOpenConns()
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+interface Delivery {
+  id: string
+  body: { type: string; data: Record<string, unknown> }
+}
+
+async function receiver(secret: string): Promise<{ url: string; received: Delivery[] }> {
+  const received: Delivery[] = []
+  const verifier = new Webhook(secret)
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString()
+      const headers = {
+        'webhook-id': String(req.headers['webhook-id']),
+        'webhook-timestamp': String(req.headers['webhook-timestamp']),
+        'webhook-signature': String(req.headers['webhook-signature']),
+      }
+      received.push({ id: headers['webhook-id'], body: verifier.verify(raw, headers) as Delivery['body'] })
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received }
+}
+
+async function serve(dir: string, env: Record<string, string>): Promise<ChildServer> {
+  const child = await spawnServer(dir, env)
+  let exited = false
+  void child.exited.then(() => (exited = true))
+  cleanups.push(async () => {
+    if (exited) return
+    child.child.kill('SIGKILL')
+    await child.exited
+  })
+  return child
+}
+
+describe('room.changed survives SIGKILL', () => {
+  test('killed inside the debounce window right after a saved ack: the restarted server delivers room.changed', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const secret = generateSecret()
+    const hook = await receiver(secret)
+    const env = { TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: secret }
+    const room = 'durable-hook'
+    const jwt = await token({ rooms: { [room]: 'write' } })
+
+    // A minute of debounce: the kill below lands well inside it.
+    const first = await serve(tmp.dir, { ...env, TANDEM_WEBHOOK_DEBOUNCE_MS: '60000', TANDEM_WEBHOOK_MAX_WAIT_MS: '60000' })
+    const conn = await single(`ws://127.0.0.1:${first.port}`, room, { token: jwt })
+    await waitFor(() => hook.received.some((d) => d.body.type === 'room.created'), 'room.created')
+    await conn.write(room, (doc) => doc.getText('t').insert(0, 'saved before the kill'))
+    first.child.kill('SIGKILL')
+    expect(await first.exited).toBe('SIGKILL')
+    expect(hook.received.filter((d) => d.body.type === 'room.changed')).toEqual([])
+
+    // The next process (short debounce, so the test does not wait a minute) finds the recorded change.
+    const second = await serve(tmp.dir, { ...env, TANDEM_WEBHOOK_DEBOUNCE_MS: '200', TANDEM_WEBHOOK_MAX_WAIT_MS: '1000' })
+    await waitFor(() => hook.received.some((d) => d.body.type === 'room.changed'), 'room.changed after the restart', 15_000)
+    const changed = hook.received.filter((d) => d.body.type === 'room.changed')
+    expect(changed).toHaveLength(1)
+    expect(changed[0]?.body.data).toMatchObject({ room, sizeBytes: expect.any(Number) as unknown })
+    expect(Number(changed[0]?.body.data.sizeBytes)).toBeGreaterThan(0)
+    second.child.kill('SIGTERM')
+    expect(await second.exited).toBe(0)
+    // Announced once: a clean shutdown left nothing for a third process to send again.
+    expect(hook.received.filter((d) => d.body.type === 'room.changed')).toHaveLength(1)
+  }, 60_000)
+})
