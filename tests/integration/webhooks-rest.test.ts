@@ -24,7 +24,7 @@ async function startApi(opts: { allowPrivate?: boolean } = {}) {
   const store = createMemoryStore()
   const events = createRoomEvents(() => {})
   const webhooks = await createWebhooks(
-    { url: null, secret: null, allowPrivate: opts.allowPrivate ?? true, timeoutMs: 1_000, debounceMs: 20, maxWaitMs: 100, maxAttempts: 2, retryBaseMs: 20, retryMaxMs: 100 },
+    { url: null, secret: null, previousSecret: null, secretOverlapSec: 86_400, allowPrivate: opts.allowPrivate ?? true, timeoutMs: 1_000, debounceMs: 20, maxWaitMs: 100, maxAttempts: 2, retryBaseMs: 20, retryMaxMs: 100 },
     { store, events, log: silent, metrics: { webhookAttempt() {}, webhookQueueDepth() {} }, describeRoom: async () => ({ sizeBytes: 1, stateVector: new Uint8Array([0]) }) },
   )
   const router = new Router({

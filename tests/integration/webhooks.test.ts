@@ -107,6 +107,8 @@ function verify(secret: string, r: Received): unknown {
 const BASE: WebhooksOptions = {
   url: null,
   secret: null,
+  previousSecret: null,
+  secretOverlapSec: 86_400,
   allowPrivate: true,
   timeoutMs: 2_000,
   debounceMs: 30,

@@ -21,13 +21,13 @@ function api() {
   const rest = createRestApi({
     log: pino({ level: 'silent' }),
     metrics,
-    http: { adminKey: null, maxBodyBytes: 1024 },
+    http: { adminKey: null, maxBodyBytes: 1024, bodyTimeoutMs: 30_000 },
     adminKey: 'k'.repeat(43),
     verifier: {} as TokenVerifier,
     rooms: {} as RoomService,
     store: { ping: () => Promise.resolve() },
     signingKey: null,
-    auth: { issuer: null, audience: null },
+    auth: { issuer: null, audience: null, maxLifetimeSec: 86_400 },
     isDraining: () => false,
   })
   return { rest, close: () => metrics.close() }

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino'
 import { checkedBindings } from './client-owners.js'
 import { compactionResult, planCompaction } from './compaction.js'
-import * as Y from 'yjs'
 import { processNow, type Now } from '../clock.js'
 import { GroupCommitter } from './group-commit.js'
 import { Listeners } from './listeners.js'
