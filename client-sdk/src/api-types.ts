@@ -114,7 +114,7 @@ export interface paths {
         put?: never;
         /**
          * Mint a client token (HS256, signed with the server secret)
-         * @description Only the admin key may mint tokens with `admin: true` (an admin token cannot mint a longer-lived one). Servers that verify tokens with TANDEM_JWT_PUBLIC_KEY or TANDEM_JWKS_URL answer 501 `minting_disabled`.
+         * @description Only the admin key may mint tokens with `admin: true` (an admin token cannot mint a longer-lived one). A `ttl` above the server's maximum token lifetime (TANDEM_JWT_MAX_LIFETIME_SEC) is refused with 400 `bad_request`. Servers that verify tokens with TANDEM_JWT_PUBLIC_KEY or TANDEM_JWKS_URL answer 501 `minting_disabled`.
          */
         post: operations["mintToken"];
         delete?: never;
@@ -147,7 +147,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the store answers and the server is not draining */
+        /** Readiness: the store answers and accepts writes, and the server is not draining */
         get: operations["ready"];
         put?: never;
         post?: never;
@@ -1552,7 +1552,7 @@ export interface operations {
                     rooms: {
                         [key: string]: "read" | "write";
                     };
-                    /** @description Lifetime: seconds, or a number followed by s, m, h or d ("90s", "15m", "1h", "7d"); at most 365 days. */
+                    /** @description Lifetime: seconds, or a number followed by s, m, h or d ("90s", "15m", "1h", "7d"). At most the server's maximum token lifetime (TANDEM_JWT_MAX_LIFETIME_SEC, 24 h by default; 365 days when that is 0): a longer one is refused with 400, since the server would refuse the token. Default: 1 h, or the maximum lifetime when that is shorter. */
                     ttl?: number | string;
                     /** @description Grants REST admin access. Only the admin key may mint admin tokens. */
                     admin?: boolean;

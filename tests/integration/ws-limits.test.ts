@@ -187,7 +187,12 @@ describe('per-connection rate limits', () => {
     const chunk = 'b'.repeat(1024 * 1024)
     let sent = 0
     for (; sent < 200 && conn.closeInfo === null; sent++) {
-      doc.getText('t').insert(0, chunk)
+      // Each update replaces the text, so the document stays at 1 MB and only the rate limit applies.
+      const text = doc.getText('t')
+      doc.transact(() => {
+        text.delete(0, text.length)
+        text.insert(0, chunk)
+      })
       if (conn.ws.readyState !== WebSocket.OPEN) break
       conn.send(room, { type: 'update', update: last as unknown as Uint8Array })
       await new Promise((resolve) => setTimeout(resolve, 25))

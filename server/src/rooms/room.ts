@@ -12,6 +12,7 @@ import type { Broadcast, Peer } from './peer.js'
 import type { RoomMetrics } from '../metrics.js'
 import { Presence } from './presence.js'
 import { afterQuiet, type QuietWait } from '../quiet-wait.js'
+import { monotonicNow } from '../clock.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
 import { allNew, clientsWithNewContent, conflictsWithDoc, decodeWellFormedUpdate, pendingBytes, wouldPend, type DecodedStruct, type DecodedUpdate } from './update-check.js'
 
@@ -64,7 +65,7 @@ export class Room {
   #lastWrite: Promise<void> = Promise.resolve()
   #rowsStored: number
   #compacting: Promise<void> | null = null
-  /** Date.now() of the last append, and the wait for the room to go quiet (see #considerCompaction). */
+  /** monotonicNow() of the last append, and the wait for the room to go quiet (see #considerCompaction). */
   #lastAppendAt = 0
   #compactWait: QuietWait | null = null
   /** Full-state encoding shared by joiners until the next change, so a join wave encodes the doc once. */
@@ -506,7 +507,7 @@ export class Room {
 
   #persist(update: Uint8Array): void {
     const startedAt = performance.now()
-    this.#lastAppendAt = Date.now()
+    this.#lastAppendAt = monotonicNow()
     const write = this.deps.store.appendUpdate(this.id, update)
     this.#lastWrite = write
     write.then(
