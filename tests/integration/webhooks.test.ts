@@ -377,7 +377,8 @@ describe.each(stores)('webhooks over the $name store', ({ create }) => {
     const { webhooks, events } = await startWebhooks(store, { debounceMs: 60_000, maxWaitMs: 60_000 })
     await webhooks.createEndpoint({ url: receiver.url })
     await edit(store, events, 'late')
-    expect(webhooks.pendingChanges).toBe(1)
+    // The change is recorded with the commit; the outbox learns of it right after.
+    await waitFor(() => webhooks.pendingChanges === 1, 'the change to be pending')
     await webhooks.close()
     expect(webhooks.pendingChanges).toBe(0)
     const rows = await store.listDeliveries({ limit: 10 })
