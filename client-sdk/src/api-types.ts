@@ -532,6 +532,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
+                        };
+                    };
+                };
+            };
             /** @description Error: `room_exists`. */
             409: {
                 headers: {
@@ -962,6 +976,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
+                        };
+                    };
+                };
+            };
             /** @description Error: `payload_too_large`. */
             413: {
                 headers: {
@@ -1209,6 +1237,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "room_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
                         };
                     };
                 };
@@ -1471,6 +1513,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
+                        };
+                    };
+                };
+            };
             /** @description Error: `payload_too_large`. */
             413: {
                 headers: {
@@ -1615,6 +1671,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
                         };
                     };
                 };
@@ -2035,6 +2105,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
                         };
                     };
                 };

@@ -37,6 +37,7 @@ async function startApi(opts: { allowPrivate?: boolean } = {}) {
       },
     },
     maxBodyBytes: 64 * 1024,
+    bodyTimeoutMs: 30_000,
   })
   router.add(...webhookRoutes(webhooks))
   const uws = loadUws()

@@ -1,20 +1,16 @@
 /**
- * The router's pure parts: body reading against a stand-in for uWS's onData (neutered buffers included),
- * JSON parsing, validation messages, route registration checks and the error-status table.
+ * The router's pure parts: validation messages, route registration checks and the error-status table.
  */
 import { describe, expect, test } from 'vitest'
 import * as z from 'zod'
 import { pino } from 'pino'
 import { AppError, HTTP_STATUS, type ErrorCode } from '../../server/src/errors.js'
 import {
-  ClientAborted,
   Router,
   defineRoute,
   errorReply,
   jsonReply,
   mediaType,
-  parseJson,
-  readBody,
   selectRoute,
   statusLine,
   validate,
@@ -22,127 +18,6 @@ import {
   type Authenticator,
 } from '../../server/src/http/router.js'
 import { createRoomBody, listRoomsQuery, metadata, mintTokenBody, roomParams } from '../../server/src/http/schemas.js'
-
-type DataHandler = (chunk: ArrayBuffer, isLast: boolean) => void
-
-/** Stands in for uWS's response: keeps the onData handler and neuters each chunk after the call, like uWS. */
-function fakeResponse(): { res: { onData(handler: DataHandler): void }; push(bytes: Uint8Array, isLast: boolean): void; registered: () => boolean } {
-  let handler: DataHandler | null = null
-  return {
-    res: {
-      onData(h: DataHandler) {
-        handler = h
-      },
-    },
-    push(bytes, isLast) {
-      const buffer = bytes.slice().buffer
-      handler?.(buffer, isLast)
-      new Uint8Array(buffer).fill(0) // what the handler did not copy is gone
-    },
-    registered: () => handler !== null,
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a rejection')
-}
-
-describe('readBody', () => {
-  test('collects chunks into the preallocated buffer when the length is declared', async () => {
-    const fake = fakeResponse()
-    const reader = readBody(fake.res, 100, 6, new AbortController().signal)
-    fake.push(new TextEncoder().encode('abc'), false)
-    expect(reader.complete).toBe(false)
-    fake.push(new TextEncoder().encode('def'), true)
-    expect(reader.complete).toBe(true)
-    expect(new TextDecoder().decode(await reader.promise)).toBe('abcdef')
-  })
-
-  test('collects chunks of unknown total length (chunked)', async () => {
-    const fake = fakeResponse()
-    const reader = readBody(fake.res, 100, null, new AbortController().signal)
-    for (const part of ['{"a"', ':', '1}']) fake.push(new TextEncoder().encode(part), false)
-    fake.push(new Uint8Array(0), true)
-    expect(new TextDecoder().decode(await reader.promise)).toBe('{"a":1}')
-  })
-
-  test('an empty body resolves to zero bytes', async () => {
-    const fake = fakeResponse()
-    const reader = readBody(fake.res, 100, null, new AbortController().signal)
-    fake.push(new Uint8Array(0), true)
-    expect((await reader.promise).byteLength).toBe(0)
-  })
-
-  test('a declared length over the limit rejects at once, without reading', async () => {
-    const fake = fakeResponse()
-    const reader = readBody(fake.res, 10, 11, new AbortController().signal)
-    const err = await rejection(reader.promise)
-    expect(err).toBeInstanceOf(AppError)
-    expect((err as AppError).code).toBe('payload_too_large')
-    expect(fake.registered()).toBe(false)
-    expect(reader.complete).toBe(false)
-  })
-
-  test('a body growing past the limit rejects on the chunk that crosses it and ignores the rest', async () => {
-    const fake = fakeResponse()
-    const reader = readBody(fake.res, 10, null, new AbortController().signal)
-    fake.push(new Uint8Array(6), false)
-    fake.push(new Uint8Array(6), false)
-    const err = await rejection(reader.promise)
-    expect((err as AppError).code).toBe('payload_too_large')
-    expect(() => fake.push(new Uint8Array(1000), true)).not.toThrow()
-    expect(reader.complete).toBe(false)
-  })
-
-  test('more data than the declared length is refused', async () => {
-    const fake = fakeResponse()
-    const reader = readBody(fake.res, 100, 2, new AbortController().signal)
-    fake.push(new Uint8Array(3), true)
-    expect(((await rejection(reader.promise)) as AppError).code).toBe('payload_too_large')
-  })
-
-  test('an abort rejects with ClientAborted, before or during the read', async () => {
-    const early = new AbortController()
-    early.abort()
-    expect(await rejection(readBody(fakeResponse().res, 100, null, early.signal).promise)).toBeInstanceOf(ClientAborted)
-
-    const fake = fakeResponse()
-    const controller = new AbortController()
-    const reader = readBody(fake.res, 100, 10, controller.signal)
-    fake.push(new Uint8Array(3), false)
-    controller.abort()
-    expect(await rejection(reader.promise)).toBeInstanceOf(ClientAborted)
-    expect(() => fake.push(new Uint8Array(7), true)).not.toThrow()
-  })
-})
-
-describe('parseJson', () => {
-  const bytes = (s: string) => new TextEncoder().encode(s)
-  test('parses JSON and names the syntax problem otherwise', () => {
-    expect(parseJson(bytes('{"a":[1,2]}'))).toEqual({ a: [1, 2] })
-    const err = (() => {
-      try {
-        parseJson(bytes('{"a":}'))
-      } catch (e) {
-        return e as AppError
-      }
-      throw new Error('no error')
-    })()
-    expect(err.code).toBe('bad_request')
-    expect(err.message).toBe("malformed JSON body: Unexpected token '}'")
-    expect(() => parseJson(bytes('{"a": 1,}'))).toThrow(/position 8/)
-    expect(() => parseJson(bytes('{"a":'))).toThrow(/^malformed JSON body: Unexpected end of JSON input$/)
-  })
-  test('empty bodies and invalid UTF-8 are 400s with their own messages', () => {
-    expect(() => parseJson(new Uint8Array(0))).toThrow(/empty/)
-    expect(() => parseJson(Uint8Array.of(0x22, 0xc3, 0x28, 0x22))).toThrow(/UTF-8/)
-  })
-})
 
 describe('validate', () => {
   test('names the failing field path', () => {
@@ -199,7 +74,7 @@ describe('helpers', () => {
 
 describe('Router.add', () => {
   const auth: Authenticator = { authenticate: () => Promise.resolve({ kind: 'admin-key' }) }
-  const router = () => new Router({ log: pino({ level: 'silent' }), metrics: { httpRequest: () => {} }, auth, maxBodyBytes: 1024 })
+  const router = () => new Router({ log: pino({ level: 'silent' }), metrics: { httpRequest: () => {} }, auth, maxBodyBytes: 1024, bodyTimeoutMs: 30_000 })
   const route = (path: string, operationId: string, params?: z.ZodObject) =>
     defineRoute({
       method: 'GET',

@@ -52,6 +52,7 @@ export function createRestApi(opts: RestApiOptions): RestApi {
     metrics: opts.metrics,
     auth: createAdminAuthenticator(opts.adminKey, opts.verifier),
     maxBodyBytes: opts.http.maxBodyBytes,
+    bodyTimeoutMs: opts.http.bodyTimeoutMs,
   })
   let cached: { doc: Record<string, unknown>; text: string } | null = null
   router.onChange(() => {

@@ -17,6 +17,7 @@ import type { Logger } from 'pino'
 import type * as z from 'zod'
 import type { Principal } from '../auth/verify.js'
 import { AppError, HTTP_STATUS, type ErrorCode } from '../errors.js'
+import { BODY_GAP_MS, ClientAborted, parseJson, readBody, type BodyReader } from './body.js'
 
 /** What the router records per answered request; the metrics module implements it. */
 export interface HttpMetrics {
@@ -148,120 +149,8 @@ export function routerErrors(route: Route): ErrorCode[] {
   const codes: ErrorCode[] = ['internal']
   if (route.auth === 'admin') codes.push('token_missing', 'token_invalid', 'token_expired', 'forbidden', 'unavailable')
   if (route.params || route.query || route.body) codes.push('bad_request')
-  if (route.body) codes.push('payload_too_large', 'unsupported_media_type')
+  if (route.body) codes.push('payload_too_large', 'unsupported_media_type', 'request_timeout')
   return codes
-}
-
-// ---- body reading ---------------------------------------------------------------------------------
-
-export interface BodyReader {
-  /** Resolves with the whole body; rejects with AppError `payload_too_large`, or ClientAborted. */
-  readonly promise: Promise<Uint8Array>
-  /** True once the last chunk arrived (the connection can be kept alive after answering). */
-  readonly complete: boolean
-}
-
-/** The part of a uWS response that streams the request body. */
-export interface BodySource {
-  onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): unknown
-}
-
-/** The client went away while the request was in flight; nothing may be written. */
-export class ClientAborted extends Error {
-  override name = 'ClientAborted'
-}
-
-/**
- * Reads a request body of at most `maxBytes`. Must be called before the handler returns (uWS delivers
- * data right after). A declared Content-Length above the limit rejects at once, before any data; a body
- * that grows past the limit (chunked, or lying) rejects on the chunk that crosses it and ignores the rest.
- * Either way nothing beyond the limit is buffered: the caller answers 413 and closes the connection.
- * `signal` is aborted by the caller's onAborted handler (uWS keeps one per response).
- */
-export function readBody(res: BodySource, maxBytes: number, contentLength: number | null, signal: AbortSignal): BodyReader {
-  let complete = false
-  let settled = false
-  let resolve!: (body: Uint8Array) => void
-  let reject!: (err: unknown) => void
-  const promise = new Promise<Uint8Array>((res_, rej) => {
-    resolve = res_
-    reject = rej
-  })
-  const fail = (err: unknown): void => {
-    if (settled) return
-    settled = true
-    reject(err)
-  }
-  const reader: BodyReader = {
-    promise,
-    get complete() {
-      return complete
-    },
-  }
-  if (signal.aborted) {
-    fail(new ClientAborted('client went away'))
-    return reader
-  }
-  signal.addEventListener('abort', () => fail(new ClientAborted('client went away')), { once: true })
-  if (contentLength !== null && contentLength > maxBytes) {
-    fail(tooLarge(maxBytes))
-    return reader
-  }
-
-  // Known length: one allocation, chunks copied in place. Unknown (chunked): collect, join once.
-  const fixed = contentLength !== null ? new Uint8Array(contentLength) : null
-  const chunks: Uint8Array[] = []
-  let received = 0
-  res.onData((chunk, isLast) => {
-    if (settled) return // over the limit already: drop whatever still arrives
-    const size = chunk.byteLength
-    if (received + size > maxBytes || (fixed !== null && received + size > fixed.byteLength)) {
-      fail(tooLarge(maxBytes))
-      return
-    }
-    // uWS neuters `chunk` when this callback returns: copy now.
-    if (fixed !== null) fixed.set(new Uint8Array(chunk), received)
-    else if (size > 0) chunks.push(new Uint8Array(chunk.slice(0)))
-    received += size
-    if (!isLast) return
-    complete = true
-    settled = true
-    resolve(fixed !== null ? fixed.subarray(0, received) : concat(chunks, received))
-  })
-  return reader
-}
-
-function tooLarge(maxBytes: number): AppError {
-  return new AppError('payload_too_large', `request body is larger than ${maxBytes} bytes (TANDEM_MAX_BODY_BYTES)`)
-}
-
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0]) return chunks[0]
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return out
-}
-
-/** Parses a body as JSON; a malformed body is a 400 naming the problem. */
-export function parseJson(bytes: Uint8Array): unknown {
-  if (bytes.byteLength === 0) throw new AppError('bad_request', 'request body is empty; expected a JSON object')
-  let text: string
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-  } catch {
-    throw new AppError('bad_request', 'request body is not valid UTF-8')
-  }
-  try {
-    return JSON.parse(text) as unknown
-  } catch (err) {
-    // V8's SyntaxError names the token or position; drop the excerpt of the body it sometimes quotes.
-    const detail = err instanceof Error ? err.message.replace(/,\s*".*" is not valid JSON$/s, '') : 'parse error'
-    throw new AppError('bad_request', `malformed JSON body: ${detail}`)
-  }
 }
 
 /** The media type of a Content-Type header value, lowercased, without parameters. */
@@ -355,6 +244,8 @@ export interface RouterOptions {
   auth: Authenticator
   /** Largest accepted request body (TANDEM_MAX_BODY_BYTES). */
   maxBodyBytes: number
+  /** A body must arrive completely within this long after the headers (TANDEM_BODY_TIMEOUT_MS). */
+  bodyTimeoutMs: number
 }
 
 const PUBLIC_CALLER: Caller = Object.freeze({ kind: 'public' })
@@ -461,7 +352,7 @@ export class Router {
     req.forEach((key, value) => headers.set(key, value))
 
     ex.method = METHODS.includes(rawMethod as HttpMethod) ? rawMethod : 'OTHER'
-    // A body nobody reads (404, 405, 415…) is not parsed: the connection closes after the answer.
+    // A body nobody reads (404, 405, 415…) is not parsed: see Exchange.send for how such answers end.
     ex.bodyIncomplete = (headers.get('content-length') ?? '0') !== '0' || headers.has('transfer-encoding')
     const match = select(this.#compiled, rawMethod, rawPath)
     if (match.kind === 'not_found') throw new AppError('not_found', `no route for ${rawPath}`)
@@ -483,7 +374,8 @@ export class Router {
         contentTypeError = new AppError('unsupported_media_type', `expected Content-Type ${expected}, got ${got === '' ? 'none' : got}`)
       } else {
         const declared = parseContentLength(headers.get('content-length'))
-        reader = readBody(ex.res, this.#opts.maxBodyBytes, declared, ex.signal)
+        const { maxBodyBytes, bodyTimeoutMs } = this.#opts
+        reader = readBody(ex.res, { maxBytes: maxBodyBytes, contentLength: declared, timeoutMs: bodyTimeoutMs, gapMs: Math.min(BODY_GAP_MS, bodyTimeoutMs) }, ex.signal)
         reader.promise.catch(() => {}) // observed below; never an unhandled rejection if auth fails first
         ex.reader = reader
       }
@@ -565,7 +457,7 @@ class Exchange {
   routeLabel = 'unmatched'
   extraHeaders: Record<string, string> = {}
   reader: BodyReader | null = null
-  /** The request announced a body; unless `reader` consumed all of it, close after answering. */
+  /** The request announced a body; unless `reader` consumed all of it, the answer asks the client to close. */
   bodyIncomplete = false
   readonly #controller = new AbortController()
   readonly #startedAt = performance.now()
@@ -591,18 +483,23 @@ class Exchange {
   send(reply: Reply): void {
     if (this.aborted || this.done) return
     this.done = true
-    // Answering before the body was fully read (413, 415, 401…): close, so the rest is never parsed.
-    const close = this.reader !== null ? !this.reader.complete : this.bodyIncomplete
+    // Answering before the client finished sending (413, 408, 415, 401…). Closing now, with the rest of
+    // the body still arriving, makes the kernel reset the connection, and a reset makes the client's TCP
+    // stack drop the answer before the client reads it. So the answer says `Connection: close` and the
+    // connection is left open: uWS reads and drops the rest of the body without handing it to anyone, the
+    // client closes once it has read the answer, and uWS's idle timeout closes it if the client does not.
+    const early = this.reader !== null ? !this.reader.complete : this.bodyIncomplete
     const res = this.res
     res.cork(() => {
       res.writeStatus(statusLine(reply.status))
       if (reply.contentType !== undefined) res.writeHeader('content-type', reply.contentType)
       res.writeHeader('cache-control', 'no-store')
       res.writeHeader('x-content-type-options', 'nosniff')
+      if (early) res.writeHeader('connection', 'close')
       for (const [name, value] of Object.entries(reply.headers ?? {})) res.writeHeader(name, value)
-      // endWithoutBody() omits Content-Length, as 204 requires (with arguments it writes one: only when closing).
-      if (reply.status === 204 && !close) res.endWithoutBody()
-      else res.end(reply.body ?? '', close)
+      // endWithoutBody() omits Content-Length, as 204 requires.
+      if (reply.status === 204) res.endWithoutBody()
+      else res.end(reply.body ?? '')
     })
     this.#record(reply.status)
   }
