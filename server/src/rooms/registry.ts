@@ -161,6 +161,8 @@ export class RoomRegistry {
       live.abandon()
       this.deps.events.emit({ type: 'room.unloaded', roomId: id })
     } else {
+      // Wider than the live path's state vector on purpose: it also covers stored pending content, which
+      // must not come back either once the room is gone.
       const stored = await this.deps.store.loadUpdates(id)
       tombstone = stored.updates.length > 0 ? Y.encodeStateVectorFromUpdate(Y.mergeUpdates(stored.updates)) : null
     }

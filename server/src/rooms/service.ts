@@ -3,6 +3,7 @@
  * store. HTTP-free: handlers map requests to these calls and AppErrors to responses.
  */
 import * as Y from 'yjs'
+import { replayLog } from '../persistence/compaction.js'
 import type { ListRoomsOptions, RoomMetadata, RoomRecord, Store } from '../persistence/store.js'
 import type { RoomRegistry } from './registry.js'
 import type { RoomEvents } from './events.js'
@@ -124,10 +125,10 @@ export class RoomService {
     if (record === null) return null
     const live = this.deps.registry.get(name)
     if (live) return { sizeBytes: record.sizeBytes, stateVector: Y.encodeStateVector(live.doc) }
-    // Unloaded meanwhile (e.g. during a drain): derive the state vector from the stored log.
+    // Unloaded meanwhile (e.g. during a drain): replay the stored log, as loading the room would, so the
+    // state vector counts only integrated content (Y.mergeUpdates would count pending structs too).
     const { updates } = await this.deps.store.loadUpdates(name)
-    const stateVector = updates.length > 0 ? Y.encodeStateVectorFromUpdate(Y.mergeUpdates(updates)) : Y.encodeStateVector(new Map())
-    return { sizeBytes: record.sizeBytes, stateVector }
+    return { sizeBytes: record.sizeBytes, stateVector: replayLog(updates).stateVector }
   }
 
   #load(name: string) {
