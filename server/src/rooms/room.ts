@@ -64,6 +64,11 @@ export class Room {
   /** Resolves when every update applied so far is committed (commits happen in call order). */
   #lastWrite: Promise<void> = Promise.resolve()
   #rowsStored: number
+  /**
+   * After a compaction that kept the rows or failed, the next one waits until this many rows are stored
+   * (another compactAfterRows on top): retrying at once would replay the same rows to the same end.
+   */
+  #compactRetryAtRows = 0
   #compacting: Promise<void> | null = null
   /** monotonicNow() of the last append, and the wait for the room to go quiet (see #considerCompaction). */
   #lastAppendAt = 0
@@ -539,7 +544,7 @@ export class Room {
   #considerCompaction(): void {
     if (this.#compacting !== null || this.#state !== 'active') return
     const threshold = this.deps.compactAfterRows
-    if (this.#rowsStored < threshold) return
+    if (this.#rowsStored < threshold || this.#rowsStored < this.#compactRetryAtRows) return
     if (this.#rowsStored >= threshold * BUSY_ROOM_COMPACTION_FACTOR) return this.#compactInBackground()
     this.#compactWait ??= afterQuiet({
       quietMs: this.deps.compactQuietMs,
@@ -563,9 +568,15 @@ export class Room {
       .then((result) => {
         // The rows read became rowsWritten; rows appended while compacting stay separate.
         if (result.outcome === 'compacted') this.#rowsStored += result.rowsWritten - result.rowsMerged
-        if (result.outcome === 'kept') this.#compactionKept(result.reason)
+        if (result.outcome === 'kept') {
+          this.#compactionKept(result.reason)
+          this.#compactRetryAtRows = this.#rowsStored + this.deps.compactAfterRows
+        }
       })
-      .catch((err: unknown) => this.deps.log.warn({ err, roomId: this.id }, 'compaction failed; will retry later'))
+      .catch((err: unknown) => {
+        this.#compactRetryAtRows = this.#rowsStored + this.deps.compactAfterRows
+        this.deps.log.warn({ err, roomId: this.id }, 'compaction failed; will retry after more edits')
+      })
       .finally(() => {
         this.#compacting = null
         this.#considerCompaction() // rows appended meanwhile may already call for the next one
