@@ -107,6 +107,8 @@ function endpoint(id: string, overrides: Partial<WebhookEndpoint> = {}): Webhook
     events: null,
     createdAt: 1_000,
     disabledAt: null,
+    previousSecret: null,
+    previousSecretExpiresAt: null,
     ...overrides,
   }
 }
