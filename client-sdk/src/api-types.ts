@@ -235,6 +235,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give an endpoint a new signing secret; the old one keeps signing during an overlap
+         * @description The response carries the new secret, shown only here. Until `previousSecretExpiresAt` every attempt (retries and replays included) carries two `v1,` signatures in `webhook-signature`, the new secret's first, so a receiver verifying with either secret accepts it: update the receiver, and the old secret stops signing at expiry. Rotating again during an overlap replaces the previous secret with the current one (only one previous secret is kept). `ep_config` takes its secrets from TANDEM_WEBHOOK_SECRET and TANDEM_WEBHOOK_PREVIOUS_SECRET instead.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/deliveries": {
         parameters: {
             query?: never;
@@ -283,7 +303,7 @@ export interface components {
                  * @description Stable snake_case code.
                  * @enum {string}
                  */
-                code: "token_missing" | "token_invalid" | "token_expired" | "forbidden" | "invalid_room_name" | "room_not_found" | "room_exists" | "bad_request" | "not_found" | "payload_too_large" | "unavailable" | "internal" | "method_not_allowed" | "unsupported_media_type" | "minting_disabled" | "webhook_not_found" | "delivery_not_found" | "document_too_large" | "request_timeout" | "header_fields_too_large" | "too_many_connections";
+                code: "token_missing" | "token_invalid" | "token_expired" | "forbidden" | "invalid_room_name" | "room_not_found" | "room_exists" | "bad_request" | "not_found" | "payload_too_large" | "unavailable" | "internal" | "method_not_allowed" | "unsupported_media_type" | "minting_disabled" | "webhook_not_found" | "webhook_managed_by_config" | "delivery_not_found" | "document_too_large" | "request_timeout" | "header_fields_too_large" | "too_many_connections";
                 /** @description Human-readable detail; may change between releases. */
                 message: string;
             };
@@ -1951,6 +1971,8 @@ export interface operations {
                             disabledAt: string | null;
                             /** @description True for the endpoint configured through TANDEM_WEBHOOK_URL. */
                             fromConfig: boolean;
+                            /** @description Until when the secret replaced by the last rotation still signs deliveries (as a second `v1,` signature); a past time means the overlap is over. Null when no rotation overlap applies (for `ep_config`, TANDEM_WEBHOOK_PREVIOUS_SECRET signs while it is set). */
+                            previousSecretExpiresAt: string | null;
                         }[];
                     };
                 };
@@ -2062,6 +2084,8 @@ export interface operations {
                         disabledAt: string | null;
                         /** @description True for the endpoint configured through TANDEM_WEBHOOK_URL. */
                         fromConfig: boolean;
+                        /** @description Until when the secret replaced by the last rotation still signs deliveries (as a second `v1,` signature); a past time means the overlap is over. Null when no rotation overlap applies (for `ep_config`, TANDEM_WEBHOOK_PREVIOUS_SECRET signs while it is set). */
+                        previousSecretExpiresAt: string | null;
                         /** @description Standard Webhooks signing secret (`whsec_…`). Shown only in this response: store it to verify `webhook-signature`. */
                         secret: string;
                     };
@@ -2251,6 +2275,198 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "webhook_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `internal`. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "internal";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description How long the current secret keeps signing beside the new one, 0–2592000 seconds; 0 drops it at once. Default: TANDEM_WEBHOOK_SECRET_OVERLAP_SEC.
+                     * @example 86400
+                     */
+                    overlapSeconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its new secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description `ep_…`; `ep_config` is the endpoint configured through TANDEM_WEBHOOK_URL. */
+                        id: string;
+                        url: string;
+                        /** @description Delivered event types; null means all. */
+                        events: ("room.created" | "room.deleted" | "room.changed" | "user.entered" | "user.left")[] | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 UTC timestamp
+                         * @example 2026-01-31T12:00:00.000Z
+                         */
+                        createdAt: string;
+                        /** @description Set when the receiver answered 410 Gone; a disabled endpoint gets no deliveries. */
+                        disabledAt: string | null;
+                        /** @description True for the endpoint configured through TANDEM_WEBHOOK_URL. */
+                        fromConfig: boolean;
+                        /** @description Until when the secret replaced by the last rotation still signs deliveries (as a second `v1,` signature); a past time means the overlap is over. Null when no rotation overlap applies (for `ep_config`, TANDEM_WEBHOOK_PREVIOUS_SECRET signs while it is set). */
+                        previousSecretExpiresAt: string | null;
+                        /** @description Standard Webhooks signing secret (`whsec_…`). Shown only in this response: store it to verify `webhook-signature`. */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description Error: `bad_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "bad_request";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `token_missing`, `token_invalid`, `token_expired`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "token_missing" | "token_invalid" | "token_expired";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `webhook_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "webhook_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `webhook_managed_by_config`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "webhook_managed_by_config";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "payload_too_large";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unsupported_media_type";
                         };
                     };
                 };

@@ -19,7 +19,7 @@ type Op<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>
 type PathWith<M extends Method> = { [P in keyof paths]: paths[P][M] extends { responses: unknown } ? P : never }[keyof paths]
 type PathParams<O> = O extends { parameters: { path: infer X } } ? X : never
 type QueryParams<O> = O extends { parameters: { query?: infer Q } } ? Q : never
-type JsonBody<O> = O extends { requestBody: { content: { 'application/json': infer B } } } ? B : never
+type JsonBody<O> = O extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never
 type JsonResponse<O, S extends number> = O extends { responses: { [K in S]: { content: { 'application/json': infer R } } } } ? R : never
 
 /** A room: name, metadata, timestamps (ISO 8601 UTC), stored size and live stats (`GET /v1/rooms/{room}`). */
@@ -52,6 +52,10 @@ export type CreatedWebhookEndpoint = JsonResponse<operations['createWebhook'], 2
 export type WebhookEndpointList = JsonResponse<operations['listWebhooks'], 200>
 /** A webhook endpoint as listed (without its secret). */
 export type WebhookEndpoint = WebhookEndpointList['webhooks'][number]
+/** `POST /v1/webhooks/{id}/rotate-secret` body: how long the replaced secret keeps signing. */
+export type RotateWebhookSecretBody = JsonBody<operations['rotateWebhookSecret']>
+/** The endpoint after a rotation, with its new `secret` (shown only here) and `previousSecretExpiresAt`. */
+export type RotatedWebhookEndpoint = JsonResponse<operations['rotateWebhookSecret'], 200>
 /** A webhook event type (`room.created`, `room.changed`, `user.entered`, …). */
 export type WebhookEventType = NonNullable<WebhookEndpoint['events']>[number]
 /** Query of `GET /v1/webhooks/deliveries`: `status`, `cursor`, `limit`. */
@@ -262,6 +266,15 @@ export class TandemApi {
   /** `DELETE /v1/webhooks/{id}`: deletes an endpoint and its pending deliveries. @throws TandemError `webhook_not_found` (404). */
   async deleteWebhook(id: string, options?: RequestOptions): Promise<void> {
     await this.#request('delete', '/v1/webhooks/{id}', { params: { id } }, 'none', options)
+  }
+
+  /**
+   * `POST /v1/webhooks/{id}/rotate-secret`: a new secret; the old one keeps signing beside it until
+   * `previousSecretExpiresAt` (default overlap: the server's TANDEM_WEBHOOK_SECRET_OVERLAP_SEC).
+   * @throws TandemError `webhook_not_found` (404), `webhook_managed_by_config` (409) for `ep_config`.
+   */
+  rotateWebhookSecret(id: string, body: RotateWebhookSecretBody = {}, options?: RequestOptions): Promise<RotatedWebhookEndpoint> {
+    return this.#request('post', '/v1/webhooks/{id}/rotate-secret', { params: { id }, json: body }, 'json', options) as Promise<RotatedWebhookEndpoint>
   }
 
   /** `GET /v1/webhooks/deliveries`: one page of deliveries, oldest first, optionally by `status`. */

@@ -32,6 +32,8 @@ export {
   type MintedToken,
   type CreateWebhookBody,
   type CreatedWebhookEndpoint,
+  type RotateWebhookSecretBody,
+  type RotatedWebhookEndpoint,
   type WebhookEndpointList,
   type WebhookEndpoint,
   type WebhookEventType,

@@ -4,7 +4,7 @@
  */
 import type { AuthOptions } from './auth/keys.js'
 import { parseCidr } from './ip.js'
-import { webhookSecretProblem } from './webhooks/secret-format.js'
+import { MAX_SECRET_OVERLAP_SEC, webhookSecretProblem } from './webhooks/secret-format.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -235,7 +235,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       url: webhookUrl,
       secret: webhookSecret,
       previousSecret: previousWebhookSecret,
-      secretOverlapSec: intVar(merged, 'TANDEM_WEBHOOK_SECRET_OVERLAP_SEC', { default: 86_400, min: 0, max: 30 * 86_400 }),
+      secretOverlapSec: intVar(merged, 'TANDEM_WEBHOOK_SECRET_OVERLAP_SEC', { default: 86_400, min: 0, max: MAX_SECRET_OVERLAP_SEC }),
       allowPrivate: boolVar(merged, 'TANDEM_WEBHOOK_ALLOW_PRIVATE', false),
       timeoutMs: intVar(merged, 'TANDEM_WEBHOOK_TIMEOUT_MS', { default: 15_000, min: 100, max: 120_000 }),
       debounceMs: intVar(merged, 'TANDEM_WEBHOOK_DEBOUNCE_MS', { default: 2_000, min: 0, max: 3_600_000 }),

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'minting_disabled'
   | 'webhook_not_found'
+  | 'webhook_managed_by_config'
   | 'delivery_not_found'
   | 'document_too_large'
   | 'request_timeout'
@@ -56,6 +57,8 @@ export const HTTP_STATUS: Record<ErrorCode, string> = {
   /** POST /v1/tokens on a server that verifies tokens signed elsewhere (public key or JWKS): it holds no signing key. */
   minting_disabled: '501 Not Implemented',
   webhook_not_found: '404 Not Found',
+  /** ep_config's secrets come from TANDEM_WEBHOOK_SECRET and TANDEM_WEBHOOK_PREVIOUS_SECRET, not from REST. */
+  webhook_managed_by_config: '409 Conflict',
   delivery_not_found: '404 Not Found',
   /** The room's document would grow past TANDEM_MAX_DOC_BYTES. */
   document_too_large: '413 Payload Too Large',

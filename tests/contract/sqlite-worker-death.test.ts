@@ -83,7 +83,7 @@ function everyCall(store: Store): [string, Promise<unknown>][] {
 
 function rawCalls(store: Store): [string, Promise<unknown>][] {
   const delivery = { id: 'msg_x', endpointId: 'ep_1', eventType: 'room.changed', payload: '{}', createdAt: 1 }
-  const endpoint = { id: 'ep_1', url: 'https://r.example/h', secret: 'whsec_eA==', events: null, createdAt: 1, disabledAt: null }
+  const endpoint = { id: 'ep_1', url: 'https://r.example/h', secret: 'whsec_eA==', events: null, createdAt: 1, disabledAt: null, previousSecret: null, previousSecretExpiresAt: null }
   return [
     ['loadUpdates', store.loadUpdates('r')],
     ['appendUpdate', store.appendUpdate('r', new Uint8Array([1]))],

@@ -33,7 +33,7 @@ const adapters: { name: string; open: (clock: ManualClock, path?: string) => Pro
 ]
 
 const update = new Uint8Array([0, 0])
-const endpoint = (id: string): WebhookEndpoint => ({ id, url: `https://${id}.example/`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events: null, createdAt: 1, disabledAt: null })
+const endpoint = (id: string): WebhookEndpoint => ({ id, url: `https://${id}.example/`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events: null, createdAt: 1, disabledAt: null, previousSecret: null, previousSecretExpiresAt: null })
 
 describe.each(adapters)('room changes: $name', ({ name, open }) => {
   async function fresh(): Promise<{ store: Store; clock: ManualClock }> {
@@ -142,4 +142,40 @@ describe.each(adapters)('room changes: $name', ({ name, open }) => {
       expect(await again.dueRoomChanges(clock.t, 0, 0, 10)).toEqual([{ room: 'kept', firstAt: clock.t, lastAt: clock.t }])
     })
   }
+})
+
+describe.each(adapters)('webhook secret rotation: $name', ({ open }) => {
+  const NEW_1 = 'whsec_bmV3LXNlY3JldC1udW1iZXItb25lLTAxMjM0'
+  const NEW_2 = 'whsec_bmV3LXNlY3JldC1udW1iZXItdHdvLTAxMjM0'
+
+  test('rotation moves the current secret to previous with its expiry, keeps one previous, and can drop it at once', async () => {
+    const store = await open(new ManualClock())
+    onTestFinished(() => store.close())
+    const original = endpoint('ep_a')
+    await store.saveWebhookEndpoint(original)
+    expect(await store.rotateWebhookSecret('ep_missing', NEW_1, 5_000)).toBeNull()
+
+    const first = await store.rotateWebhookSecret('ep_a', NEW_1, 5_000)
+    expect(first).toEqual({ ...original, secret: NEW_1, previousSecret: original.secret, previousSecretExpiresAt: 5_000 })
+    expect(await store.listWebhookEndpoints()).toEqual([first])
+
+    // A second rotation during the overlap: only the secret it replaces is kept as previous.
+    const second = await store.rotateWebhookSecret('ep_a', NEW_2, 9_000)
+    expect(second).toEqual({ ...original, secret: NEW_2, previousSecret: NEW_1, previousSecretExpiresAt: 9_000 })
+    expect(await store.listWebhookEndpoints()).toEqual([second])
+
+    const dropped = await store.rotateWebhookSecret('ep_a', NEW_1, null)
+    expect(dropped).toEqual({ ...original, secret: NEW_1, previousSecret: null, previousSecretExpiresAt: null })
+    expect(await store.listWebhookEndpoints()).toEqual([dropped])
+  })
+
+  test('saveWebhookEndpoint stores a previous secret without expiry (the configured endpoint)', async () => {
+    const store = await open(new ManualClock())
+    onTestFinished(() => store.close())
+    const configured = { ...endpoint('ep_config'), previousSecret: NEW_1, previousSecretExpiresAt: null }
+    await store.saveWebhookEndpoint(configured)
+    expect(await store.listWebhookEndpoints()).toEqual([configured])
+    await store.saveWebhookEndpoint({ ...configured, previousSecret: null })
+    expect(await store.listWebhookEndpoints()).toEqual([{ ...configured, previousSecret: null }])
+  })
 })

@@ -107,6 +107,8 @@ function endpoint(id: string, overrides: Partial<WebhookEndpoint> = {}): Webhook
     events: null,
     createdAt: 1_000,
     disabledAt: null,
+    previousSecret: null,
+    previousSecretExpiresAt: null,
     ...overrides,
   }
 }
@@ -977,7 +979,7 @@ describe('SQLite store', () => {
     await store.close()
 
     const reopened = new Database(path, { readonly: true })
-    expect(reopened.pragma('user_version', { simple: true })).toBe(4)
+    expect(reopened.pragma('user_version', { simple: true })).toBe(5)
     reopened.close()
     // Reopening runs no migration again: the rooms are there once, with what was written since.
     const again = await createSqliteStore({ path }, silent)

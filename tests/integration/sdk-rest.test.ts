@@ -296,6 +296,13 @@ describe('TandemApi against the real server', () => {
     await waitFor(() => rx.got.length === 2, 'the replayed delivery')
     expect(rx.got[1]!.headers['webhook-id']).toBe(delivery!.id)
 
+    const rotated = await api.rotateWebhookSecret(created.id, { overlapSeconds: 60 })
+    expect(rotated).toMatchObject({ id: created.id, fromConfig: false })
+    expect(rotated.secret).not.toBe(created.secret)
+    expect(Date.parse(rotated.previousSecretExpiresAt ?? '')).toBeGreaterThan(Date.now())
+    expect((await api.rotateWebhookSecret(created.id)).secret).toMatch(/^whsec_/)
+    await expect(api.rotateWebhookSecret('ep_missing')).rejects.toMatchObject({ code: 'webhook_not_found', status: 404 })
+
     await api.deleteWebhook(created.id)
     expect((await api.listWebhooks()).webhooks.map((w) => w.id)).not.toContain(created.id)
     expect(await rejection(api.deleteWebhook(created.id))).toMatchObject({ code: 'webhook_not_found', status: 404 })

@@ -157,6 +157,7 @@ describe('webhook REST routes', () => {
       'post /v1/webhooks createWebhook',
       'get /v1/webhooks listWebhooks',
       'delete /v1/webhooks/{id} deleteWebhook',
+      'post /v1/webhooks/{id}/rotate-secret rotateWebhookSecret',
       'get /v1/webhooks/deliveries listWebhookDeliveries',
       'post /v1/webhooks/deliveries/{id}/replay replayWebhookDelivery',
     ])

@@ -398,7 +398,7 @@ describe.each(stores)('webhooks over the $name store', ({ create }) => {
     const secret = generateSecret()
     const first = await startWebhooks(store, { url: receiver.url, secret, allowPrivate: false })
     expect(await first.webhooks.listEndpoints()).toEqual([
-      { id: 'ep_config', url: receiver.url, events: null, createdAt: expect.any(Number) as unknown, disabledAt: null, fromConfig: true },
+      { id: 'ep_config', url: receiver.url, events: null, createdAt: expect.any(Number) as unknown, disabledAt: null, fromConfig: true, previousSecretExpiresAt: null },
     ])
     first.events.emit(created())
     await waitFor(() => receiver.received.length === 1, 'delivery to the configured endpoint')

@@ -51,7 +51,7 @@ describe('a wall clock stepped back 10 minutes', () => {
 
   test('room.changed is delivered after its debounce, not 10 minutes later', async () => {
     const store = createMemoryStore()
-    await store.saveWebhookEndpoint({ id: 'ep_a', url: 'https://a.example/', secret: generateSecret(), events: null, createdAt: 1, disabledAt: null })
+    await store.saveWebhookEndpoint({ id: 'ep_a', url: 'https://a.example/', secret: generateSecret(), events: null, createdAt: 1, disabledAt: null, previousSecret: null, previousSecretExpiresAt: null })
     const outbox = new Outbox(
       { debounceMs: 100, maxWaitMs: 1_000 },
       { store, log: silent, describeRoom: async () => ({ sizeBytes: 1, stateVector: new Uint8Array([0]) }), onEnqueued: () => {} },
@@ -67,7 +67,7 @@ describe('a wall clock stepped back 10 minutes', () => {
 
   test('a failed delivery is retried after its backoff, not 10 minutes later', async () => {
     const store = createMemoryStore()
-    await store.saveWebhookEndpoint({ id: 'ep_a', url: 'https://a.example/', secret: generateSecret(), events: null, createdAt: 1, disabledAt: null })
+    await store.saveWebhookEndpoint({ id: 'ep_a', url: 'https://a.example/', secret: generateSecret(), events: null, createdAt: 1, disabledAt: null, previousSecret: null, previousSecretExpiresAt: null })
     const answers: WebhookResponse[] = [{ statusCode: 500, retryAfter: null, body: '' }, { statusCode: 200, retryAfter: null, body: '' }]
     let attempts = 0
     // The step comes right after the failure and its retry time were recorded: the moment it hurts most.

@@ -66,7 +66,7 @@ async function setup(
   const depths: number[] = []
   const attempts: string[] = []
   const { store, calls } = counted(createMemoryStore())
-  for (const e of extra.endpoints ?? [{ id: 'ep_a', url: 'https://hooks.example/in', secret: SECRET, events: null, createdAt: 1, disabledAt: null }]) {
+  for (const e of extra.endpoints ?? [{ id: 'ep_a', url: 'https://hooks.example/in', secret: SECRET, events: null, createdAt: 1, disabledAt: null, previousSecret: null, previousSecretExpiresAt: null }]) {
     await store.saveWebhookEndpoint(e)
   }
   const dispatcher = new Dispatcher(
@@ -202,8 +202,8 @@ describe('webhook dispatcher', () => {
     const h = await setup(transport, { maxAttempts: 1 }, {
       resolver: loopback,
       endpoints: [
-        { id: CONFIG_ENDPOINT_ID, url: 'http://internal.corp:8080/hook', secret: SECRET, events: null, createdAt: 1, disabledAt: null },
-        { id: 'ep_bad', url: 'file:///etc/passwd', secret: SECRET, events: null, createdAt: 2, disabledAt: null },
+        { id: CONFIG_ENDPOINT_ID, url: 'http://internal.corp:8080/hook', secret: SECRET, events: null, createdAt: 1, disabledAt: null, previousSecret: null, previousSecretExpiresAt: null },
+        { id: 'ep_bad', url: 'file:///etc/passwd', secret: SECRET, events: null, createdAt: 2, disabledAt: null, previousSecret: null, previousSecretExpiresAt: null },
       ],
     })
     h.dispatcher.start()

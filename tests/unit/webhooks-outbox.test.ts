@@ -7,7 +7,7 @@ import { Outbox, type DescribeRoom } from '@tandem/server/webhooks/outbox'
 const silent = pino({ level: 'silent' })
 
 function endpoint(id: string, events: string[] | null = null, disabledAt: number | null = null): WebhookEndpoint {
-  return { id, url: `https://${id}.example/hook`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events, createdAt: 1, disabledAt }
+  return { id, url: `https://${id}.example/hook`, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events, createdAt: 1, disabledAt, previousSecret: null, previousSecretExpiresAt: null }
 }
 
 interface Harness {

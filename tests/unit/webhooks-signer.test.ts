@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { Webhook } from 'standardwebhooks'
-import { decodeSecret, generateId, generateSecret, signWebhook } from '@tandem/server/webhooks/signer'
+import { decodeSecret, generateId, generateSecret, signWebhook, signingSecrets } from '@tandem/server/webhooks/signer'
 
 const nowSec = (): number => Math.floor(Date.now() / 1000)
 
@@ -73,5 +73,24 @@ describe('Standard Webhooks signer', () => {
     expect([...ids].sort()).toEqual(ids)
     expect(new Set(ids).size).toBe(ids.length)
     expect(generateId('ep_')).toMatch(/^ep_[0-9a-f]{28}$/)
+  })
+
+  test('signing secrets: the current one, plus the previous one until its expiry (none: while it is set)', () => {
+    const current = generateSecret()
+    const previous = generateSecret()
+    const at = 1_700_000_000_000
+    expect(signingSecrets({ secret: current, previousSecret: null, previousSecretExpiresAt: null }, at)).toEqual([current])
+    expect(signingSecrets({ secret: current, previousSecret: previous, previousSecretExpiresAt: at + 1 }, at)).toEqual([current, previous])
+    expect(signingSecrets({ secret: current, previousSecret: previous, previousSecretExpiresAt: at }, at)).toEqual([current])
+    expect(signingSecrets({ secret: current, previousSecret: previous, previousSecretExpiresAt: at - 1 }, at)).toEqual([current])
+    expect(signingSecrets({ secret: current, previousSecret: previous, previousSecretExpiresAt: null }, at)).toEqual([current, previous])
+    expect(signingSecrets({ secret: current, previousSecret: current, previousSecretExpiresAt: null }, at)).toEqual([current])
+
+    // Both verifiers accept the overlap's header; after expiry only the new secret's does.
+    const during = signWebhook(signingSecrets({ secret: current, previousSecret: previous, previousSecretExpiresAt: at + 1 }, at), { id: 'msg_1', timestampSec: Date.now() / 1000, body: '{}' })
+    expect(new Webhook(current).verify('{}', { ...during })).toEqual({})
+    expect(new Webhook(previous).verify('{}', { ...during })).toEqual({})
+    const after = signWebhook(signingSecrets({ secret: current, previousSecret: previous, previousSecretExpiresAt: at }, at), { id: 'msg_1', timestampSec: Date.now() / 1000, body: '{}' })
+    expect(() => new Webhook(previous).verify('{}', { ...after })).toThrow()
   })
 })

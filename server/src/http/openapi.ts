@@ -68,7 +68,7 @@ function operation(route: Route): JsonObject {
     op.requestBody =
       route.body.kind === 'json'
         ? {
-            required: true,
+            required: route.body.optional !== true,
             ...(route.body.description !== undefined && { description: route.body.description }),
             content: { 'application/json': { schema: toJsonSchema(route.body.schema, 'input') } },
           }

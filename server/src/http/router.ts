@@ -38,7 +38,8 @@ export interface Authenticator {
 
 /** A request body: JSON validated by `schema`, or raw bytes of one media type. */
 export type BodySpec =
-  | { kind: 'json'; schema: z.ZodType; description?: string }
+  /** `optional`: a request without a body (no Content-Length or 0, no chunked encoding) gets `body: undefined`. */
+  | { kind: 'json'; schema: z.ZodType; description?: string; optional?: boolean }
   | { kind: 'binary'; contentType: string; description: string }
 
 export interface ResponseSpec {
@@ -51,7 +52,13 @@ export interface ResponseSpec {
 
 type ObjectSchema = z.ZodObject
 type Out<S> = S extends z.ZodType ? z.output<S> : Record<string, never>
-type BodyOut<B> = B extends { kind: 'json'; schema: infer S extends z.ZodType } ? z.output<S> : B extends { kind: 'binary' } ? Uint8Array : undefined
+type BodyOut<B> = B extends { kind: 'json'; schema: infer S extends z.ZodType; optional: true }
+  ? z.output<S> | undefined
+  : B extends { kind: 'json'; schema: infer S extends z.ZodType }
+    ? z.output<S>
+    : B extends { kind: 'binary' }
+      ? Uint8Array
+      : undefined
 
 export interface RouteRequest<P, Q, B> {
   params: P
@@ -367,7 +374,9 @@ export class Router {
     // Start reading the body now (uWS streams it right after this returns), in parallel with auth.
     let reader: BodyReader | null = null
     let contentTypeError: AppError | null = null
-    if (route.body) {
+    // An optional JSON body that is absent needs no Content-Type and is not read.
+    const bodyAbsent = route.body?.kind === 'json' && route.body.optional === true && !ex.bodyIncomplete
+    if (route.body && !bodyAbsent) {
       const expected = route.body.kind === 'json' ? 'application/json' : route.body.contentType
       const got = mediaType(headers.get('content-type') ?? '')
       if (got !== expected) {

@@ -244,6 +244,20 @@ class MemoryStore implements Store {
     if (endpoint) this.state.endpoints.set(id, { ...endpoint, disabledAt: at })
   }
 
+  async rotateWebhookSecret(id: string, newSecret: string, previousExpiresAt: number | null): Promise<WebhookEndpoint | null> {
+    this.#assertOpen()
+    const endpoint = this.state.endpoints.get(id)
+    if (endpoint === undefined) return null
+    const rotated: WebhookEndpoint = {
+      ...endpoint,
+      secret: newSecret,
+      previousSecret: previousExpiresAt === null ? null : endpoint.secret,
+      previousSecretExpiresAt: previousExpiresAt,
+    }
+    this.state.endpoints.set(id, rotated)
+    return copyEndpoint(rotated)
+  }
+
   async enqueueDeliveries(deliveries: readonly NewWebhookDelivery[]): Promise<void> {
     this.#assertOpen()
     // All or nothing, like the SQLite transaction: check every id before inserting any.
@@ -479,6 +493,8 @@ function copyEndpoint(e: WebhookEndpoint): WebhookEndpoint {
     events: e.events === null ? null : [...e.events],
     createdAt: e.createdAt,
     disabledAt: e.disabledAt,
+    previousSecret: e.previousSecret,
+    previousSecretExpiresAt: e.previousSecretExpiresAt,
   }
 }
 

@@ -67,6 +67,8 @@ export interface EndpointRow {
   events: string | null
   createdAt: number
   disabledAt: number | null
+  previousSecret: string | null
+  previousSecretExpiresAt: number | null
 }
 
 /** Operations that only read, each in one statement or one read transaction: the reader serves these. */
@@ -95,6 +97,7 @@ export interface WorkerCalls extends ReadCalls {
   saveEndpoint: { endpoint: EndpointRow }
   deleteEndpoint: { id: string }
   disableEndpoint: { id: string; at: number }
+  rotateEndpointSecret: { id: string; secret: string; previousExpiresAt: number | null }
   enqueueDeliveries: { deliveries: NewWebhookDelivery[] }
   claimDeliveries: { now: number; limit: number; leaseMs: number }
   completeDelivery: { id: string; outcome: DeliveryOutcome; at: number }
@@ -119,6 +122,7 @@ export interface WorkerResults {
   listEndpoints: EndpointRow[]
   deleteEndpoint: boolean
   disableEndpoint: undefined
+  rotateEndpointSecret: EndpointRow | null
   enqueueDeliveries: undefined
   claimDeliveries: WebhookDelivery[]
   completeDelivery: undefined

@@ -22,6 +22,10 @@ const ROOM_COLUMNS = `
   r.name AS name, r.created_at AS createdAt, r.updated_at AS updatedAt, r.metadata AS metadata,
   (SELECT COALESCE(SUM(length(u.data)), 0) FROM updates u WHERE u.room = r.name) AS sizeBytes`
 
+export const ENDPOINT_COLUMNS = `
+  id, url, secret, events, created_at AS createdAt, disabled_at AS disabledAt,
+  previous_secret AS previousSecret, previous_secret_expires_at AS previousSecretExpiresAt`
+
 export const DELIVERY_COLUMNS = `
   id, endpoint_id AS endpointId, event_type AS eventType, payload, created_at AS createdAt, status, attempts,
   next_attempt_at AS nextAttemptAt, last_error AS lastError, last_status_code AS lastStatusCode,
@@ -137,8 +141,7 @@ export function createReads(db: Database.Database): Reads {
 
   // ---- webhook endpoints and outbox --------------------------------------------------------------
   const selectEndpoints = db.prepare<[], EndpointRow>(
-    `SELECT id, url, secret, events, created_at AS createdAt, disabled_at AS disabledAt
-     FROM webhook_endpoints ORDER BY created_at, id`,
+    `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id`,
   )
   const selectDelivery = db.prepare<[string], WebhookDelivery>(
     `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?`,

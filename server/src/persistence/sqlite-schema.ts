@@ -89,6 +89,12 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       -- One row, rewritten by the readiness check to learn whether writes succeed again after a failure.
       CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
     `),
+  // 5: secret rotation: the replaced secret keeps signing until it expires (Store.rotateWebhookSecret).
+  (db) =>
+    db.exec(`
+      ALTER TABLE webhook_endpoints ADD COLUMN previous_secret TEXT;
+      ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_expires_at INTEGER; -- wall clock; NULL: while set
+    `),
 ]
 
 function schemaVersion(db: Database.Database): number {

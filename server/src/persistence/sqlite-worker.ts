@@ -12,6 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
 import { compactionResult, planCompaction } from './compaction.js'
 import type {
+  EndpointRow,
   LoadResult,
   PackedRows,
   ReaderOp,
@@ -25,7 +26,7 @@ import type {
   WorkerResults,
   WorkerStartup,
 } from './sqlite-protocol.js'
-import { DELIVERY_COLUMNS, createReads, sqlLimit } from './sqlite-reads.js'
+import { DELIVERY_COLUMNS, ENDPOINT_COLUMNS, createReads, sqlLimit } from './sqlite-reads.js'
 import { openReader, openWriter } from './sqlite-schema.js'
 import { mergeStateVectors } from './state-vector.js'
 import type { CompactionResult, NewWebhookDelivery, SettledRoomChange, WebhookDelivery } from './store.js'
@@ -149,10 +150,19 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
   })
 
   // ---- webhook endpoints -------------------------------------------------------------------------
-  const upsertEndpoint = db.prepare<[string, string, string, string | null, number, number | null]>(
-    `INSERT INTO webhook_endpoints (id, url, secret, events, created_at, disabled_at) VALUES (?, ?, ?, ?, ?, ?)
+  const upsertEndpoint = db.prepare<[string, string, string, string | null, number, number | null, string | null, number | null]>(
+    `INSERT INTO webhook_endpoints (id, url, secret, events, created_at, disabled_at, previous_secret, previous_secret_expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret, events = excluded.events,
-       created_at = excluded.created_at, disabled_at = excluded.disabled_at`,
+       created_at = excluded.created_at, disabled_at = excluded.disabled_at, previous_secret = excluded.previous_secret,
+       previous_secret_expires_at = excluded.previous_secret_expires_at`,
+  )
+  // One statement, so the old secret moves to previous_secret in the same write that replaces it.
+  // SET expressions read the row as it was: `secret` in the CASE is the one being replaced.
+  const rotateSecret = db.prepare<[number | null, number | null, string, string], EndpointRow>(
+    `UPDATE webhook_endpoints SET previous_secret = CASE WHEN ? IS NULL THEN NULL ELSE secret END,
+       previous_secret_expires_at = ?, secret = ?
+     WHERE id = ? RETURNING ${ENDPOINT_COLUMNS}`,
   )
   const deleteEndpointRow = db.prepare<[string]>('DELETE FROM webhook_endpoints WHERE id = ?')
   const deletePendingOf = db.prepare<[string]>(
@@ -271,7 +281,9 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     createRoom: ({ name, metadata }) => createRoom(name, metadata),
     ensureRoom: ({ name }) => ensureRoom(name),
     updateRoomMetadata: ({ name, metadata }) => updateRoomMetadata(name, metadata),
-    saveEndpoint: ({ endpoint: e }) => void upsertEndpoint.run(e.id, e.url, e.secret, e.events, e.createdAt, e.disabledAt),
+    saveEndpoint: ({ endpoint: e }) =>
+      void upsertEndpoint.run(e.id, e.url, e.secret, e.events, e.createdAt, e.disabledAt, e.previousSecret, e.previousSecretExpiresAt),
+    rotateEndpointSecret: ({ id, secret, previousExpiresAt }) => rotateSecret.get(previousExpiresAt, previousExpiresAt, secret, id) ?? null,
     deleteEndpoint: ({ id }) => deleteEndpoint(id),
     disableEndpoint: ({ id, at }) => void disableEndpoint.run(at, id),
     enqueueDeliveries: ({ deliveries }) => void enqueue(deliveries),

@@ -347,6 +347,8 @@ class SqliteStore implements Store {
         events: endpoint.events === null ? null : JSON.stringify(endpoint.events),
         createdAt: endpoint.createdAt,
         disabledAt: endpoint.disabledAt,
+        previousSecret: endpoint.previousSecret,
+        previousSecretExpiresAt: endpoint.previousSecretExpiresAt,
       },
     })
   }
@@ -361,6 +363,11 @@ class SqliteStore implements Store {
 
   disableWebhookEndpoint(id: string, at: number): Promise<void> {
     return this.#write('disableEndpoint', { id, at })
+  }
+
+  async rotateWebhookSecret(id: string, newSecret: string, previousExpiresAt: number | null): Promise<WebhookEndpoint | null> {
+    const row = await this.#write('rotateEndpointSecret', { id, secret: newSecret, previousExpiresAt })
+    return row && toEndpoint(row)
   }
 
   enqueueDeliveries(deliveries: readonly NewWebhookDelivery[]): Promise<void> {
@@ -503,6 +510,8 @@ function toEndpoint(row: EndpointRow): WebhookEndpoint {
     events: row.events === null ? null : (JSON.parse(row.events) as string[]),
     createdAt: row.createdAt,
     disabledAt: row.disabledAt,
+    previousSecret: row.previousSecret,
+    previousSecretExpiresAt: row.previousSecretExpiresAt,
   }
 }
 

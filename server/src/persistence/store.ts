@@ -80,6 +80,17 @@ export interface WebhookEndpoint {
   readonly createdAt: number
   /** Set when the receiver answered 410 Gone; disabled endpoints get no new deliveries. */
   readonly disabledAt: number | null
+  /**
+   * The secret a rotation replaced (rotateWebhookSecret), or, for `ep_config`, TANDEM_WEBHOOK_PREVIOUS_SECRET.
+   * Attempts are signed with it too (after `secret`) while it is valid, so receivers can switch without a
+   * failed delivery.
+   */
+  readonly previousSecret: string | null
+  /**
+   * Wall-clock ms since the epoch until which `previousSecret` also signs; null with a previous secret means
+   * "as long as it is set" (ep_config, whose secrets the environment manages).
+   */
+  readonly previousSecretExpiresAt: number | null
 }
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed'
@@ -196,6 +207,12 @@ export interface Store {
   /** Deletes an endpoint and its pending deliveries (failed and delivered ones are kept). */
   deleteWebhookEndpoint(id: string): Promise<boolean>
   disableWebhookEndpoint(id: string, at: number): Promise<void>
+  /**
+   * Atomically makes `newSecret` the endpoint's secret and its current secret the previous one, valid
+   * until `previousExpiresAt` (null: drop the current secret at once, keeping no previous one). A previous
+   * secret from an earlier rotation is discarded: only one is kept. Null if the endpoint does not exist.
+   */
+  rotateWebhookSecret(id: string, newSecret: string, previousExpiresAt: number | null): Promise<WebhookEndpoint | null>
   /** Adds deliveries (status pending, attempts 0, due now) in one transaction. */
   enqueueDeliveries(deliveries: readonly NewWebhookDelivery[]): Promise<void>
   /**

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import type { Store, WebhookDelivery, WebhookEndpoint } from '../persistence/store.js'
 import type { WebhookMetrics } from '../metrics.js'
-import { signWebhook } from './signer.js'
+import { signWebhook, signingSecrets } from './signer.js'
 import { DestinationError, parseEndpointUrl, resolveDestination, type Resolver } from './ssrf.js'
 import type { WebhookTransport } from './transport.js'
 import { decide, type AttemptResult, type RetryOptions } from './policy.js'
@@ -222,7 +222,9 @@ export class Dispatcher {
         signal,
       })
       // Re-signed per attempt with the same id: a fresh timestamp keeps receivers' replay windows valid.
-      const headers = signWebhook(endpoint.secret, { id: delivery.id, timestampSec: Date.now() / 1000, body: delivery.payload })
+      // During a rotation's overlap the previous secret signs too, so a receiver holding either one accepts.
+      const wallNow = Date.now()
+      const headers = signWebhook(signingSecrets(endpoint, wallNow), { id: delivery.id, timestampSec: wallNow / 1000, body: delivery.payload })
       const res = await this.#deps.transport({ destination, headers: { ...headers }, body: delivery.payload, signal })
       return { kind: 'response', statusCode: res.statusCode, retryAfter: res.retryAfter, body: res.body }
     } catch (err) {

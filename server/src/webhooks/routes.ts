@@ -58,6 +58,24 @@ export function webhookRoutes(webhooks: Webhooks): Route[] {
       },
     }),
     defineRoute({
+      method: 'POST',
+      path: '/v1/webhooks/:id/rotate-secret',
+      operationId: 'rotateWebhookSecret',
+      summary: 'Give an endpoint a new signing secret; the old one keeps signing during an overlap',
+      description:
+        'The response carries the new secret, shown only here. Until `previousSecretExpiresAt` every attempt (retries and replays included) carries two `v1,` signatures in `webhook-signature`, the new secret\'s first, so a receiver verifying with either secret accepts it: update the receiver, and the old secret stops signing at expiry. Rotating again during an overlap replaces the previous secret with the current one (only one previous secret is kept). `ep_config` takes its secrets from TANDEM_WEBHOOK_SECRET and TANDEM_WEBHOOK_PREVIOUS_SECRET instead.',
+      tag: 'webhooks',
+      auth: 'admin',
+      params: s.webhookParams,
+      body: { kind: 'json', schema: s.rotateSecretBody, optional: true },
+      responses: { 200: { description: 'The endpoint, with its new secret.', json: s.createdWebhookEndpoint } },
+      errors: ['webhook_not_found', 'webhook_managed_by_config'],
+      async handle({ params, body }) {
+        const rotated = await webhooks.rotateSecret(params.id, body?.overlapSeconds)
+        return jsonReply(200, { ...endpointJson(rotated), secret: rotated.secret } satisfies z.input<typeof s.createdWebhookEndpoint>)
+      },
+    }),
+    defineRoute({
       method: 'GET',
       path: '/v1/webhooks/deliveries',
       operationId: 'listWebhookDeliveries',
@@ -101,6 +119,7 @@ function endpointJson(e: EndpointView): z.input<typeof s.webhookEndpoint> {
     createdAt: toTimestamp(e.createdAt),
     disabledAt: e.disabledAt === null ? null : toTimestamp(e.disabledAt),
     fromConfig: e.fromConfig,
+    previousSecretExpiresAt: e.previousSecretExpiresAt === null ? null : toTimestamp(e.previousSecretExpiresAt),
   }
 }
 

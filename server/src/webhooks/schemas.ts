@@ -6,6 +6,7 @@ import * as z from 'zod'
 import { timestamp } from '../http/schemas.js'
 import { WEBHOOK_EVENT_TYPES } from './outbox.js'
 import { MAX_DELIVERY_PAGE } from './service.js'
+import { MAX_SECRET_OVERLAP_SEC } from './secret-format.js'
 import { MAX_URL_LENGTH } from './ssrf.js'
 
 export const webhookEventType = z.enum(WEBHOOK_EVENT_TYPES).meta({ description: 'A webhook event type.' })
@@ -35,12 +36,28 @@ export const webhookEndpoint = z.object({
   createdAt: timestamp,
   disabledAt: timestamp.nullable().meta({ description: 'Set when the receiver answered 410 Gone; a disabled endpoint gets no deliveries.' }),
   fromConfig: z.boolean().meta({ description: 'True for the endpoint configured through TANDEM_WEBHOOK_URL.' }),
+  previousSecretExpiresAt: timestamp.nullable().meta({
+    description:
+      'Until when the secret replaced by the last rotation still signs deliveries (as a second `v1,` signature); a past time means the overlap is over. Null when no rotation overlap applies (for `ep_config`, TANDEM_WEBHOOK_PREVIOUS_SECRET signs while it is set).',
+  }),
 })
 
 export const createdWebhookEndpoint = webhookEndpoint.extend({
   secret: z.string().meta({
     description: 'Standard Webhooks signing secret (`whsec_…`). Shown only in this response: store it to verify `webhook-signature`.',
   }),
+})
+
+export const rotateSecretBody = z.strictObject({
+  overlapSeconds: z
+    .int()
+    .min(0)
+    .max(MAX_SECRET_OVERLAP_SEC)
+    .optional()
+    .meta({
+      description: `How long the current secret keeps signing beside the new one, 0–${MAX_SECRET_OVERLAP_SEC} seconds; 0 drops it at once. Default: TANDEM_WEBHOOK_SECRET_OVERLAP_SEC.`,
+      examples: [86_400],
+    }),
 })
 
 export const webhookEndpointList = z.object({ webhooks: z.array(webhookEndpoint) })

@@ -29,3 +29,6 @@ export function webhookSecretProblem(secret: string): string | null {
   }
   return null
 }
+
+/** Longest rotation overlap, in seconds (30 days): REST `overlapSeconds` and TANDEM_WEBHOOK_SECRET_OVERLAP_SEC. */
+export const MAX_SECRET_OVERLAP_SEC = 30 * 86_400

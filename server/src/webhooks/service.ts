@@ -45,6 +45,12 @@ export interface EndpointView {
   readonly disabledAt: number | null
   /** True for the endpoint configured through TANDEM_WEBHOOK_URL. */
   readonly fromConfig: boolean
+  /**
+   * Until when (wall clock, ms since the epoch) the secret replaced by the last rotation still signs; null
+   * when no previous secret signs by expiry (none, it was dropped at once, or ep_config's, which signs while
+   * TANDEM_WEBHOOK_PREVIOUS_SECRET is set). A past instant means the overlap is over.
+   */
+  readonly previousSecretExpiresAt: number | null
 }
 
 export interface CreatedEndpoint extends EndpointView {
@@ -93,6 +99,12 @@ export interface Webhooks {
   listEndpoints(): Promise<EndpointView[]>
   /** Deletes the endpoint and its pending deliveries; `webhook_not_found` if unknown. */
   deleteEndpoint(id: string): Promise<void>
+  /**
+   * Gives the endpoint a new secret; the current one keeps signing (second) for `overlapSec` seconds
+   * (default TANDEM_WEBHOOK_SECRET_OVERLAP_SEC; 0 drops it at once). `webhook_not_found` if unknown,
+   * `webhook_managed_by_config` for ep_config.
+   */
+  rotateSecret(id: string, overlapSec?: number): Promise<CreatedEndpoint>
   listDeliveries(input: ListDeliveriesInput): Promise<DeliveryPage>
   /** Sends the delivery again from attempt 1 (same webhook-id); `delivery_not_found` if unknown. */
   replayDelivery(id: string): Promise<DeliveryView>
@@ -184,6 +196,8 @@ class WebhookService implements Webhooks {
       events,
       createdAt: Date.now(),
       disabledAt: null,
+      previousSecret: null,
+      previousSecretExpiresAt: null,
     }
     await this.deps.store.saveWebhookEndpoint(endpoint)
     return { ...toEndpointView(endpoint), secret: endpoint.secret }
@@ -198,6 +212,21 @@ class WebhookService implements Webhooks {
       throw new AppError('bad_request', 'ep_config comes from TANDEM_WEBHOOK_URL; unset the variable to remove it')
     }
     if (!(await this.deps.store.deleteWebhookEndpoint(id))) throw new AppError('webhook_not_found', `webhook endpoint ${id} does not exist`)
+  }
+
+  async rotateSecret(id: string, overlapSec: number = this.opts.secretOverlapSec): Promise<CreatedEndpoint> {
+    this.#assertOpen()
+    if (id === CONFIG_ENDPOINT_ID) {
+      throw new AppError(
+        'webhook_managed_by_config',
+        'ep_config signs with TANDEM_WEBHOOK_SECRET: to rotate it, set TANDEM_WEBHOOK_PREVIOUS_SECRET to the old secret and TANDEM_WEBHOOK_SECRET to the new one, then restart',
+      )
+    }
+    // Wall clock: the expiry is stored, shown to operators and compared by whichever instance signs.
+    const previousExpiresAt = overlapSec > 0 ? Date.now() + overlapSec * 1000 : null
+    const rotated = await this.deps.store.rotateWebhookSecret(id, generateSecret(), previousExpiresAt)
+    if (rotated === null) throw new AppError('webhook_not_found', `webhook endpoint ${id} does not exist`)
+    return { ...toEndpointView(rotated), secret: rotated.secret }
   }
 
   async listDeliveries(input: ListDeliveriesInput): Promise<DeliveryPage> {
@@ -264,7 +293,17 @@ async function upsertConfigEndpoint(opts: WebhooksOptions, store: Store, log: Lo
   } catch (err) {
     throw new Error(`TANDEM_WEBHOOK_URL: ${err instanceof DestinationError ? err.reason : String(err)}`, { cause: err })
   }
-  if (existing !== null && existing.url === url.href && existing.secret === opts.secret && existing.events === null && existing.disabledAt === null) return
+  if (
+    existing !== null &&
+    existing.url === url.href &&
+    existing.secret === opts.secret &&
+    existing.previousSecret === opts.previousSecret &&
+    existing.previousSecretExpiresAt === null &&
+    existing.events === null &&
+    existing.disabledAt === null
+  ) {
+    return
+  }
   if (existing?.disabledAt != null) log.warn({ endpointId: CONFIG_ENDPOINT_ID }, 're-enabling the configured webhook endpoint that had answered 410 Gone')
   await store.saveWebhookEndpoint({
     id: CONFIG_ENDPOINT_ID,
@@ -273,6 +312,9 @@ async function upsertConfigEndpoint(opts: WebhooksOptions, store: Store, log: Lo
     events: null,
     createdAt: existing?.createdAt ?? Date.now(),
     disabledAt: null,
+    // Signs beside the secret for as long as the variable is set: the operator ends the overlap by unsetting it.
+    previousSecret: opts.previousSecret,
+    previousSecretExpiresAt: null,
   })
 }
 
@@ -293,6 +335,7 @@ function toEndpointView(endpoint: WebhookEndpoint): EndpointView {
     createdAt: endpoint.createdAt,
     disabledAt: endpoint.disabledAt,
     fromConfig: endpoint.id === CONFIG_ENDPOINT_ID,
+    previousSecretExpiresAt: endpoint.previousSecret === null ? null : endpoint.previousSecretExpiresAt,
   }
 }
 

@@ -51,6 +51,25 @@ export function signWebhook(secrets: string | Buffer | readonly (string | Buffer
   return { 'webhook-id': input.id, 'webhook-timestamp': timestamp, 'webhook-signature': signatures.join(' ') }
 }
 
+/** The part of an endpoint that decides which secrets sign (persistence/store.ts WebhookEndpoint). */
+export interface EndpointSecrets {
+  readonly secret: string
+  readonly previousSecret: string | null
+  readonly previousSecretExpiresAt: number | null
+}
+
+/**
+ * The secrets an attempt at wall-clock time `nowMs` is signed with: the current one, then the previous one
+ * while it has not expired (no expiry: while it is set). The expiry is a wall-clock instant that is stored
+ * and shown to operators, so it is compared with the wall clock.
+ */
+export function signingSecrets(endpoint: EndpointSecrets, nowMs: number): string[] {
+  const { secret, previousSecret, previousSecretExpiresAt } = endpoint
+  if (previousSecret === null || previousSecret === secret) return [secret]
+  if (previousSecretExpiresAt !== null && nowMs >= previousSecretExpiresAt) return [secret]
+  return [secret, previousSecret]
+}
+
 /** A fresh `whsec_` secret: 32 random bytes (the spec asks for 24–64). */
 export function generateSecret(): string {
   return SECRET_PREFIX + randomBytes(32).toString('base64')
