@@ -325,5 +325,38 @@ describe('storage failure', () => {
     await single(running.url, room, { token: jwt }, doc)
     await waitFor(async () => (await storedText(running, room)) === 'saved unsaved', 'the re-sent edit to be stored')
   })
+
+  // KNOWN BUG (found by tests/integration/fuzz-durability.test.ts, not fixed here): the room relays an
+  // edit to the other peers before its commit. When the commit is lost (storage failure, or SIGKILL),
+  // another user's client holds content under the author's clientID that the server lacks; its resync
+  // carries it, the ownership check takes it for a forgery (1008), and since every reconnect resends the
+  // same sync step 2 that client can never rejoin, nor save its own edits. `test.fails` keeps the
+  // expected behaviour written down until the room is changed; remove `.fails` with the fix.
+  test.fails("a client holding another user's relayed edit whose commit failed can rejoin after recovery", async () => {
+    const control = controllableStore()
+    const running = await serve({}, control.store)
+    const room = scope.freshRoom('relayed')
+    const aliceDoc = new Y.Doc()
+    const bobDoc = new Y.Doc()
+    const alice = await single(running.url, room, { token: await token({ sub: 'alice' }) }, aliceDoc)
+    const bob = await single(running.url, room, { token: await token({ sub: 'bob' }) }, bobDoc)
+    await alice.write(room, (d) => d.getText('t').insert(0, 'saved '))
+
+    control.fail(true)
+    aliceDoc.getText('t').insert(6, 'relayed, never committed')
+    // The edit reaches Bob before its commit fails; then both are told to retry later.
+    await waitFor(() => bobDoc.getText('t').toString() === 'saved relayed, never committed', 'the relayed edit at Bob')
+    expect(await alice.closedWith()).toMatchObject({ code: 1013 })
+    expect(await bob.closedWith()).toMatchObject({ code: 1013 })
+
+    control.fail(false)
+    // Bob reconnects first: his sync step 2 carries Alice's edit, which the server never stored.
+    const again = await single(running.url, room, { token: await token({ sub: 'bob' }) }, bobDoc)
+    await again.roundTrip()
+    expect(again.closeInfo).toBeNull()
+    await again.write(room, (d) => d.getText('t').insert(0, 'bob '))
+    await single(running.url, room, { token: await token({ sub: 'alice' }) }, aliceDoc)
+    await waitFor(async () => (await storedText(running, room)) === 'bob saved relayed, never committed', 'both edits to be stored')
+  })
 })
 
