@@ -115,9 +115,15 @@ function differs(incoming: Y.Item, held: Y.Item, from: number): boolean {
   // Yjs splits an item at an offset by giving the right part its left neighbour's last id as origin.
   const expectedOrigin = (item: Y.Item, offset: number): Y.ID | null =>
     offset === 0 ? item.origin : Y.createID(item.id.client, item.id.clock + offset - 1)
-  if (!sameId(expectedOrigin(incoming, offsetIn), expectedOrigin(held, offsetHeld))) return true
+  const origin = expectedOrigin(incoming, offsetIn)
+  if (!sameId(origin, expectedOrigin(held, offsetHeld))) return true
   if (!sameId(incoming.rightOrigin, held.rightOrigin)) return true
-  if ((incoming.parentSub ?? null) !== (held.parentSub ?? null)) return true
+  // An encoded item names its parent and map key only when it has no neighbours (the neighbours imply
+  // them); a decoded one then carries null, which must not count as a different key.
+  if (origin === null && incoming.rightOrigin === null) {
+    if (!sameParent(incoming.parent, held.parent)) return true
+    if ((incoming.parentSub ?? null) !== (held.parentSub ?? null)) return true
+  }
   const a = incoming.content
   const b = held.content
   if (b instanceof Y.ContentDeleted || a instanceof Y.ContentDeleted) return false
@@ -126,7 +132,45 @@ function differs(incoming: Y.Item, held: Y.Item, from: number): boolean {
     const length = Math.min(a.str.length - offsetIn, b.str.length - offsetHeld)
     return a.str.slice(offsetIn, offsetIn + length) !== b.str.slice(offsetHeld, offsetHeld + length)
   }
-  return false
+  if (a instanceof Y.ContentType && b instanceof Y.ContentType) return a.type.constructor !== b.type.constructor || nodeName(a.type) !== nodeName(b.type)
+  if (a instanceof Y.ContentFormat && b instanceof Y.ContentFormat) return a.key !== b.key || !sameValue(a.value, b.value)
+  // Map values, array elements, embeds, formats, binaries, subdocs: compare what they hold, from the offsets.
+  const length = Math.min(a.getLength() - offsetIn, b.getLength() - offsetHeld)
+  const heldContent = b.getContent().slice(offsetHeld, offsetHeld + length)
+  const incomingContent = a.getContent().slice(offsetIn, offsetIn + length)
+  return !sameValues(incomingContent, heldContent)
+}
+
+/** A decoded item's parent (root type name, parent item's id, or null) against a stored item's parent type. */
+function sameParent(incoming: Y.Item['parent'], held: Y.Item['parent']): boolean {
+  if (incoming === null || !(held instanceof Y.AbstractType)) return true // nothing to compare
+  const heldItem = held._item
+  if (incoming instanceof Y.ID) return heldItem !== null && sameId(incoming, heldItem.id)
+  if (typeof incoming === 'string') return heldItem === null && Y.findRootTypeKey(held) === incoming
+  return true
+}
+
+function nodeName(type: Y.AbstractType<unknown>): string | null {
+  return type instanceof Y.XmlElement ? type.nodeName : null
+}
+
+function sameValues(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false
+  return a.every((value, i) => sameValue(value, b[i]))
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
+  }
+  if (a instanceof Y.Doc || b instanceof Y.Doc) return a instanceof Y.Doc && b instanceof Y.Doc && a.guid === b.guid
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return Object.is(a, b)
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  if (Array.isArray(a)) return sameValues(a, b as unknown[])
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  return ka.every((key) => Object.prototype.hasOwnProperty.call(b, key) && sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
 }
 
 function sameId(a: Y.ID | null, b: Y.ID | null): boolean {
