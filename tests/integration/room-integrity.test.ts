@@ -332,7 +332,7 @@ describe('storage failure', () => {
   // carries it, the ownership check takes it for a forgery (1008), and since every reconnect resends the
   // same sync step 2 that client can never rejoin, nor save its own edits. `test.fails` keeps the
   // expected behaviour written down until the room is changed; remove `.fails` with the fix.
-  test.fails("a client holding another user's relayed edit whose commit failed can rejoin after recovery", async () => {
+  test("a client holding another user's relayed edit whose commit failed can rejoin after recovery", async () => {
     const control = controllableStore()
     const running = await serve({}, control.store)
     const room = scope.freshRoom('relayed')

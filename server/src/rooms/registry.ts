@@ -4,9 +4,12 @@
  * flush and then loads fresh rather than reviving a half-closed room.
  */
 import * as Y from 'yjs'
-import { Room, type RoomDeps } from './room.js'
+import { Room, type RoomDeps, type UnsavedState } from './room.js'
 import type { Peer } from './peer.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
+
+/** Most bytes of unsaved content kept for rooms broken by failed commits, in all (see #keepUnsaved). */
+const MAX_UNSAVED_BYTES = 64 * 1024 * 1024
 
 export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken'> & {
   idleUnloadMs: number
@@ -23,6 +26,8 @@ export interface LoadOptions {
 
 export class RoomRegistry {
   readonly #live = new Map<string, Room>()
+  /** What rooms broken by a failed commit held, until they load again (see #keepUnsaved); oldest first. */
+  readonly #unsaved = new Map<string, UnsavedState>()
   /** Loads and unloads in progress, keyed by room id. */
   readonly #pending = new Map<string, Promise<Room | null>>()
   readonly #unloadTimers = new Map<string, NodeJS.Timeout>()
@@ -151,6 +156,7 @@ export class RoomRegistry {
   }
 
   async #delete(id: string): Promise<boolean> {
+    this.#unsaved.delete(id)
     const live = this.#live.get(id)
     let tombstone: Uint8Array | null
     if (live?.state === 'active') {
@@ -179,6 +185,19 @@ export class RoomRegistry {
       throw new AppError('room_not_found', `room ${id} does not exist`)
     }
     const room = await Room.load(id, this.#roomDeps)
+    const unsaved = this.#unsaved.get(id)
+    if (unsaved !== undefined) {
+      this.#unsaved.delete(id)
+      try {
+        await room.adoptUnsaved(unsaved)
+      } catch (err) {
+        // The store failed again: keep the carry-over for the next load, and fail this one.
+        if (!this.#unsaved.has(id)) this.#unsaved.set(id, unsaved)
+        if (room.state === 'active') room.abandon()
+        this.deps.log.warn({ err, roomId: id }, 'storing the unsaved content of a broken room failed')
+        throw new AppError('unavailable', 'storage unavailable; retry later')
+      }
+    }
     this.#live.set(id, room)
     this.deps.events.emit({ type: 'room.loaded', roomId: id })
     // A room loaded for a join that was abandoned (client left mid-load) must still unload.
@@ -217,6 +236,25 @@ export class RoomRegistry {
     this.#unloadTimers.delete(id)
   }
 
+  /**
+   * A room broken by a failed commit had relayed edits that may never have been stored; the next load
+   * adopts them (Room.adoptUnsaved), so clients that received them can resync. Bounded: past
+   * MAX_UNSAVED_BYTES in all, the oldest carry-overs are forgotten (their authors still resend them).
+   */
+  #keepUnsaved(room: Room): void {
+    const unsaved = room.unsavedState()
+    this.#unsaved.delete(room.id)
+    this.#unsaved.set(room.id, unsaved)
+    let total = 0
+    for (const kept of this.#unsaved.values()) total += kept.update.byteLength
+    for (const [id, kept] of this.#unsaved) {
+      if (total <= MAX_UNSAVED_BYTES) break
+      this.#unsaved.delete(id)
+      total -= kept.update.byteLength
+      this.deps.log.warn({ roomId: id }, 'forgetting the unsaved content of a broken room: too much is held')
+    }
+  }
+
   async #unload(room: Room): Promise<void> {
     try {
       await room.close()
@@ -229,6 +267,7 @@ export class RoomRegistry {
   #drop(room: Room): void {
     this.#cancelUnload(room.id)
     if (this.#live.get(room.id) === room) this.#live.delete(room.id)
+    this.#keepUnsaved(room)
     room.abandon()
     this.deps.events.emit({ type: 'room.unloaded', roomId: room.id })
   }

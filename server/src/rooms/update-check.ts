@@ -45,6 +45,66 @@ export function clientsWithNewContent(structs: readonly DecodedStruct[], doc: Y.
   return clients
 }
 
+/** The doc's pending items by client, decoded once per pending update (Yjs replaces it when it changes). */
+const pendingItemsCache = new WeakMap<Uint8Array, Map<number, Y.Item[]>>()
+
+function pendingItems(doc: Y.Doc): Map<number, Y.Item[]> | null {
+  const pending = doc.store.pendingStructs?.update
+  if (!pending) return null
+  let byClient = pendingItemsCache.get(pending)
+  if (byClient === undefined) {
+    byClient = new Map()
+    for (const struct of Y.decodeUpdateV2(pending).structs) {
+      if (!(struct instanceof Y.Item)) continue
+      const list = byClient.get(struct.id.client)
+      if (list) list.push(struct)
+      else byClient.set(struct.id.client, [struct])
+    }
+    pendingItemsCache.set(pending, byClient)
+  }
+  return byClient
+}
+
+/**
+ * Compares the incoming structs beyond what the doc holds integrated with the doc's pending items at the
+ * same ids: `conflict` when one differs (Yjs keeps the pending one and would drop the sender's), and
+ * `held` when every such clock of `client` (or of every client, when null) is pending with the same content.
+ */
+function againstPending(structs: readonly DecodedStruct[], doc: Y.Doc, client: number | null): { conflict: boolean; held: boolean } {
+  const byClient = pendingItems(doc)
+  let held = byClient !== null
+  for (const incoming of structs) {
+    if (incoming instanceof Y.Skip || (client !== null && incoming.id.client !== client)) continue
+    const known = Y.getState(doc.store, incoming.id.client)
+    const end = incoming.id.clock + incoming.length
+    if (end <= known) continue
+    const items = byClient?.get(incoming.id.client)
+    if (!(incoming instanceof Y.Item) || items === undefined) {
+      held = false
+      continue
+    }
+    for (let at = Math.max(incoming.id.clock, known); at < end; ) {
+      const match = items.find((h) => h.id.clock <= at && at < h.id.clock + h.length)
+      if (match === undefined) {
+        held = false
+        break
+      }
+      if (differs(incoming, match, at)) return { conflict: true, held: false }
+      at = match.id.clock + match.length
+    }
+  }
+  return { conflict: false, held }
+}
+
+/**
+ * True when every struct of `client` in the update that the doc does not hold integrated is already held,
+ * with the same content, among the doc's pending structs: a client relaying content the server already
+ * has (and acknowledged to its author) waiting for its dependencies. Such structs add nothing new.
+ */
+export function heldAsPending(structs: readonly DecodedStruct[], client: number, doc: Y.Doc): boolean {
+  return againstPending(structs, doc, client).held
+}
+
 /** Bytes of content the doc holds while it waits for updates it has not received (Yjs pending structs). */
 export function pendingBytes(doc: Y.Doc): number {
   return (doc.store.pendingStructs?.update.byteLength ?? 0) + (doc.store.pendingDs?.byteLength ?? 0)
@@ -81,12 +141,14 @@ export function wouldPend(decoded: DecodedUpdate, doc: Y.Doc): boolean {
 }
 
 /**
- * True when the update repeats an id the doc already holds with different content: the doc keeps what it
- * has, so the sender's version would be dropped silently (Yjs treats a known id as a duplicate). Compares
+ * True when the update repeats an id the doc already holds, integrated or pending, with different content:
+ * the doc keeps what it has, so the sender's version would be dropped silently (Yjs treats a known id as a
+ * duplicate, and merging pending content keeps the first struct for an id). Compares
  * what Yjs keeps of an item: its neighbours at insertion (origins), its key in a map, and string content.
  * Content the doc has garbage-collected or whose content was deleted cannot be compared and counts as equal.
  */
 export function conflictsWithDoc(structs: readonly DecodedStruct[], doc: Y.Doc): boolean {
+  if (pendingItems(doc) !== null && againstPending(structs, doc, null).conflict) return true
   for (const incoming of structs) {
     if (!(incoming instanceof Y.Item)) continue
     const { client, clock } = incoming.id

@@ -100,6 +100,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     } catch (err) {
       if (!current()) return
       if (err instanceof AppError && err.code === 'room_not_found') return deny(ws, binding, err)
+      if (err instanceof AppError && err.code === 'unavailable') return fail(ws, binding, CLOSE_CODE.storage_unavailable, err.message)
       ctx.log.error({ err, roomId: binding.roomId }, 'room failed to load')
       return fail(ws, binding, CLOSE_CODE.internal, 'room failed to load')
     }
