@@ -177,6 +177,62 @@ describeEachAdapter('Document log', (adapter) => {
     expect(loaded.byteSize).toBe(256 + 3 + pooled.byteLength)
   })
 
+  test('bindClients: the first writer of a clientID wins, also within one call; rooms are separate', async () => {
+    const { store } = await openStore(adapter)
+    await store.bindClients('b', [[1, 'alice'], [2, 'bob'], [1, 'mallory']])
+    await store.bindClients('b', [[2, 'mallory'], [3, 'carol']])
+    await store.bindClients('b', [])
+    await store.bindClients('other', [[1, 'dave']])
+    expect([...(await store.loadUpdates('b')).clientOwners].sort(([x], [y]) => x - y)).toEqual([
+      [1, 'alice'],
+      [2, 'bob'],
+      [3, 'carol'],
+    ])
+    expect([...(await store.loadUpdates('other')).clientOwners]).toEqual([[1, 'dave']])
+    // Any non-negative safe integer is a Yjs clientID.
+    await store.bindClients('b', [[0, 'zero'], [Number.MAX_SAFE_INTEGER, 'max']])
+    const owners = (await store.loadUpdates('b')).clientOwners
+    expect([owners.get(0), owners.get(Number.MAX_SAFE_INTEGER)]).toEqual(['zero', 'max'])
+  })
+
+  test('bindClients rejects a bad clientID or owner and binds nothing from that call', async () => {
+    const { store } = await openStore(adapter)
+    const bad: unknown[] = [[-1, 'x'], [1.5, 'x'], [2 ** 53, 'x'], [Number.NaN, 'x'], ['7', 'x'], [7, 42], [7, null]]
+    for (const binding of bad) {
+      await expect(store.bindClients('v', [[9, 'ok'], binding as readonly [number, string]]), JSON.stringify(binding)).rejects.toThrow()
+    }
+    expect((await store.loadUpdates('v')).clientOwners.size).toBe(0)
+  })
+
+  test('bindings commit in order with appends, survive compaction, and go with deleteRoom', async () => {
+    const { store } = await openStore(adapter)
+    const { updates, text } = textUpdates(4)
+    const bound = store.bindClients('o', [[5, 'alice']])
+    await Promise.all(updates.map((u) => store.appendUpdate('o', u)))
+    // The appends were issued after the binding, so their commit has it.
+    expect((await store.loadUpdates('o')).clientOwners.get(5)).toBe('alice')
+    await bound
+
+    expect((await store.compact('o')).outcome).toBe('compacted')
+    const compacted = await store.loadUpdates('o')
+    expect(textOf(compacted.updates)).toBe(text)
+    expect([...compacted.clientOwners]).toEqual([[5, 'alice']])
+
+    expect(await store.deleteRoom('o', null)).toBe(true)
+    expect((await store.loadUpdates('o')).clientOwners.size).toBe(0)
+    // A later incarnation of the room binds afresh.
+    await store.bindClients('o', [[5, 'bob']])
+    expect((await store.loadUpdates('o')).clientOwners.get(5)).toBe('bob')
+  })
+
+  test('loaded clientOwners are a copy', async () => {
+    const { store } = await openStore(adapter)
+    await store.bindClients('c', [[1, 'alice']])
+    const first = await store.loadUpdates('c')
+    ;(first.clientOwners as Map<number, string>).set(1, 'mallory')
+    expect((await store.loadUpdates('c')).clientOwners.get(1)).toBe('alice')
+  })
+
   test.runIf(adapter.reopen !== undefined)('content survives close and reopen', async () => {
     const { updates, text } = textUpdates(40)
     const first = await adapter.open()
@@ -184,11 +240,13 @@ describeEachAdapter('Document log', (adapter) => {
     await Promise.all(updates.slice(0, 30).map((u) => first.appendUpdate('doc', u)))
     await first.compact('doc')
     await Promise.all(updates.slice(30).map((u) => first.appendUpdate('doc', u)))
+    await first.bindClients('doc', [[7, 'alice']])
     await first.close()
 
     const second = await reopenStore(adapter, first)
     const loaded = await second.loadUpdates('doc')
     expect(loaded.rowCount).toBe(11)
     expect(textOf(loaded.updates)).toBe(text)
+    expect([...loaded.clientOwners]).toEqual([[7, 'alice']])
   })
 })
