@@ -1,6 +1,8 @@
 /**
  * Composition root: builds the store, bus, registry, auth and the uWS app, and owns listen/close.
  * Tests and embedders inject dependencies; main.ts is the only caller that exits the process.
+ * One store adapter serves every concern: it is handed to each consumer, whose deps type names only the
+ * part it uses (rooms: DocumentLog and RoomRecords, REST health: StoreLifecycle, webhooks: WebhookOutbox).
  */
 import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js'
 import type { Logger } from 'pino'

@@ -7,8 +7,12 @@ import * as Y from 'yjs'
 import { Room, type RoomDeps } from './room.js'
 import type { Peer } from './peer.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
+import type { DocumentLog } from '../persistence/document-log.js'
+import type { RoomRecords } from '../persistence/room-records.js'
 
-export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken'> & {
+export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'store'> & {
+  /** The rooms' logs, plus the records a join creates or requires and deleteRoom. */
+  store: DocumentLog & Pick<RoomRecords, 'ensureRoom' | 'getRoom' | 'deleteRoom'>
   idleUnloadMs: number
   /** How often every room with peers gets an empty awareness update (Room.keepalive). */
   keepaliveMs: number

@@ -5,7 +5,7 @@
 import * as Y from 'yjs'
 import { encodeAwarenessUpdate, type AwarenessEntry } from '@tandem/client/protocol'
 import type { Logger } from 'pino'
-import type { Store } from '../persistence/store.js'
+import type { DocumentLog } from '../persistence/document-log.js'
 import type { Bus } from '../fanout/bus.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast, Peer } from './peer.js'
@@ -27,7 +27,8 @@ const EMPTY_AWARENESS = encodeAwarenessUpdate([])
 const PRESENCE_LIMITS = { maxClientsPerOwner: 32, maxTombstones: 2_000 } as const
 
 export interface RoomDeps {
-  store: Store
+  /** A room only reads and writes its own log; records and webhooks are the registry's and REST's. */
+  store: DocumentLog
   bus: Bus
   broadcast: Broadcast
   events: RoomEvents

@@ -3,7 +3,8 @@
  * store. HTTP-free: handlers map requests to these calls and AppErrors to responses.
  */
 import * as Y from 'yjs'
-import type { ListRoomsOptions, RoomMetadata, RoomRecord, Store } from '../persistence/store.js'
+import type { DocumentLog } from '../persistence/document-log.js'
+import type { ListRoomsOptions, RoomMetadata, RoomRecord, RoomRecords } from '../persistence/room-records.js'
 import type { RoomRegistry } from './registry.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast } from './peer.js'
@@ -35,7 +36,8 @@ export interface RoomPage {
 }
 
 export interface RoomServiceDeps {
-  store: Store
+  /** Records for the REST resource; the log only to describe a room that is not loaded. */
+  store: RoomRecords & Pick<DocumentLog, 'loadUpdates'>
   registry: RoomRegistry
   events: RoomEvents
   broadcast: Broadcast
