@@ -475,7 +475,7 @@ class PostgresStore implements Store {
     const { rows } = await this.#pool.query<DeliveryRow & { due_at: number }>(
       `WITH due AS (
          SELECT id, next_attempt_at FROM ${this.#s}.webhook_deliveries
-         WHERE status = 'pending' AND next_attempt_at <= $1
+         WHERE status = 'pending' AND next_attempt_at <= $1::float8
          ORDER BY next_attempt_at, created_at, id LIMIT $2
          FOR UPDATE SKIP LOCKED
        )
@@ -569,7 +569,7 @@ class PostgresStore implements Store {
     this.#assertOpen()
     const { rows } = await this.#pool.query<{ room: string; first_at: number; last_at: number }>(
       `SELECT room, first_at, last_at FROM ${this.#s}.room_changes
-       WHERE last_at <= $1 OR first_at <= $2 ORDER BY first_at, room LIMIT $3`,
+       WHERE last_at <= $1::float8 OR first_at <= $2::float8 ORDER BY first_at, room LIMIT $3`,
       [now - quietMs, now - maxWaitMs, clampLimit(limit)],
     )
     return rows.map((r) => ({ room: r.room, firstAt: r.first_at, lastAt: r.last_at }))
@@ -582,7 +582,7 @@ class PostgresStore implements Store {
   async nextRoomChangeDueAt(quietMs: number, maxWaitMs: number): Promise<number | null> {
     this.#assertOpen()
     const { rows } = await this.#pool.query<{ at: number | null }>(
-      `SELECT min(least(last_at + $1, first_at + $2)) AS at FROM ${this.#s}.room_changes`,
+      `SELECT min(least(last_at + $1::bigint, first_at + $2::bigint)) AS at FROM ${this.#s}.room_changes`,
       [quietMs, maxWaitMs],
     )
     return rows[0]?.at ?? null
