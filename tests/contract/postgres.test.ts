@@ -198,3 +198,85 @@ describe.skipIf(pgSkip !== undefined)('Postgres store across instances', () => {
     expect(pending).toHaveLength(1)
   })
 })
+
+/** A TCP proxy to Postgres that the test can cut (drop every connection, refuse new ones) and heal. */
+async function startProxy(): Promise<{ url: string; cut(): void; heal(): void; close(): Promise<void> }> {
+  const net = await import('node:net')
+  const target = new URL(PG_URL)
+  const sockets = new Set<import('node:net').Socket>()
+  let down = false
+  const server = net.createServer((client) => {
+    if (down) return client.destroy()
+    const upstream = net.connect(Number(target.port || 5432), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => undefined)
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as import('node:net').AddressInfo).port
+  const url = new URL(PG_URL)
+  url.host = `127.0.0.1:${port}`
+  return {
+    url: url.toString(),
+    cut() {
+      down = true
+      for (const s of sockets) s.destroy()
+    },
+    heal() {
+      down = false
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+describe.skipIf(pgSkip !== undefined)('Postgres store while Postgres is unreachable', () => {
+  test('appends wait unacknowledged, readiness fails, and once Postgres answers they commit in order', async () => {
+    const schema = newSchema()
+    const proxy = await startProxy()
+    onTestFinished(() => proxy.close())
+    const store = await createPostgresStore({ url: proxy.url, schema, timeoutMs: 2_000, retryBaseMs: 10, retryMaxMs: 50 }, silent)
+    onTestFinished(() => store.close())
+    await store.appendUpdate('room', new Uint8Array([0]))
+    await store.ping()
+
+    proxy.cut()
+    const resolved: number[] = []
+    const waiting = Array.from({ length: 50 }, (_, i) => store.appendUpdate('room', new Uint8Array([i + 1])).then(() => void resolved.push(i + 1)))
+    await expect(store.ping()).rejects.toThrow(/unreachable/)
+    // Give the writer time to fail and retry a few times (a condition: the readiness check keeps failing).
+    await waitFor(async () => (await store.ping().then(() => false, () => true)) && resolved.length === 0, 'the outage to be noticed')
+    expect(resolved).toEqual([])
+
+    proxy.heal()
+    await Promise.all(waiting)
+    expect(resolved).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+    await waitFor(async () => store.ping().then(() => true, () => false), 'readiness to come back')
+    const loaded = await store.loadUpdates('room')
+    expect(loaded.updates.map((u) => u[0])).toEqual(Array.from({ length: 51 }, (_, i) => i))
+  })
+
+  test('past the waiting-bytes bound new appends are refused at once with a storage error', async () => {
+    const schema = newSchema()
+    const proxy = await startProxy()
+    onTestFinished(() => proxy.close())
+    const store = await createPostgresStore({ url: proxy.url, schema, timeoutMs: 2_000, retryBaseMs: 10, retryMaxMs: 50, maxWaitingBytes: 1024 }, silent)
+    onTestFinished(() => store.close())
+    await store.ping()
+    proxy.cut()
+    const first = store.appendUpdate('room', new Uint8Array(1000))
+    const refused = store.appendUpdate('room', new Uint8Array(100))
+    await expect(refused).rejects.toThrow(/already waiting/)
+    proxy.heal()
+    await first
+    expect((await store.loadUpdates('room')).rowCount).toBe(1)
+  })
+})
