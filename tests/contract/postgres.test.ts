@@ -4,6 +4,7 @@
  * compactions of one room across instances, a row committed after a compaction's read, and a deletion
  * racing another instance's appends.
  */
+import net, { type AddressInfo } from 'node:net'
 import pino from 'pino'
 import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
 import * as Y from 'yjs'
@@ -201,9 +202,8 @@ describe.skipIf(pgSkip !== undefined)('Postgres store across instances', () => {
 
 /** A TCP proxy to Postgres that the test can cut (drop every connection, refuse new ones) and heal. */
 async function startProxy(): Promise<{ url: string; cut(): void; heal(): void; close(): Promise<void> }> {
-  const net = await import('node:net')
   const target = new URL(PG_URL)
-  const sockets = new Set<import('node:net').Socket>()
+  const sockets = new Set<net.Socket>()
   let down = false
   const server = net.createServer((client) => {
     if (down) return client.destroy()
@@ -218,7 +218,7 @@ async function startProxy(): Promise<{ url: string; cut(): void; heal(): void; c
     upstream.on('close', () => client.destroy())
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as import('node:net').AddressInfo).port
+  const port = (server.address() as AddressInfo).port
   const url = new URL(PG_URL)
   url.host = `127.0.0.1:${port}`
   return {
