@@ -1,8 +1,9 @@
 /**
  * Operational endpoints, all without auth: `/healthz` (the process answers), `/readyz` (the store answers
  * and accepts writes, and the server is not draining), `/metrics` (Prometheus text) and `/v1/openapi.json`.
- * A store whose last commit failed (a full disk) is not ready until writes succeed again (StoreLifecycle.ping), so
- * a load balancer sends new clients elsewhere instead of to a server that cannot save their edits.
+ * A store whose last commit failed (a full disk) is not ready until writes succeed again
+ * (StoreLifecycle.ping), so a load balancer sends new clients elsewhere instead of to a server that
+ * cannot save their edits.
  *
  * `/metrics` is unauthenticated, like most Prometheus targets: it exposes counts and latencies, never
  * room names or user ids. Operators who serve Tandem on a public interface should keep `/metrics`

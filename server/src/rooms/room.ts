@@ -27,7 +27,7 @@ const EMPTY_AWARENESS = encodeAwarenessUpdate([])
 const PRESENCE_LIMITS = { maxClientsPerOwner: 32, maxTombstones: 2_000 } as const
 
 export interface RoomDeps {
-  /** A room only reads and writes its own log; records and webhooks are the registry's and REST's. */
+  /** A room reads and writes only its own log; records belong to the registry and REST, webhooks to the outbox. */
   store: DocumentLog
   bus: Bus
   broadcast: Broadcast
