@@ -7,12 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
-import { afterAll, describe, expect } from 'vitest'
+import { afterAll, describe } from 'vitest'
 import { createMemoryStore } from '@tandem/server/persistence/memory'
 import { createPostgresStore } from '@tandem/server/persistence/postgres'
 import { createSqliteStore } from '@tandem/server/persistence/sqlite'
 import type { Store } from '@tandem/server/persistence/store'
-import { PG_URL, dropSchemas, freshSchemaName, pgSkip } from '../helpers/pg-schema.js'
+import { POSTGRES_URL, postgresSkip, schemaNames } from '../helpers/postgres.js'
 
 export interface OpenOptions {
   /** The store's clock for the times it records (room changes). @default the adapter's own */
@@ -83,32 +83,28 @@ function sqliteAdapter(): AdapterFactory {
   }
 }
 
-/** One fresh schema per open() (named after the test file), all dropped by cleanup(). */
+/** One fresh schema per open(), all dropped by cleanup(). */
 function postgresAdapter(): AdapterFactory {
-  const created: string[] = []
+  const names = schemaNames()
   const schemas = new WeakMap<Store, string>()
   const openIn = async (schema: string, opts: OpenOptions): Promise<Store> => {
-    const store = await createPostgresStore({ url: PG_URL, schema, ...(opts.now ? { now: opts.now } : {}) }, opts.log ?? silent)
+    const store = await createPostgresStore({ url: POSTGRES_URL, schema, ...(opts.now ? { now: opts.now } : {}) }, opts.log ?? silent)
     schemas.set(store, schema)
     return store
   }
   return {
     name: 'postgres',
     logsCommits: true,
-    ...(pgSkip !== undefined && { skip: pgSkip }),
+    ...(postgresSkip !== undefined && { skip: postgresSkip }),
     open: async (opts = {}) => {
-      const schema = freshSchemaName(expect.getState().testPath ?? 'contract')
-      created.push(schema)
-      return openIn(schema, opts)
+      return openIn(names.fresh(), opts)
     },
     reopen: async (previous, opts = {}) => {
       const schema = schemas.get(previous)
       if (schema === undefined) throw new Error('reopen: that store was not opened by this factory')
       return openIn(schema, opts)
     },
-    cleanup: async () => {
-      await dropSchemas(created.splice(0))
-    },
+    cleanup: () => names.dropAll(),
   }
 }
 

@@ -12,20 +12,18 @@ import { PostgresOpenError, StaleRoomError, createPostgresStore } from '@tandem/
 import { SCHEMA_VERSION } from '@tandem/server/persistence/postgres-schema'
 import type { Store } from '@tandem/server/persistence/store'
 import { waitFor } from '../helpers/server.js'
-import { PG_URL, dropSchemas, freshSchemaName, pgQuery, pgSkip } from '../helpers/pg-schema.js'
+import { POSTGRES_URL, pgQuery, postgresSkip, schemaNames } from '../helpers/postgres.js'
 
 const silent = pino({ level: 'silent' })
-const schemas: string[] = []
-afterAll(() => dropSchemas(schemas))
+const schemas = schemaNames()
+afterAll(() => schemas.dropAll())
 
 function newSchema(): string {
-  const name = freshSchemaName(import.meta.url)
-  schemas.push(name)
-  return name
+  return schemas.fresh()
 }
 
 async function open(schema: string): Promise<Store> {
-  const store = await createPostgresStore({ url: PG_URL, schema }, silent)
+  const store = await createPostgresStore({ url: POSTGRES_URL, schema }, silent)
   onTestFinished(() => store.close())
   return store
 }
@@ -52,7 +50,7 @@ function textOf(updates: readonly Uint8Array[]): string {
   return text
 }
 
-describe.skipIf(pgSkip !== undefined)('Postgres store across instances', () => {
+describe.skipIf(postgresSkip !== undefined)('Postgres store across instances', () => {
   test('four instances starting at once on one fresh schema all migrate it, once', async () => {
     const schema = newSchema()
     const stores = await Promise.all([open(schema), open(schema), open(schema), open(schema)])
@@ -66,10 +64,10 @@ describe.skipIf(pgSkip !== undefined)('Postgres store across instances', () => {
 
   test('a schema newer than this code refuses to open, naming the schema setting', async () => {
     const schema = newSchema()
-    const first = await createPostgresStore({ url: PG_URL, schema }, silent)
+    const first = await createPostgresStore({ url: POSTGRES_URL, schema }, silent)
     await first.close()
     await pgQuery(`UPDATE "${schema}".tandem_schema_version SET version = $1`, [SCHEMA_VERSION + 1])
-    const err: unknown = await createPostgresStore({ url: PG_URL, schema }, silent).catch((e: unknown) => e)
+    const err: unknown = await createPostgresStore({ url: POSTGRES_URL, schema }, silent).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(PostgresOpenError)
     expect((err as PostgresOpenError).setting).toBe('TANDEM_DATABASE_SCHEMA')
     expect((err as Error).message).toMatch(new RegExp(`version ${SCHEMA_VERSION + 1}, newer than`))
@@ -116,7 +114,7 @@ describe.skipIf(pgSkip !== undefined)('Postgres store across instances', () => {
     await Promise.all(updates.slice(0, 10).map((u) => store.appendUpdate('room', u)))
     // A slow writer: its row's id is allocated now, below the ids of rows appended after it...
     const { Client } = (await import('pg')).default
-    const slow = new Client({ connectionString: PG_URL })
+    const slow = new Client({ connectionString: POSTGRES_URL })
     await slow.connect()
     onTestFinished(() => slow.end())
     await slow.query('BEGIN')
@@ -204,7 +202,7 @@ describe.skipIf(pgSkip !== undefined)('Postgres store across instances', () => {
 
 /** A TCP proxy to Postgres that the test can cut (drop every connection, refuse new ones) and heal. */
 async function startProxy(): Promise<{ url: string; cut(): void; heal(): void; close(): Promise<void> }> {
-  const target = new URL(PG_URL)
+  const target = new URL(POSTGRES_URL)
   const sockets = new Set<net.Socket>()
   let down = false
   const server = net.createServer((client) => {
@@ -221,7 +219,7 @@ async function startProxy(): Promise<{ url: string; cut(): void; heal(): void; c
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
-  const url = new URL(PG_URL)
+  const url = new URL(POSTGRES_URL)
   url.host = `127.0.0.1:${port}`
   return {
     url: url.toString(),
@@ -240,7 +238,7 @@ async function startProxy(): Promise<{ url: string; cut(): void; heal(): void; c
   }
 }
 
-describe.skipIf(pgSkip !== undefined)('Postgres store while Postgres is unreachable', () => {
+describe.skipIf(postgresSkip !== undefined)('Postgres store while Postgres is unreachable', () => {
   test('appends wait unacknowledged, readiness fails, and once Postgres answers they commit in order', async () => {
     const schema = newSchema()
     const proxy = await startProxy()

@@ -7,18 +7,18 @@
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import { TandemClient } from '../../client-sdk/src/index.js'
-import { PG_URL, dropSchemas, freshSchemaName, pgQuery, pgSkip } from '../helpers/pg-schema.js'
+import { POSTGRES_URL, pgQuery, postgresSkip, schemaNames } from '../helpers/postgres.js'
 import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
 
-const schemas: string[] = []
+const schemas = schemaNames()
 const cleanups: (() => void | Promise<void>)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
-afterAll(() => dropSchemas(schemas))
+afterAll(() => schemas.dropAll())
 
 async function pgServer(schema: string): Promise<RunningServer> {
-  const srv = await startServer({ TANDEM_DATABASE_URL: PG_URL, TANDEM_DATABASE_SCHEMA: schema, TANDEM_ROOM_IDLE_MS: '100' })
+  const srv = await startServer({ TANDEM_DATABASE_URL: POSTGRES_URL, TANDEM_DATABASE_SCHEMA: schema, TANDEM_ROOM_IDLE_MS: '100' })
   cleanups.push(() => srv.stop())
   return srv
 }
@@ -29,10 +29,9 @@ function client(srv: RunningServer, jwt: string): TandemClient {
   return c
 }
 
-describe.skipIf(pgSkip !== undefined)('server on PostgreSQL', () => {
+describe.skipIf(postgresSkip !== undefined)('server on PostgreSQL', () => {
   test('a synced, saved document survives a restart and is read back by a new client and by REST', async () => {
-    const schema = freshSchemaName(import.meta.url)
-    schemas.push(schema)
+    const schema = schemas.fresh()
     const room = 'pg-doc'
     const jwt = await token({ rooms: { [room]: 'write' } })
 
@@ -59,8 +58,7 @@ describe.skipIf(pgSkip !== undefined)('server on PostgreSQL', () => {
   })
 
   test('two servers on one schema share room records', async () => {
-    const schema = freshSchemaName(import.meta.url)
-    schemas.push(schema)
+    const schema = schemas.fresh()
     const [one, two] = await Promise.all([pgServer(schema), pgServer(schema)])
     const created = await fetch(`http://127.0.0.1:${one.port}/v1/rooms`, {
       method: 'POST',
