@@ -8,7 +8,22 @@ import { MAX_SECRET_OVERLAP_SEC, webhookSecretProblem } from './webhooks/secret-
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
-export type StoreConfig = { kind: 'sqlite'; path: string } | { kind: 'memory' }
+export type StoreConfig =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'memory' }
+  | Readonly<{
+      kind: 'postgres'
+      /** Connection URL; may hold a password, so it is never logged as is (see redactUrl). */
+      url: string
+      /** Schema holding Tandem's tables (created if missing). */
+      schema: string
+      /** Pooled connections for reads and non-append writes (appends have their own connection). */
+      poolSize: number
+      /** Connect and query timeout: a connection that answers nothing for this long is replaced. */
+      timeoutMs: number
+      /** Bytes of appends that may wait while Postgres is unreachable; past it rooms close with 1013. */
+      maxWaitingBytes: number
+    }>
 
 export type Config = Readonly<{
   host: string
@@ -112,6 +127,7 @@ export interface ConfigOverrides {
   host?: string
   port?: string
   dataDir?: string
+  databaseUrl?: string
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -123,11 +139,11 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     ...(overrides.host !== undefined && { TANDEM_HOST: overrides.host }),
     ...(overrides.port !== undefined && { TANDEM_PORT: overrides.port }),
     ...(overrides.dataDir !== undefined && { TANDEM_DATA_DIR: overrides.dataDir }),
+    ...(overrides.databaseUrl !== undefined && { TANDEM_DATABASE_URL: overrides.databaseUrl }),
   }
 
   const dataDir = stringVar(merged, 'TANDEM_DATA_DIR', './data')
-  const storeKind = enumVar(merged, 'TANDEM_STORE', ['sqlite', 'memory'] as const, 'sqlite')
-  const store: StoreConfig = storeKind === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: joinPath(dataDir, 'tandem.db') }
+  const store = storeConfig(merged, dataDir)
 
   const secret = optionalVar(merged, 'TANDEM_JWT_SECRET')
   const publicKey = optionalVar(merged, 'TANDEM_JWT_PUBLIC_KEY')
@@ -246,6 +262,45 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     },
     shutdownTimeoutMs: intVar(merged, 'TANDEM_SHUTDOWN_TIMEOUT_MS', { default: 20_000, min: 100, max: 120_000 }),
   })
+}
+
+/** Regular unquoted-style identifier, lowercase: quoted or not, it names the same schema. */
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** TANDEM_DATABASE_URL selects Postgres; otherwise TANDEM_STORE picks SQLite (the default) or memory. */
+function storeConfig(env: Env, dataDir: string): StoreConfig {
+  const url = optionalVar(env, 'TANDEM_DATABASE_URL')
+  const explicitKind = optionalVar(env, 'TANDEM_STORE')
+  const kind = enumVar(env, 'TANDEM_STORE', ['sqlite', 'memory', 'postgres'] as const, url === null ? 'sqlite' : 'postgres')
+  if (kind !== 'postgres') {
+    if (url !== null && explicitKind !== null) {
+      throw new ConfigError('TANDEM_DATABASE_URL', `selects PostgreSQL, but TANDEM_STORE=${kind}: unset one of them`)
+    }
+    return kind === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: joinPath(dataDir, 'tandem.db') }
+  }
+  if (url === null) throw new ConfigError('TANDEM_DATABASE_URL', 'required when TANDEM_STORE=postgres (postgres://user:password@host:port/database)')
+  // Never echo the value: it may carry a password.
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError('TANDEM_DATABASE_URL', 'not a valid URL (expected postgres://user:password@host:port/database)')
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ConfigError('TANDEM_DATABASE_URL', `must be a postgres:// or postgresql:// URL, got ${parsed.protocol}//…`)
+  }
+  const schema = stringVar(env, 'TANDEM_DATABASE_SCHEMA', 'public')
+  if (!SCHEMA_PATTERN.test(schema)) {
+    throw new ConfigError('TANDEM_DATABASE_SCHEMA', `must be lowercase letters, digits and _ (not starting with a digit, at most 63), got ${JSON.stringify(schema)}`)
+  }
+  return {
+    kind: 'postgres',
+    url,
+    schema,
+    poolSize: intVar(env, 'TANDEM_DATABASE_POOL_SIZE', { default: 10, min: 1, max: 1_000 }),
+    timeoutMs: intVar(env, 'TANDEM_DATABASE_TIMEOUT_MS', { default: 10_000, min: 100, max: 600_000 }),
+    maxWaitingBytes: intVar(env, 'TANDEM_DATABASE_MAX_WAITING_BYTES', { default: 64 * MIB, min: MIB, max: 4096 * MIB }),
+  }
 }
 
 function optionalVar(env: Env, name: string): string | null {

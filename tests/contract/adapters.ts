@@ -9,8 +9,10 @@ import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { afterAll, describe } from 'vitest'
 import { createMemoryStore } from '@tandem/server/persistence/memory'
+import { createPostgresStore } from '@tandem/server/persistence/postgres'
 import { createSqliteStore } from '@tandem/server/persistence/sqlite'
 import type { Store } from '@tandem/server/persistence/store'
+import { POSTGRES_URL, postgresSkip, schemaNames } from '../helpers/postgres.js'
 
 export interface OpenOptions {
   /** The store's clock for the times it records (room changes). @default the adapter's own */
@@ -81,13 +83,32 @@ function sqliteAdapter(): AdapterFactory {
   }
 }
 
-export const adapters: AdapterFactory[] = [
-  memoryAdapter,
-  sqliteAdapter(),
-  // Postgres goes here: a factory whose open() creates a fresh schema per store (tests/helpers/postgres.ts
-  // gives each test file its own), whose reopen() opens a new store on the same schema, and which sets
-  // `skip` when Postgres is unreachable outside CI and throws when CI=true.
-]
+/** One fresh schema per open(), all dropped by cleanup(). */
+function postgresAdapter(): AdapterFactory {
+  const names = schemaNames()
+  const schemas = new WeakMap<Store, string>()
+  const openIn = async (schema: string, opts: OpenOptions): Promise<Store> => {
+    const store = await createPostgresStore({ url: POSTGRES_URL, schema, ...(opts.now ? { now: opts.now } : {}) }, opts.log ?? silent)
+    schemas.set(store, schema)
+    return store
+  }
+  return {
+    name: 'postgres',
+    logsCommits: true,
+    ...(postgresSkip !== undefined && { skip: postgresSkip }),
+    open: async (opts = {}) => {
+      return openIn(names.fresh(), opts)
+    },
+    reopen: async (previous, opts = {}) => {
+      const schema = schemas.get(previous)
+      if (schema === undefined) throw new Error('reopen: that store was not opened by this factory')
+      return openIn(schema, opts)
+    },
+    cleanup: () => names.dropAll(),
+  }
+}
+
+export const adapters: AdapterFactory[] = [memoryAdapter, sqliteAdapter(), postgresAdapter()]
 
 /**
  * describe.each over the adapters: one describe per adapter titled `<title>: <name>`, its storage removed
