@@ -188,7 +188,7 @@ describe.skipIf(postgresSkip !== undefined)('Postgres store across instances', (
   test('two instances settling the same room change leave one pending delivery per endpoint', async () => {
     const schema = newSchema()
     const [a, b] = await Promise.all([open(schema), open(schema)])
-    await a.saveWebhookEndpoint({ id: 'ep_1', url: 'https://r.example/', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events: null, createdAt: 1, disabledAt: null })
+    await a.saveWebhookEndpoint({ id: 'ep_1', url: 'https://r.example/', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', events: null, createdAt: 1, disabledAt: null, previousSecret: null, previousSecretExpiresAt: null })
     await a.appendUpdate('busy', new Uint8Array([0, 0]))
     const [change] = await a.dueRoomChanges(2 ** 50, 0, 0, 10)
     expect(change?.room).toBe('busy')

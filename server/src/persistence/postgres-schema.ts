@@ -149,6 +149,11 @@ const MIGRATIONS: readonly string[] = [
   -- One row, rewritten by the readiness check after a failed commit to learn whether writes work again.
   CREATE TABLE $S.store_probe (id integer PRIMARY KEY CHECK (id = 1), at bigint NOT NULL);
   `,
+  // 2: webhook secret rotation — the replaced secret keeps signing until it expires (null: while set).
+  `
+  ALTER TABLE $S.webhook_endpoints ADD COLUMN previous_secret text;
+  ALTER TABLE $S.webhook_endpoints ADD COLUMN previous_secret_expires_at bigint;
+  `,
 ]
 
 /** The schema version this code writes and reads. */

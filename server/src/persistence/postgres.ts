@@ -411,9 +411,11 @@ class PostgresStore implements Store {
   async saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void> {
     this.#assertOpen()
     await this.#pool.query(
-      `INSERT INTO ${this.#s}.webhook_endpoints (id, url, secret, events, created_at, disabled_at) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO ${this.#s}.webhook_endpoints (id, url, secret, events, created_at, disabled_at, previous_secret, previous_secret_expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret, events = excluded.events,
-         created_at = excluded.created_at, disabled_at = excluded.disabled_at`,
+         created_at = excluded.created_at, disabled_at = excluded.disabled_at, previous_secret = excluded.previous_secret,
+         previous_secret_expires_at = excluded.previous_secret_expires_at`,
       [
         endpoint.id,
         endpoint.url,
@@ -421,6 +423,8 @@ class PostgresStore implements Store {
         endpoint.events === null ? null : JSON.stringify(endpoint.events),
         endpoint.createdAt,
         endpoint.disabledAt,
+        endpoint.previousSecret,
+        endpoint.previousSecretExpiresAt,
       ],
     )
   }
@@ -428,9 +432,23 @@ class PostgresStore implements Store {
   async listWebhookEndpoints(): Promise<WebhookEndpoint[]> {
     this.#assertOpen()
     const { rows } = await this.#pool.query<EndpointRow>(
-      `SELECT id, url, secret, events, created_at, disabled_at FROM ${this.#s}.webhook_endpoints ORDER BY created_at, id`,
+      `SELECT ${ENDPOINT_COLUMNS} FROM ${this.#s}.webhook_endpoints ORDER BY created_at, id`,
     )
     return rows.map(toEndpoint)
+  }
+
+  async rotateWebhookSecret(id: string, newSecret: string, previousExpiresAt: number | null): Promise<WebhookEndpoint | null> {
+    this.#assertOpen()
+    // One statement: the replaced secret is read and moved in the same row update, whoever rotates at once.
+    const { rows } = await this.#pool.query<EndpointRow>(
+      `UPDATE ${this.#s}.webhook_endpoints
+         SET previous_secret = CASE WHEN $2::bigint IS NULL THEN NULL ELSE secret END,
+             previous_secret_expires_at = $2::bigint, secret = $3
+       WHERE id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
+      [id, previousExpiresAt, newSecret],
+    )
+    const row = rows[0]
+    return row === undefined ? null : toEndpoint(row)
   }
 
   async deleteWebhookEndpoint(id: string): Promise<boolean> {
@@ -853,6 +871,8 @@ interface RoomRow {
   size_bytes: number
 }
 
+const ENDPOINT_COLUMNS = 'id, url, secret, events, created_at, disabled_at, previous_secret, previous_secret_expires_at'
+
 interface EndpointRow {
   id: string
   url: string
@@ -860,6 +880,8 @@ interface EndpointRow {
   events: string | null
   created_at: number
   disabled_at: number | null
+  previous_secret: string | null
+  previous_secret_expires_at: number | null
 }
 
 interface DeliveryRow {
@@ -899,6 +921,8 @@ function toEndpoint(row: EndpointRow): WebhookEndpoint {
     events: row.events === null ? null : (JSON.parse(row.events) as string[]),
     createdAt: row.created_at,
     disabledAt: row.disabled_at,
+    previousSecret: row.previous_secret,
+    previousSecretExpiresAt: row.previous_secret_expires_at,
   }
 }
 
