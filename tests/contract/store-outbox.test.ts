@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import { createSqliteStore } from '@tandem/server/persistence/sqlite'
-import type { Store, WebhookEndpoint } from '@tandem/server/persistence/store'
+import { createMemoryStore } from '#server/persistence/memory'
+import { createSqliteStore } from '#server/persistence/sqlite'
+import type { Store, WebhookEndpoint } from '#server/persistence/store'
 
 const silent = pino({ level: 'silent' })
 let tmpRoot = ''

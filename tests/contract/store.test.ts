@@ -8,15 +8,15 @@ import Database from 'better-sqlite3'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
 import * as Y from 'yjs'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import { createSqliteStore } from '@tandem/server/persistence/sqlite'
+import { createMemoryStore } from '#server/persistence/memory'
+import { createSqliteStore } from '#server/persistence/sqlite'
 import type {
   ListDeliveriesOptions,
   NewWebhookDelivery,
   Store,
   StoredDocument,
   WebhookEndpoint,
-} from '@tandem/server/persistence/store'
+} from '#server/persistence/store'
 import { waitFor } from '../helpers/server.js'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -1158,7 +1158,7 @@ describe('SQLite store', () => {
       const script = `
         import Database from 'better-sqlite3'
 import pino from 'pino'
-        import { createSqliteStore } from '@tandem/server/persistence/sqlite'
+        import { createSqliteStore } from '#server/persistence/sqlite'
         const store = await createSqliteStore({ path: process.env.DB_PATH }, pino({ level: 'silent' }))
         const enc = new TextEncoder()
         const n = Number(process.env.N)
