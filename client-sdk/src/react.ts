@@ -202,7 +202,7 @@ export function useSaved(room: RoomProvider): boolean {
 export type PresenceState = Record<string, unknown>
 
 /** Sets the local presence state: a new state, `null` (appear offline), or a function of the current one. */
-export type SetPresence<T extends PresenceState> = (next: T | null | ((current: T | null) => T | null)) => void
+export type SetPresence<T extends object> = (next: T | null | ((current: T | null) => T | null)) => void
 
 /**
  * This client's presence in the room and a setter, like `useState`: `[state, setState]`. The state is
@@ -213,7 +213,7 @@ export type SetPresence<T extends PresenceState> = (next: T | null | ((current: 
  * setMe((s) => ({ ...s, name: 'Ada' }))
  * ```
  */
-export function usePresence<T extends PresenceState = PresenceState>(room: RoomProvider): [T | null, SetPresence<T>] {
+export function usePresence<T extends object = PresenceState>(room: RoomProvider): [T | null, SetPresence<T>] {
   const awareness = room.awareness
   const subscribe = useCallback(
     (onChange: () => void) => {
@@ -236,7 +236,7 @@ export function usePresence<T extends PresenceState = PresenceState>(room: RoomP
 }
 
 /** Another client in the room, as {@link useOthers} lists it. */
-export interface Other<T extends PresenceState = PresenceState> {
+export interface Other<T extends object = PresenceState> {
   /** The other client's Yjs client id (its `doc.clientID`). */
   readonly clientId: number
   readonly state: T
@@ -288,7 +288,7 @@ const othersStores = new WeakMap<Awareness, OthersStore>()
  * The presence states of everyone else in the room, as `[{ clientId, state }]` (clients that set no state
  * are not listed). Re-renders when another client's state changes, not on this client's own edits.
  */
-export function useOthers<T extends PresenceState = PresenceState>(room: RoomProvider): ReadonlyArray<Other<T>> {
+export function useOthers<T extends object = PresenceState>(room: RoomProvider): ReadonlyArray<Other<T>> {
   let store = othersStores.get(room.awareness)
   if (store === undefined) {
     store = new OthersStore(room.awareness)
