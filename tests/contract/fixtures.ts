@@ -2,7 +2,7 @@
 import pino from 'pino'
 import { onTestFinished } from 'vitest'
 import * as Y from 'yjs'
-import type { NewWebhookDelivery, Store, StoredDocument, WebhookEndpoint } from '@tandem/server/persistence/store'
+import type { NewWebhookDelivery, Store, StoredDocument, WebhookEndpoint } from '#server/persistence/store'
 import { waitFor } from '../helpers/server.js'
 import type { AdapterFactory, OpenOptions } from './adapters.js'
 

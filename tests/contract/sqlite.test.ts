@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
-import { createSqliteStore } from '@tandem/server/persistence/sqlite'
+import { createSqliteStore } from '#server/persistence/sqlite'
 import { bytes, countingLogger, decode, newDelivery, sumBytes, textOf, textUpdates } from './fixtures.js'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -246,7 +246,7 @@ describe('SQLite store', () => {
       const script = `
         import Database from 'better-sqlite3'
 import pino from 'pino'
-        import { createSqliteStore } from '@tandem/server/persistence/sqlite'
+        import { createSqliteStore } from '#server/persistence/sqlite'
         const store = await createSqliteStore({ path: process.env.DB_PATH }, pino({ level: 'silent' }))
         const enc = new TextEncoder()
         const n = Number(process.env.N)

@@ -5,7 +5,7 @@
  * transaction, and the outbox turns due changes into coalesced deliveries.
  */
 import { expect, onTestFinished, test } from 'vitest'
-import type { ListDeliveriesOptions, Store } from '@tandem/server/persistence/store'
+import type { ListDeliveriesOptions, Store } from '#server/persistence/store'
 import { describeEachAdapter } from './adapters.js'
 import { ManualClock, endpoint, newDelivery, openStore, reopenStore } from './fixtures.js'
 

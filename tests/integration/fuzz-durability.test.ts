@@ -19,7 +19,7 @@ import { describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { decodeMultiplexedFrame, encodeMultiplexedFrame, type Message } from '@tandem/client/protocol'
-import { replayLog } from '@tandem/server/persistence/compaction'
+import { replayLog } from '#server/persistence/compaction'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
 
 const RUNS = positiveInt(process.env.TANDEM_FUZZ_RUNS, 3)

@@ -74,6 +74,6 @@ describe.skipIf(postgresSkip !== undefined)('server on PostgreSQL', () => {
 
 /** The admin key a test server generated into its data directory. */
 async function adminKeyOf(srv: RunningServer): Promise<string> {
-  const { resolveAdminKey } = await import('@tandem/server/http/admin-key')
+  const { resolveAdminKey } = await import('#server/http/admin-key')
   return (await resolveAdminKey(srv.config.http.adminKey, srv.config.dataDir)).key
 }

@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import type { Store } from '@tandem/server/persistence/store'
+import { createMemoryStore } from '#server/persistence/memory'
+import type { Store } from '#server/persistence/store'
 import { startServer, tempDir, token, waitFor, type RunningServer } from '../helpers/server.js'
 import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers/raw-client.js'
 import { testScope } from '../helpers/cleanup.js'

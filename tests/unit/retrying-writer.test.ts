@@ -4,7 +4,7 @@
  * every wait is for a condition.
  */
 import { describe, expect, test } from 'vitest'
-import { RetryingWriter, WriterUnavailableError } from '@tandem/server/persistence/retrying-writer'
+import { RetryingWriter, WriterUnavailableError } from '#server/persistence/retrying-writer'
 import { waitFor } from '../helpers/server.js'
 
 class Unreachable extends Error {
