@@ -8,6 +8,7 @@ import * as ramp from '../scenarios/ramp.js'
 import * as idle from '../scenarios/idle.js'
 import * as join from '../scenarios/join.js'
 import * as saved from '../scenarios/saved.js'
+import * as upgrades from '../scenarios/upgrades.js'
 import { SERVER_KINDS, SERVER_LABELS, startServer } from './servers.js'
 import { Progress } from './progress.js'
 import { execFileSync } from 'node:child_process'
@@ -30,7 +31,7 @@ import { getPath } from './report.js'
  */
 
 /** @type {Record<string, Scenario>} */
-export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved })
+export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved, upgrades })
 
 const COMMON = {
   server: { type: 'string', default: 'tandem', help: `server to measure: ${SERVER_KINDS.join(' | ')}` },
