@@ -9,6 +9,7 @@ import * as idle from '../scenarios/idle.js'
 import * as join from '../scenarios/join.js'
 import * as saved from '../scenarios/saved.js'
 import * as upgrades from '../scenarios/upgrades.js'
+import * as flood from '../scenarios/flood.js'
 import { SERVER_KINDS, SERVER_LABELS, startServer } from './servers.js'
 import { Progress } from './progress.js'
 import { execFileSync } from 'node:child_process'
@@ -31,7 +32,7 @@ import { getPath } from './report.js'
  */
 
 /** @type {Record<string, Scenario>} */
-export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved, upgrades })
+export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved, upgrades, flood })
 
 const COMMON = {
   server: { type: 'string', default: 'tandem', help: `server to measure: ${SERVER_KINDS.join(' | ')}` },

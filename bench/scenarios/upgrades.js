@@ -49,6 +49,16 @@ export const metrics = [
   { key: 'othersCpuPct', label: 'other processes CPU', unit: '% core', better: 'info' },
 ]
 
+/** @param {Record<string, any>} r */
+export function details(r) {
+  const lines = [
+    `unexpected closes by code: ${JSON.stringify(r.unexpectedByCode ?? {})}; refused by HTTP status: ${JSON.stringify(r.refusedByStatus ?? {})}`,
+  ]
+  for (const s of r.unexpectedSamples ?? []) lines.push(`  socket ${s.index}: ${s.code} "${s.reason}" ${s.afterOpenMs} ms after open (synced: ${s.synced})`)
+  if ((r.serverLog ?? []).length) lines.push('server log (last lines):', ...r.serverLog.map((/** @type {string} */ l) => `  ${l}`))
+  return lines
+}
+
 /**
  * Every storm socket comes from 127.0.0.1, so the per-address cap (256 by default) would refuse most of
  * them; the storm measures what happens to sockets that were admitted.
