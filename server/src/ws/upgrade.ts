@@ -77,6 +77,9 @@ export function upgradeHandler(ctx: UpgradeContext, kind: SocketData['kind']): U
         // request's state from memory the WebSocket now occupies (the socket shrinks in place) and, if it
         // says "Connection: close", shuts the new socket down right after its 101 (the client sees 1006).
         // uWS sets that flag for a Connection header of exactly 5 bytes; handshakeProblem() refuses those.
+        // uWS work inside `open` (subscribe, send, publish) can also leave bytes there that read as the
+        // flag (about 1 upgrade in 500 on a bare uWS app), so the open handlers must not touch the socket
+        // synchronously: they subscribe and send from a later microtask, after cork() has returned.
         // Upgrading uncorked avoids the read but prints a uWS warning per upgrade, so the cork stays.
         res.cork(() => ctx.admission.upgrade(ticket, () => res.upgrade(data, hs.key, protocol, hs.extensions, context)))
       },
