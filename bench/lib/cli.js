@@ -8,6 +8,8 @@ import * as ramp from '../scenarios/ramp.js'
 import * as idle from '../scenarios/idle.js'
 import * as join from '../scenarios/join.js'
 import * as saved from '../scenarios/saved.js'
+import * as upgrades from '../scenarios/upgrades.js'
+import * as flood from '../scenarios/flood.js'
 import { SERVER_KINDS, SERVER_LABELS, startServer } from './servers.js'
 import { Progress } from './progress.js'
 import { execFileSync } from 'node:child_process'
@@ -31,7 +33,7 @@ import { DEFAULT_DATABASE_URL, checkDatabaseUrl } from './postgres.js'
  */
 
 /** @type {Record<string, Scenario>} */
-export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved })
+export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved, upgrades, flood })
 
 const COMMON = {
   server: { type: 'string', default: 'tandem', help: `server to measure: ${SERVER_KINDS.join(' | ')}` },

@@ -203,10 +203,14 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
 
   return {
     open(ws) {
+      // No uWS call on `ws` in here (see upgradeHandler): rooms are joined when their auth messages arrive.
       const data = ws.getUserData() as MultiplexedSocket
       ctx.sockets.add(ws)
       ctx.metrics.connectionOpened('multiplexed')
-      updateExpiry(ws)
+      // An already expired token would close the socket from in here: arm the timer after cork() returned.
+      queueMicrotask(() => {
+        if (!data.closed) updateExpiry(ws)
+      })
       data.authTimer = setTimeout(() => {
         data.authTimer = null
         closeSocket(ws, CLOSE_CODE.auth_timeout, 'no room was authorised in time')
