@@ -87,8 +87,8 @@ const editor = new Editor({
 presence.refresh()
 
 /**
- * y-tiptap keys caret widgets by client id, so ProseMirror keeps a caret's DOM when the name or colour
- * behind it changes (a rename, or a colour that gave way to someone who was here first). Repaint them.
+ * y-tiptap keys caret widgets by client id, so ProseMirror keeps a caret's DOM when the colour or name
+ * behind it changes (say, a colour that gave way to someone who was here first). Repaint them.
  */
 function repaintCarets(): void {
   const users = new Map<string, PresenceUser>(peopleIn(provider).map(({ user }) => [user.id, user]))

@@ -393,6 +393,11 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     await alice.locator('.collaboration-carets__label', { hasText: 'Bob' }).waitFor({ timeout: UI_TIMEOUT })
 
     for (const page of [alice, bob]) await page.locator('#status[data-saved="saved"]', { hasText: 'Saved' }).waitFor({ timeout: UI_TIMEOUT })
+    // A rename shows on the caret (Tiptap hides a caret while its editor has no focus).
+    await alice.locator('#me-name').fill('Alicia')
+    await alice.locator('#me-name').press('Enter')
+    await alice.locator('.ProseMirror').click()
+    await bob.locator('.collaboration-carets__label', { hasText: 'Alicia' }).waitFor({ timeout: UI_TIMEOUT })
     await shoot(alice, 'richtext-alice.png')
     await shoot(bob, 'richtext-bob.png')
 
