@@ -4,7 +4,7 @@
  * process. `examples/start.js` (`npm start`) is its command line; tests call `startDemos()` directly.
  *
  * What demo mode adds to a plain `tandem serve`:
- *  - `GET /`, `/chat`, `/editor`, `/whiteboard`: the pages; `GET /demo/assets/:file`: their bundles.
+ *  - `GET /`, `/chat`, `/editor`, `/richtext`, `/whiteboard`: the pages; `GET /demo/assets/:file`: their bundles.
  *  - `GET /demo/token?room=demo-…&name=…&user=…`: a 10-minute token for one `demo-` room, signed with
  *    the server's key. It stands in for your app's backend; a production server has no such route.
  *  - The webhook bot on 127.0.0.1 (random port), configured as the server's TANDEM_WEBHOOK_URL with a
@@ -36,6 +36,7 @@ const PAGES = [
   { path: '/', file: 'index.html', operationId: 'demoIndex', summary: 'Demo index page' },
   { path: '/chat', file: 'chat/index.html', operationId: 'demoChat', summary: 'Chat demo page' },
   { path: '/editor', file: 'editor/index.html', operationId: 'demoEditor', summary: 'Collaborative editor demo page' },
+  { path: '/richtext', file: 'richtext/index.html', operationId: 'demoRichtext', summary: 'Rich-text (Tiptap) demo page' },
   { path: '/whiteboard', file: 'whiteboard/index.html', operationId: 'demoWhiteboard', summary: 'Whiteboard demo page' },
 ]
 
