@@ -10,6 +10,7 @@ import { accessFor } from '../auth/access.js'
 import { AppError, HTTP_STATUS, isValidRoomName, toAppError } from '../errors.js'
 import type { MultiplexedSocket, SingleSocket, SocketData } from './socket.js'
 import type { Admission, Refusal } from './admission.js'
+import type { RatePenalties } from './penalties.js'
 
 /** The subprotocol we answer with; the token travels as `tandem-auth.<jwt>` beside it and never comes back. */
 export const SUBPROTOCOL = 'tandem'
@@ -29,6 +30,7 @@ export interface UpgradeContext {
   log: Logger
   isDraining: () => boolean
   admission: Admission
+  penalties: RatePenalties
 }
 
 interface Handshake {
@@ -73,6 +75,12 @@ export function upgradeHandler(ctx: UpgradeContext, kind: SocketData['kind']): U
     authorize(ctx, kind, hs, offered).then(
       (data) => {
         if (aborted) return
+        const waitMs = data.principal === null ? 0 : ctx.penalties.remainingMs(data.principal.userId)
+        if (waitMs > 0) {
+          ticket.release()
+          res.cork(() => refuse(res, rateLimited(waitMs), ['retry-after', String(Math.ceil(waitMs / 1000))]))
+          return
+        }
         // uWS 20.30 flaw on this (async) path: after upgrade() inside cork(), cork() may read the HTTP
         // request's state from memory the WebSocket now occupies (the socket shrinks in place) and, if it
         // says "Connection: close", shuts the new socket down right after its 101 (the client sees 1006).
@@ -172,6 +180,11 @@ function handshakeProblem(hs: Handshake): string | null {
 
 function hasToken(header: string, token: string): boolean {
   return header.split(',').some((t) => t.trim().toLowerCase() === token)
+}
+
+/** An upgrade by a user whose connection was closed with 4429 moments ago. */
+export function rateLimited(waitMs: number): AppError {
+  return new AppError('rate_limited', `this user's connection was closed for sending too fast; retry in ${Math.ceil(waitMs / 1000)} s`)
 }
 
 function headTooLarge(): AppError {
