@@ -161,7 +161,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     maxConnections,
     trustedProxies: config.connections.trustedProxies.map((entry) => parseCidr(entry) as CidrRange),
   })
-  const upgradeCtx = { verifier, log, isDraining: () => draining, admission, penalties }
+  const upgradeCtx = { verifier, log, isDraining: () => draining, admission, penalties, allowedOrigins: config.connections.allowedOrigins }
   const penalize = (ws: WebSocket<SocketData>): void => {
     const data = ws.getUserData()
     penalties.penalize(usersOf(data), penaltyMs(data.rate, config.ws))

@@ -31,6 +31,8 @@ export interface UpgradeContext {
   isDraining: () => boolean
   admission: Admission
   penalties: RatePenalties
+  /** Origins whose pages may connect (TANDEM_ALLOWED_ORIGINS); null allows any. */
+  allowedOrigins: readonly string[] | null
 }
 
 interface Handshake {
@@ -42,6 +44,8 @@ interface Handshake {
   version: string
   upgrade: string
   connection: string
+  /** The Origin header a browser sends ('' from other clients). */
+  origin: string
   /** Every X-Forwarded-For header, joined as one list. */
   forwardedFor: string
   headBytes: number
@@ -59,6 +63,10 @@ export function upgradeHandler(ctx: UpgradeContext, kind: SocketData['kind']): U
     const problem = handshakeProblem(hs)
     if (problem !== null) return refuse(res, new AppError('bad_request', problem), VERSION_HEADER)
     if (ctx.isDraining()) return refuse(res, new AppError('unavailable', 'server is shutting down'))
+    // Browsers always send Origin; other clients need not, and cannot be told apart by it anyway.
+    if (hs.origin !== '' && ctx.allowedOrigins !== null && !ctx.allowedOrigins.includes('*') && !ctx.allowedOrigins.includes(hs.origin)) {
+      return refuse(res, new AppError('forbidden', `pages from ${hs.origin} may not connect (TANDEM_ALLOWED_ORIGINS)`))
+    }
     const clientKey = ctx.admission.clientKey(res.getRemoteAddress(), hs.forwardedFor)
     const ticket = ctx.admission.admit(clientKey)
     if (typeof ticket === 'string') {
@@ -132,6 +140,7 @@ function readHandshake(req: HttpRequest): Handshake {
     version: '',
     upgrade: '',
     connection: '',
+    origin: '',
     forwardedFor: '',
     // "GET " + target + " HTTP/1.1\r\n" and the blank line that ends the head.
     headBytes: req.getMethod().length + 1 + url.length + (query ? query.length + 1 : 0) + 11 + 2,
@@ -156,6 +165,9 @@ function readHandshake(req: HttpRequest): Handshake {
         break
       case 'connection':
         hs.connection ||= value
+        break
+      case 'origin':
+        hs.origin ||= value
         break
       case 'x-forwarded-for':
         hs.forwardedFor = hs.forwardedFor === '' ? value : `${hs.forwardedFor},${value}`
