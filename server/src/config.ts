@@ -29,6 +29,8 @@ export type Config = Readonly<{
   host: string
   port: number
   dataDir: string
+  /** How the user set the data directory (`--data-dir` or TANDEM_DATA_DIR), for error messages. */
+  dataDirSetting: string
   store: StoreConfig
   logLevel: LogLevel
   auth: Readonly<AuthOptions>
@@ -116,12 +118,22 @@ export type Config = Readonly<{
 
 export class ConfigError extends Error {
   constructor(
+    /** The setting at fault, as the user gave it: an environment variable, or a flag such as `--port`. */
     readonly variable: string,
-    message: string,
+    /** What is wrong with it, without the setting's name. */
+    readonly detail: string,
   ) {
-    super(`${variable}: ${message}`)
+    super(`${variable}: ${detail}`)
     this.name = 'ConfigError'
   }
+}
+
+/** The flag that sets each variable (ConfigOverrides): errors name what the user actually typed. */
+const FLAG_FOR: Readonly<Record<string, string>> = {
+  TANDEM_HOST: '--host',
+  TANDEM_PORT: '--port',
+  TANDEM_DATA_DIR: '--data-dir',
+  TANDEM_DATABASE_URL: '--database-url',
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -138,14 +150,22 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 const MIB = 1024 * 1024
 
 export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
-  const merged: Env = {
-    ...env,
+  const fromFlags: Record<string, string> = {
     ...(overrides.host !== undefined && { TANDEM_HOST: overrides.host }),
     ...(overrides.port !== undefined && { TANDEM_PORT: overrides.port }),
     ...(overrides.dataDir !== undefined && { TANDEM_DATA_DIR: overrides.dataDir }),
     ...(overrides.databaseUrl !== undefined && { TANDEM_DATABASE_URL: overrides.databaseUrl }),
   }
+  const label = (variable: string): string => (variable in fromFlags ? (FLAG_FOR[variable] ?? variable) : variable)
+  try {
+    return readConfig({ ...env, ...fromFlags }, label)
+  } catch (err) {
+    if (err instanceof ConfigError && label(err.variable) !== err.variable) throw new ConfigError(label(err.variable), err.detail)
+    throw err
+  }
+}
 
+function readConfig(merged: Env, label: (variable: string) => string): Config {
   const dataDir = stringVar(merged, 'TANDEM_DATA_DIR', './data')
   const store = storeConfig(merged, dataDir)
 
@@ -194,6 +214,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     host: stringVar(merged, 'TANDEM_HOST', '0.0.0.0'),
     port: intVar(merged, 'TANDEM_PORT', { default: 4321, min: 0, max: 65_535 }),
     dataDir,
+    dataDirSetting: label('TANDEM_DATA_DIR'),
     store,
     logLevel: enumVar(merged, 'TANDEM_LOG_LEVEL', LOG_LEVELS, 'info'),
     auth: {

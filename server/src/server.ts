@@ -21,6 +21,7 @@ import { RoomRegistry } from './rooms/registry.js'
 import { createFanout } from './ws/broadcast.js'
 import { notAnUpgrade, upgradeHandler } from './ws/upgrade.js'
 import { Admission } from './ws/admission.js'
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 import { RatePenalties, penaltyMs, usersOf } from './ws/penalties.js'
 import { parseCidr, type CidrRange } from './ip.js'
 import { defaultMaxConnections, DescriptorGuard, openFileLimit } from './descriptors.js'
@@ -86,6 +87,17 @@ function counted(admission: Admission, penalize: (ws: WebSocket<SocketData>) => 
 }
 
 export async function createServer(config: Config, deps: ServerDeps = {}): Promise<TandemServer> {
+  // Before anything in the data directory is read or changed: a second server on it exits here.
+  const lock = lockDataDir(config.dataDir, config.dataDirSetting)
+  try {
+    return await buildServer(config, deps, lock)
+  } catch (err) {
+    lock.release()
+    throw err
+  }
+}
+
+async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock): Promise<TandemServer> {
   const log = deps.logger ?? createLogger(config.logLevel)
   const uws = loadUws()
 
@@ -220,6 +232,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     await bus.close()
     await store.close()
     metrics.close()
+    lock.release()
     log.info('server closed')
   }
 
