@@ -1,7 +1,7 @@
 /**
  * Process edge: argv + env -> config -> createServer -> listen; signals. The only file that exits.
  *
- *   tandem serve [--host H] [--port P] [--data-dir D]
+ *   tandem serve [--host H] [--port P] [--data-dir D] [--redis-url URL]
  *   tandem token --room <name> [--room <name> …] [--read-only] [--ttl 1h] [--sub <id>] [--name <n>]
  *   tandem admin-key [--data-dir D]
  */
@@ -16,7 +16,7 @@ import { UwsLoadError } from './uws.js'
 import { resolveAdminKey } from './http/admin-key.js'
 
 const USAGE = `Usage:
-  tandem serve [--host H] [--port P] [--data-dir D]
+  tandem serve [--host H] [--port P] [--data-dir D] [--redis-url URL]
   tandem token --room <name> [--room <name> ...] [--read-only] [--ttl 1h] [--sub <id>] [--name <name>]
   tandem admin-key [--data-dir D]      print the REST admin key (generated on first use)
 
@@ -46,10 +46,10 @@ async function main(argv: string[]): Promise<number> {
 async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' } },
+    options: { host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, 'redis-url': { type: 'string' } },
     strict: true,
   })
-  const config = loadConfig(process.env, { host: values.host, port: values.port, dataDir: values['data-dir'] })
+  const config = loadConfig(process.env, { host: values.host, port: values.port, dataDir: values['data-dir'], redisUrl: values['redis-url'] })
   const log = createLogger(config.logLevel)
   const server = await createServer(config, { logger: log })
   await server.listen()

@@ -34,6 +34,7 @@ import type { Router } from './http/router.js'
 import { createWebhooks } from './webhooks/service.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import path from 'node:path'
+import { randomBytes } from 'node:crypto'
 
 /** How long a drain waits for webhook attempts in flight (the rest of the budget is for commits). */
 const WEBHOOK_DRAIN_GRACE_MS = 3_000
@@ -79,6 +80,8 @@ function counted(admission: Admission, behavior: Pick<WebSocketBehavior<SocketDa
 
 export async function createServer(config: Config, deps: ServerDeps = {}): Promise<TandemServer> {
   const log = deps.logger ?? createLogger(config.logLevel)
+  // Names this instance as the origin of what it publishes to the others; unique per process start.
+  const instanceId = config.instanceId ?? randomBytes(6).toString('base64url')
   const uws = loadUws()
 
   const key = await resolveVerificationKey(config.auth, config.dataDir)
@@ -214,7 +217,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
       const port = listener.listen(config.port)
       if (port === null) return Promise.reject(new Error(`could not listen on ${config.host}:${config.port} (in use or not permitted)`))
       guard?.start()
-      log.info({ maxConnections, openFileLimit: fdLimit, host: config.host, port }, 'listening')
+      log.info({ maxConnections, openFileLimit: fdLimit, host: config.host, instanceId, port }, 'listening')
       return Promise.resolve({ port })
     },
     close() {
