@@ -1,5 +1,5 @@
 /**
- * Composition root: builds the store, bus, registry, auth and the uWS app, and owns listen/close.
+ * Composition root: builds the store, replication, registry, auth and the uWS app, and owns listen/close.
  * Tests and embedders inject dependencies; main.ts is the only caller that exits the process.
  */
 import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js'
@@ -12,7 +12,10 @@ import { createTokenVerifier } from './auth/verify.js'
 import type { Store } from './persistence/store.js'
 import { createSqliteStore } from './persistence/sqlite.js'
 import { createMemoryStore } from './persistence/memory.js'
-import { createLocalBus, type Bus } from './fanout/bus.js'
+import type { Replication } from './rooms/replication.js'
+import { createLocalReplication } from './replication/local.js'
+import { createRedisReplication } from './replication/redis.js'
+import { redactUrlPassword } from './config.js'
 import { createRoomEvents, type RoomEvents } from './rooms/events.js'
 import { RoomRegistry } from './rooms/registry.js'
 import { createFanout } from './ws/broadcast.js'
@@ -42,7 +45,8 @@ const WEBHOOK_DRAIN_GRACE_MS = 3_000
 export interface ServerDeps {
   logger?: Logger
   store?: Store
-  bus?: Bus
+  /** Cross-instance replication; default: Redis when config.cluster is set, else none (local). */
+  replication?: Replication
   /** Registers extra HTTP routes after the built-in ones (the demo mode adds its pages and token route). */
   routes?: (router: Router) => void
 }
@@ -97,7 +101,12 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   const verifier = createTokenVerifier(key, config.auth)
 
   const store = deps.store ?? (config.store.kind === 'sqlite' ? await createSqliteStore({ path: config.store.path }, log) : createMemoryStore())
-  const bus = deps.bus ?? createLocalBus()
+  const replication =
+    deps.replication ??
+    (config.cluster === null
+      ? createLocalReplication(instanceId)
+      : await createRedisReplication({ url: config.cluster.redisUrl, prefix: config.cluster.redisPrefix, instanceId }, log.child({ component: 'replication' })))
+  if (config.cluster !== null) log.info({ instanceId, redis: redactUrlPassword(config.cluster.redisUrl), prefix: config.cluster.redisPrefix }, 'cluster member')
   const events = createRoomEvents((err, event) => log.error({ err, event: event.type }, 'room event listener threw'))
 
   let draining = false
@@ -107,7 +116,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   const fanout = createFanout(app, metrics)
   const registry = new RoomRegistry({
     store,
-    bus,
+    replication,
     broadcast: fanout.broadcast,
     events,
     log,
@@ -165,7 +174,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   if (adminKey.source === 'generated') {
     log.info({ adminKeyFile: adminKey.path }, 'no TANDEM_ADMIN_KEY configured: generated a REST admin key; print it with `npx tandem admin-key`')
   }
-  const rooms = new RoomService({ store, registry, events, broadcast: fanout.broadcast })
+  const rooms = new RoomService({ store, registry, events, broadcast: fanout.broadcast, replication })
   const rest = createRestApi({
     log,
     metrics,
@@ -206,7 +215,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     await registry.closeAll() // emits the last user.left events
     // Writes debounced room.changed events to the outbox; attempts cut off here retry after the restart.
     await webhooks.close(Math.min(config.webhooks.timeoutMs, WEBHOOK_DRAIN_GRACE_MS))
-    await bus.close()
+    await replication.close()
     await store.close()
     metrics.close()
     log.info('server closed')

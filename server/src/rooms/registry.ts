@@ -8,7 +8,7 @@ import { Room, type RoomDeps } from './room.js'
 import type { Peer } from './peer.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
 
-export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken'> & {
+export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'onDeletedElsewhere'> & {
   idleUnloadMs: number
   /** How often every room with peers gets an empty awareness update (Room.keepalive). */
   keepaliveMs: number
@@ -36,6 +36,11 @@ export class RoomRegistry {
       ...deps,
       onEmpty: (room) => this.#scheduleUnload(room),
       onBroken: (room) => this.#drop(room),
+      onDeletedElsewhere: (room) => {
+        // The store already forgot the room; this instance only lets go of its copy.
+        room.closePeers(CLOSE_CODE.room_not_found, 'room deleted')
+        this.#drop(room)
+      },
     }
     this.#keepalive = setInterval(() => {
       for (const room of this.#live.values()) if (room.state === 'active') room.keepalive()
@@ -168,7 +173,18 @@ export class RoomRegistry {
     }
     const existed = await this.deps.store.deleteRoom(id, tombstone)
     if (existed) this.deps.events.emit({ type: 'room.deleted', roomId: id, at: Date.now() })
+    // After the store forgot it, so an instance that reloads on hearing this finds it gone.
+    if (existed || live !== undefined) this.deps.replication.publish(id, { type: 'room-deleted' })
     return existed || live !== undefined
+  }
+
+  /**
+   * Closes every connection of `userId` in the room, on every instance. Returns how many were closed
+   * here; the others close theirs when the message reaches them.
+   */
+  kick(id: string, userId: string, code: number, reason: string): number {
+    this.deps.replication.publish(id, { type: 'kick', userId, code, reason })
+    return this.get(id)?.kickUser(userId, code, reason) ?? 0
   }
 
   async #load(id: string, opts: LoadOptions): Promise<Room> {

@@ -20,9 +20,11 @@
  * The price is the commit's latency on cross-instance delivery; same-instance peers hear it at once.
  */
 
-/** A Yjs client id's content, written by this user (JWT sub); null for server-side (REST) edits. */
 export type ReplicatedMessage =
-  /** A committed document update (the bytes as stored). */
+  /**
+   * A committed document update (the bytes as stored) and the user (JWT sub) whose connection wrote it,
+   * null for server-side (REST) edits: receivers learn which user owns the Yjs client ids it introduces.
+   */
   | { type: 'update'; update: Uint8Array; userId: string | null }
   /** Presence entries accepted from one connection of `userId` on the origin instance (y-protocols awareness update). */
   | { type: 'awareness'; update: Uint8Array; userId: string }
@@ -38,6 +40,9 @@ export type ReplicatedMessage =
   | { type: 'kick'; userId: string; code: number; reason: string }
 
 export type ReplicatedMessageType = ReplicatedMessage['type']
+
+/** The kinds that travel through the per-room log (ordered, resumable); the rest are perishable. */
+export const LOGGED_TYPES: ReadonlySet<ReplicatedMessageType> = new Set(['update', 'room-deleted', 'kick'])
 
 export interface Envelope {
   readonly roomId: string
@@ -71,7 +76,10 @@ export interface ReplicaHandler {
 
 /** One room's membership in the replication: how it publishes, and how it stops listening. */
 export interface RoomChannel {
-  /** Queues the message for the other instances; never throws, never blocks (the adapter retries through outages). */
+  /**
+   * Queues the message for the other instances; never throws, never blocks (the adapter keeps document
+   * messages through outages and sends them once the wire is back). Still works after leave().
+   */
   publish(message: ReplicatedMessage): void
   /** Stops delivery to this room's handler. Idempotent. */
   leave(): void
@@ -86,6 +94,8 @@ export interface Replication {
    * gets `resync` (position-unknown) once the wire is back.
    */
   join(roomId: string, handler: ReplicaHandler): Promise<RoomChannel>
+  /** Publishes for a room this instance may not hold (a deletion, a REST broadcast). Same rules as RoomChannel.publish. */
+  publish(roomId: string, message: ReplicatedMessage): void
   /** Stops every loop and connection. */
   close(): Promise<void>
 }
