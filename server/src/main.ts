@@ -13,6 +13,7 @@ import { resolveVerificationKey } from './auth/keys.js'
 import { defaultTtlFor, mintToken, parseTtl, ttlProblem } from './auth/mint.js'
 import { isValidRoomName } from './errors.js'
 import { UwsLoadError } from './uws.js'
+import { RedisConnectError } from './replication/redis.js'
 import { resolveAdminKey } from './http/admin-key.js'
 
 const USAGE = `Usage:
@@ -148,7 +149,7 @@ async function adminKey(args: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof UwsLoadError) {
+    if (err instanceof ConfigError || err instanceof UwsLoadError || err instanceof RedisConnectError) {
       console.error(`tandem: ${err.message}`)
     } else if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
       console.error(`tandem: ${err.message}\n\n${USAGE}`)

@@ -22,6 +22,9 @@ interface Harness {
   instance(id: string): Promise<Replication>
   cut(id: string): void
   restore(id: string): void
+  /** The network drops the instance's packets without resetting anything (local: same as cut). */
+  stall(id: string): void
+  resume(id: string): void
   /** Keeps only the newest entry of the room's log. */
   trim(roomId: string): Promise<void>
   /** Deletes the room's log (Redis lost it, or it expired). */
@@ -42,6 +45,8 @@ function localHarness(): Harness {
     },
     cut: (id) => hub.cut(id),
     restore: (id) => hub.restore(id),
+    stall: (id) => hub.cut(id),
+    resume: (id) => hub.restore(id),
     trim: (roomId) => Promise.resolve(hub.trim(roomId, 1)),
     loseLog: (roomId) => Promise.resolve(hub.trim(roomId, 0)),
     kill: (id) => hub.kill(id),
@@ -74,6 +79,8 @@ function redisHarness(prefix: string): Harness {
     },
     cut: (id) => proxyOf(id).cut(),
     restore: (id) => proxyOf(id).restore(),
+    stall: (id) => proxyOf(id).stall(),
+    resume: (id) => proxyOf(id).resume(),
     async trim(roomId) {
       await admin.xtrim(roomKeys(prefix, roomId).log, 'MAXLEN', 1)
     },
@@ -240,9 +247,9 @@ describe.each(adapters)('Replication contract: $name', ({ create, skip }) => {
     ra.channel!.publish(awareness('aw-during-cut'))
     for (let i = 1; i <= 3; i++) ra.channel!.publish(update(`u-${i}`))
     h.restore('b')
-    await waitFor(() => rb.updates().length === 4, 'b to read what it missed from its cursor', 15_000)
+    await waitFor(() => rb.updates().length === 4, 'b to read what it missed from its cursor', 10_000)
     expect(rb.updates()).toEqual(['u-0', 'u-1', 'u-2', 'u-3'])
-    await waitFor(() => rb.hasSignal('reconnected'), 'b to be told it reconnected', 15_000)
+    await waitFor(() => rb.hasSignal('reconnected'), 'b to be told it reconnected', 10_000)
     // Presence is perishable: after the cut, a fresh marker arrives, the one sent during the cut never does.
     ra.channel!.publish(awareness('aw-after'))
     await waitFor(() => rb.types().includes('awareness'), 'b to hear presence again', 10_000)
@@ -260,7 +267,7 @@ describe.each(adapters)('Replication contract: $name', ({ create, skip }) => {
     h.cut('a')
     for (let i = 0; i < 5; i++) ra.channel!.publish(update(`queued-${i}`))
     h.restore('a')
-    await waitFor(() => rb.updates().length === 5, 'b to receive what a queued', 15_000)
+    await waitFor(() => rb.updates().length === 5, 'b to receive what a queued', 10_000)
     expect(rb.updates()).toEqual([0, 1, 2, 3, 4].map((i) => `queued-${i}`))
   })
 
@@ -280,7 +287,7 @@ describe.each(adapters)('Replication contract: $name', ({ create, skip }) => {
     await waitFor(() => probe.updates().includes('marker'), 'the log to hold every entry', 10_000)
     await h.trim(room)
     h.restore('b')
-    await waitFor(() => rb.hasSignal('resync'), 'b to be told to resync', 15_000)
+    await waitFor(() => rb.hasSignal('resync'), 'b to be told to resync', 10_000)
     expect(rb.signals.find((s) => s.type === 'resync')).toEqual({ type: 'resync', reason: 'trimmed' })
     ra.channel!.publish(update('after'))
     await waitFor(() => rb.updates().includes('after'), 'delivery to go on after the resync signal', 15_000)
@@ -303,7 +310,7 @@ describe.each(adapters)('Replication contract: $name', ({ create, skip }) => {
     ra.channel!.publish(update('after-loss'))
     await waitFor(() => probe.updates().includes('after-loss'), 'the new log to hold an entry', 10_000)
     h.restore('b')
-    await waitFor(() => rb.hasSignal('resync'), 'b to be told to resync', 15_000)
+    await waitFor(() => rb.hasSignal('resync'), 'b to be told to resync', 10_000)
     expect(rb.updates()).toContain('after-loss')
     expect(rb.updates()).not.toContain('lost')
   })
@@ -318,9 +325,24 @@ describe.each(adapters)('Replication contract: $name', ({ create, skip }) => {
     const rb = await join(b, room) // must not hang or throw while Redis is unreachable
     ra.channel!.publish(update('while-b-was-away'))
     h.restore('b')
-    await waitFor(() => rb.signals.some((s) => s.type === 'resync' && s.reason === 'position-unknown'), 'b to resync its unknown position', 15_000)
+    await waitFor(() => rb.signals.some((s) => s.type === 'resync' && s.reason === 'position-unknown'), 'b to resync its unknown position', 10_000)
     ra.channel!.publish(update('after'))
     await waitFor(() => rb.updates().includes('after'), 'b to hear updates after it is back', 15_000)
+  })
+
+  test('a room joining while the wire stalls does not hang, and catches up once it flows again', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const h = await setup()
+    const [a, b] = await Promise.all([h.instance('a'), h.instance('b')])
+    const room = freshRoom()
+    const ra = await join(a, room)
+    h.stall('b')
+    const rb = await join(b, room) // bounded by the command timeout, not by the stall
+    ra.channel!.publish(update('during-stall'))
+    h.resume('b')
+    await waitFor(() => rb.hasSignal('resync') || rb.updates().includes('during-stall'), 'b to catch up or resync', 15_000)
+    ra.channel!.publish(update('after'))
+    await waitFor(() => rb.updates().includes('after'), 'b to hear updates once the wire flows', 15_000)
   })
 
   test('an instance that dies is reported to the rooms that heard from it', async (ctx) => {
@@ -335,5 +357,26 @@ describe.each(adapters)('Replication contract: $name', ({ create, skip }) => {
     h.kill('a')
     await waitFor(() => rb.signals.some((s) => s.type === 'instance-down' && s.instanceId === 'a'), 'b to learn that a died', 15_000)
     expect(rbQuiet.signals).toEqual([])
+  })
+})
+
+describe('Redis adapter boot', () => {
+  test('an unreachable Redis is one clear error naming the address, without the password', async () => {
+    const net = await import('node:net')
+    const closedPort = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as { port: number }
+        srv.close(() => resolve(port))
+      })
+    })
+    const err = await createRedisReplication({ url: `redis://:hunter2@127.0.0.1:${closedPort}`, instanceId: 'x' }, silent).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(Error)
+    expect((err as Error).name).toBe('RedisConnectError')
+    expect((err as Error).message).toContain(`127.0.0.1:${closedPort}`)
+    expect((err as Error).message).not.toContain('hunter2')
+    expect((err as Error).message).not.toContain('\n')
   })
 })

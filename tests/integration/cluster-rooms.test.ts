@@ -254,7 +254,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     await waitFor(() => textIn(a2, room) === 'AB', 'a2 on the same instance to see it')
     await b.write(room, (doc) => doc.getText('t').insert(0, 'C'))
     wire.restore('s1')
-    await waitFor(() => textIn(b, room) === textIn(a, room) && textIn(a, room).length === 3, 'both sides to converge', 15_000)
+    await waitFor(() => textIn(b, room) === textIn(a, room) && textIn(a, room).length === 3, 'both sides to converge within 10 s of the wire coming back', 10_000)
     expect(textIn(a2, room)).toBe(textIn(b, room))
   })
 })

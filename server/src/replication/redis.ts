@@ -106,6 +106,9 @@ interface Queued {
 }
 
 const READ_COUNT = 256
+const DEFAULT_BLOCK_MS = 2_000
+/** Longest a command may go unanswered before the adapter treats Redis as unreachable (ms). */
+const COMMAND_TIMEOUT_MS = 3_000
 const WRITE_BATCH = 64
 
 export async function createRedisReplication(opts: RedisReplicationOptions, log: Logger): Promise<Replication> {
@@ -117,8 +120,9 @@ export async function createRedisReplication(opts: RedisReplicationOptions, log:
     retryStrategy: (times) => Math.min(100 * times, 1000),
     connectTimeout: 5_000,
   }
-  const cmd = new Redis(opts.url, options)
-  const reader = cmd.duplicate()
+  // A stalled Redis (packets dropped, no reset) must not hold room loads or the writer forever.
+  const cmd = new Redis(opts.url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS })
+  const reader = cmd.duplicate({ commandTimeout: (opts.blockMs ?? DEFAULT_BLOCK_MS) + COMMAND_TIMEOUT_MS })
   const sub = cmd.duplicate()
   const all = [cmd, reader, sub]
   for (const c of all) c.on('error', () => {}) // reported through 'close'/'ready' below, once per outage
@@ -176,7 +180,7 @@ class RedisReplication implements Replication {
     this.#livenessTtlMs = opts.livenessTtlMs ?? 5_000
     this.#heartbeatMs = opts.heartbeatMs ?? 2_000
     this.#maxQueued = opts.maxQueued ?? 10_000
-    this.#blockMs = opts.blockMs ?? 2_000
+    this.#blockMs = opts.blockMs ?? DEFAULT_BLOCK_MS
   }
 
   async start(): Promise<void> {
@@ -199,17 +203,26 @@ class RedisReplication implements Replication {
     const s: Sub = { roomId, log: keys.log, bus: keys.bus, handler, cursor: null, positioning: true, heard: new Set(), active: !this.#closed }
     addTo(this.#byLog, keys.log, s)
     const firstOnBus = addTo(this.#byBus, keys.bus, s)
-    try {
-      // Position first: the caller reads the store next, so every entry after this id is new to it.
-      if (this.cmd.status === 'ready') s.cursor = await this.#lastId(keys.log)
-    } catch (err) {
-      this.log.debug({ err, roomId }, 'could not fix the room log position; resyncing once Redis is back')
-    } finally {
-      s.positioning = false
-    }
-    if (firstOnBus && this.sub.status === 'ready') {
-      await this.sub.subscribe(keys.bus).catch((err: unknown) => this.log.debug({ err, roomId }, 'subscribe failed; retried on reconnect'))
-    }
+    // Position and subscribe at once; both finish before the caller reads the store, so every log entry
+    // after the position, and every presence message from now on, is new to it.
+    const position = (async () => {
+      try {
+        if (this.cmd.status === 'ready') s.cursor = await this.#lastId(keys.log)
+      } catch (err) {
+        this.log.debug({ err, roomId }, 'could not fix the room log position; resyncing once Redis is back')
+      } finally {
+        s.positioning = false
+      }
+    })()
+    // Bounded: a subscriber connection carries no command timeout, and a stalled Redis must not hold the load.
+    const subscribe =
+      firstOnBus && this.sub.status === 'ready'
+        ? Promise.race([
+            this.sub.subscribe(keys.bus).catch((err: unknown) => this.log.debug({ err, roomId }, 'subscribe failed; retried on reconnect')),
+            delay(COMMAND_TIMEOUT_MS),
+          ])
+        : null
+    await Promise.all([position, subscribe])
     this.#nudgeReader()
     return {
       publish: (message) => this.publish(roomId, message),
