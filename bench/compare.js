@@ -4,7 +4,7 @@
  *
  * Runs the same scenario against each server (each freshly started, one at a time; repeats interleave
  * the servers so machine noise spreads evenly), prints every figure with its ratio to Tandem, checks
- * issue 6's goals, appends every run to bench/results/results.jsonl and writes an HTML chart.
+ * Tandem's goals (bench/lib/goals.js), appends every run to bench/results/results.jsonl and writes an HTML chart.
  */
 import { COMPARE_KINDS, SERVER_KINDS, SERVER_LABELS } from './lib/servers.js'
 import { UsageError, makeContext, medianRecord, parseCli, runOnce, scenarioOptions, usage } from './lib/cli.js'
@@ -56,7 +56,7 @@ async function main() {
     printDetails(scenario, records)
     console.log(table(scenario.metrics, records))
     console.log('\nRatios are to Tandem (×2.00 = twice Tandem\'s figure).')
-    if (verdicts.length) console.log(`\nIssue 6 goals:\n${verdicts.map((v) => `  ${v}`).join('\n')}`)
+    if (verdicts.length) console.log(`\nGoals:\n${verdicts.map((v) => `  ${v}`).join('\n')}`)
     for (const [kind, message] of failures) console.log(`\n${SERVER_LABELS[kind]} FAILED: ${message}`)
   }
   if (!values['no-save']) {

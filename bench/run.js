@@ -9,6 +9,7 @@ import { SERVER_KINDS } from './lib/servers.js'
 import { UsageError, makeContext, medianRecord, parseCli, runOnce, scenarioOptions, usage } from './lib/cli.js'
 import { appendJsonl, table, writeChart } from './lib/report.js'
 import { printDetails, summarizeProfiles } from './lib/details.js'
+import { evaluateGoals } from './lib/goals.js'
 
 async function main() {
   const { scenario, values } = parseCli(process.argv.slice(2), { compare: false })
@@ -36,6 +37,9 @@ async function main() {
   } else {
     printDetails(scenario, [rec])
     console.log(table(scenario.metrics, [rec]))
+    // Goals relative to a peer (e.g. the bare relay) need bench:compare; the absolute ones show here.
+    const { verdicts } = evaluateGoals(scenario.name, [rec])
+    if (verdicts.length) console.log(`\nGoals:\n${verdicts.map((v) => `  ${v}`).join('\n')}`)
   }
   if (!values['no-save']) {
     const file = writeChart(scenario, [rec], { command: `npm run bench -- ${process.argv.slice(2).join(' ')}` })

@@ -72,10 +72,10 @@ function parseCli(argv) {
 async function loadServer() {
   try {
     const [{ createMemoryStore }, { createSqliteStore }, { createRoomEvents }, { createWebhooks }] = await Promise.all([
-      import('@tandem/server/persistence/memory'),
-      import('@tandem/server/persistence/sqlite'),
-      import('@tandem/server/rooms/events'),
-      import('@tandem/server/webhooks/service'),
+      import('#server/persistence/memory'),
+      import('#server/persistence/sqlite'),
+      import('#server/rooms/events'),
+      import('#server/webhooks/service'),
     ])
     return { createMemoryStore, createSqliteStore, createRoomEvents, createWebhooks }
   } catch (err) {

@@ -20,6 +20,7 @@ const ENTRIES = {
   home: 'home/style.css',
   chat: 'chat/main.ts',
   editor: 'editor/main.ts',
+  richtext: 'richtext/main.ts',
   whiteboard: 'whiteboard/main.ts',
 }
 

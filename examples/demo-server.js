@@ -4,7 +4,7 @@
  * process. `examples/start.js` (`npm start`) is its command line; tests call `startDemos()` directly.
  *
  * What demo mode adds to a plain `tandem serve`:
- *  - `GET /`, `/chat`, `/editor`, `/whiteboard`: the pages; `GET /demo/assets/:file`: their bundles.
+ *  - `GET /`, `/chat`, `/editor`, `/richtext`, `/whiteboard`: the pages; `GET /demo/assets/:file`: their bundles.
  *  - `GET /demo/token?room=demo-…&name=…&user=…`: a 10-minute token for one `demo-` room, signed with
  *    the server's key. It stands in for your app's backend; a production server has no such route.
  *  - The webhook bot on 127.0.0.1 (random port), configured as the server's TANDEM_WEBHOOK_URL with a
@@ -15,15 +15,12 @@ import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as z from 'zod'
-import { createServer } from '@tandem/server'
-import { loadConfig } from '@tandem/server/config'
-import { createLogger } from '@tandem/server/logger'
-import { resolveVerificationKey } from '@tandem/server/auth/keys'
-import { mintToken } from '@tandem/server/auth/mint'
-import { resolveAdminKey } from '@tandem/server/http/admin-key'
-import { defineRoute, jsonReply } from '@tandem/server/http/router'
-import { roomName } from '@tandem/server/http/schemas'
-import { AppError } from '@tandem/server/errors'
+import { createServer, createLogger, loadConfig, mintToken } from '@tandem/server'
+import { resolveVerificationKey } from '#server/auth/keys'
+import { resolveAdminKey } from '#server/http/admin-key'
+import { defineRoute, jsonReply } from '#server/http/router'
+import { roomName } from '#server/http/schemas'
+import { AppError } from '#server/errors'
 import { ASSETS_DIR, buildDemos } from './build.js'
 import { startBot } from './bot/bot.js'
 
@@ -39,6 +36,7 @@ const PAGES = [
   { path: '/', file: 'index.html', operationId: 'demoIndex', summary: 'Demo index page' },
   { path: '/chat', file: 'chat/index.html', operationId: 'demoChat', summary: 'Chat demo page' },
   { path: '/editor', file: 'editor/index.html', operationId: 'demoEditor', summary: 'Collaborative editor demo page' },
+  { path: '/richtext', file: 'richtext/index.html', operationId: 'demoRichtext', summary: 'Rich-text (Tiptap) demo page' },
   { path: '/whiteboard', file: 'whiteboard/index.html', operationId: 'demoWhiteboard', summary: 'Whiteboard demo page' },
 ]
 
@@ -54,7 +52,7 @@ const CONTENT_TYPES = {
  * The demo routes: pages, bundles and the demo token route.
  * @param {{ signingKey: () => Promise<Uint8Array | null>, issuer: string | null, audience: string | null, assetsDir?: string }} opts
  *   `signingKey` resolves to the server's HS256 secret, or null when tokens are verified with a public key or JWKS.
- * @returns {import('@tandem/server/http/router').Route[]}
+ * @returns {import('#server/http/router').Route[]}
  */
 export function demoRoutes(opts) {
   const assetsDir = opts.assetsDir ?? ASSETS_DIR
@@ -159,7 +157,7 @@ async function webhookSecret(/** @type {string | undefined} */ configured, /** @
 /**
  * @typedef {object} DemoOptions
  * @property {Readonly<Record<string, string | undefined>>} [env] Environment with the TANDEM_* variables (default: process.env)
- * @property {import('@tandem/server/config').ConfigOverrides} [overrides] CLI flags: host, port, dataDir.
+ * @property {import('@tandem/server').ConfigOverrides} [overrides] CLI flags: host, port, dataDir.
  * @property {import('pino').Logger} [logger]
  * @property {boolean} [bot] Start the webhook bot (default true)
  * @property {boolean} [build] Rebuild the page bundles first (default true)

@@ -8,12 +8,15 @@ import * as ramp from '../scenarios/ramp.js'
 import * as idle from '../scenarios/idle.js'
 import * as join from '../scenarios/join.js'
 import * as saved from '../scenarios/saved.js'
+import * as upgrades from '../scenarios/upgrades.js'
+import * as flood from '../scenarios/flood.js'
 import { SERVER_KINDS, SERVER_LABELS, startServer } from './servers.js'
 import { Progress } from './progress.js'
 import { execFileSync } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { cpuCount, machineInfo, machineTicks, median } from './proc.js'
 import { getPath } from './report.js'
+import { DEFAULT_DATABASE_URL, checkDatabaseUrl } from './postgres.js'
 
 /**
  * @typedef {object} Scenario
@@ -30,12 +33,13 @@ import { getPath } from './report.js'
  */
 
 /** @type {Record<string, Scenario>} */
-export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved })
+export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved, upgrades, flood })
 
 const COMMON = {
   server: { type: 'string', default: 'tandem', help: `server to measure: ${SERVER_KINDS.join(' | ')}` },
   workers: { type: 'string', default: '2', help: 'load-generator worker threads' },
-  store: { type: 'string', default: 'sqlite', help: "Tandem's store: sqlite (its default) | memory" },
+  store: { type: 'string', default: 'sqlite', help: "Tandem's store: sqlite (its default) | memory | postgres (a fresh schema per run, dropped afterwards)" },
+  'database-url': { type: 'string', default: DEFAULT_DATABASE_URL, help: 'the Postgres database for --store postgres (this machine only)' },
   profile: { type: 'boolean', default: false, help: 'start Node servers with --cpu-prof (profiles under bench/results/profiles) and print the top functions' },
   repeat: { type: 'string', default: '1', help: 'runs per server; tables show medians' },
   concurrency: { type: 'string', default: '100', help: 'sockets opening at once during setup' },
@@ -72,6 +76,8 @@ export function parseCli(argv, mode) {
 
 export class UsageError extends Error {}
 
+const STORE_KINDS = ['sqlite', 'memory', 'postgres']
+
 /** @param {{ compare: boolean }} mode */
 export function usage(mode) {
   const cmd = mode.compare ? 'npm run bench:compare -- <scenario>' : 'npm run bench -- <scenario>'
@@ -94,7 +100,9 @@ export function usage(mode) {
 export function makeContext(values) {
   const workers = Number(values.workers)
   if (!Number.isSafeInteger(workers) || workers < 1 || workers > 16) throw new UsageError('--workers must be 1..16')
-  if (values.store !== 'sqlite' && values.store !== 'memory') throw new UsageError('--store must be sqlite or memory')
+  if (!STORE_KINDS.includes(values.store)) throw new UsageError(`--store must be one of ${STORE_KINDS.join(', ')}`)
+  const databaseUrlProblem = values.store === 'postgres' ? checkDatabaseUrl(values['database-url']) : null
+  if (databaseUrlProblem) throw new UsageError(databaseUrlProblem)
   const concurrency = Number(values.concurrency)
   if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 5000) throw new UsageError('--concurrency must be 1..5000')
   return {
@@ -102,7 +110,8 @@ export function makeContext(values) {
     workers,
     cpus: cpuCount(),
     connectConcurrency: concurrency,
-    store: /** @type {'sqlite' | 'memory'} */ (values.store),
+    store: /** @type {import('./context.js').StoreKind} */ (values.store),
+    databaseUrl: String(values['database-url']),
     profile: Boolean(values.profile),
     waitQuietS: Math.max(0, Number(values['wait-quiet']) || 0),
   }
@@ -160,7 +169,7 @@ export async function runOnce(scenario, kind, o, ctx, runIndex) {
   ctx.progress.setPrefix(`${scenario.name} ${SERVER_LABELS[kind]}${runIndex > 0 ? ` #${runIndex + 1}` : ''}`)
   const busyBefore = ctx.waitQuietS > 0 ? await waitForQuiet(ctx.waitQuietS, ctx.progress) : null
   const env = kind.startsWith('tandem') && scenario.tandemEnv ? scenario.tandemEnv(o) : {}
-  const server = await startServer(kind, { store: ctx.store, profile: ctx.profile, env })
+  const server = await startServer(kind, { store: ctx.store, databaseUrl: ctx.databaseUrl, profile: ctx.profile, env })
   const startedAt = new Date().toISOString()
   /** @type {NodeJS.Timeout | undefined} */
   let deadline

@@ -5,8 +5,10 @@
  * @property {number} workers        load-generator worker threads
  * @property {number} cpus           CPUs on this machine
  * @property {number} connectConcurrency  sockets opening at once during setup
- * @property {'sqlite' | 'memory'} store  Tandem's store
+ * @property {StoreKind} store  Tandem's store
+ * @property {string} databaseUrl    the Postgres database for --store postgres
  * @property {boolean} profile       start Node servers with --cpu-prof
  * @property {number} waitQuietS     wait up to this long for a quiet machine before each run
  */
+/** @typedef {'sqlite' | 'memory' | 'postgres'} StoreKind */
 export {}

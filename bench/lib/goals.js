@@ -1,5 +1,5 @@
 /**
- * Issue 6's targets for Tandem, evaluated against a comparison run. Goals that are relative to a peer
+ * Tandem's targets, evaluated against a comparison run. Goals that are relative to a peer
  * (the bare relay, the better of y-websocket and Hocuspocus) are computed from the same run.
  */
 import { getPath } from './report.js'
@@ -62,8 +62,21 @@ export function evaluateGoals(scenario, records) {
       }
       check('server CPU for the wave < 0.5 s', t.waveCpuSeconds, 0.5, '<', ' s')
       break
+    case 'flood':
+      for (const k of ['tiny', 'big']) {
+        const idle = getPath(t, 'idle.ackMs.p99')
+        goals[`${k}.ackMs.p99`] = { value: 2 * idle, label: '2× idle' }
+        check(`${k} flood: other rooms' saved-ack p99 within 2× idle`, getPath(t, `${k}.ackMs.p99`), 2 * idle, '<', ' ms')
+      }
+      break
+    case 'upgrades':
+      check('unexpected closes: none', t.unexpectedCloses, 1, '<', '')
+      break
     default:
       break
+  }
+  if (scenario === 'join' && typeof t.waveLoopMaxMs === 'number') {
+    check('longest event-loop block during upload or wave < 1 s', Math.max(t.uploadLoopMaxMs ?? 0, t.waveLoopMaxMs), 1000, '<', ' ms')
   }
   return { goals, verdicts }
 }

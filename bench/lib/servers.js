@@ -1,7 +1,8 @@
 /**
  * Starting and stopping the servers under test, each in its own child process on 127.0.0.1.
  *
- *   tandem       Tandem (this repo), single framing `/ws/<room>`, SQLite store (its default) unless --store memory
+ *   tandem       Tandem (this repo), single framing `/ws/<room>`, SQLite store (its default) unless --store
+ *                memory or --store postgres (a fresh schema per server, dropped after it exits)
  *   tandem-mux   the same server measured on its multiplexed (Hocuspocus-compatible) framing `/ws`
  *   y-websocket  @y/websocket-server (the reference y-websocket server), no persistence
  *   hocuspocus   @hocuspocus/server v3, no extensions (no persistence), multiplexed framing
@@ -13,6 +14,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { DEFAULT_DATABASE_URL, dropSchema, ensureReachable, freshSchemaName } from './postgres.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 export const REPO_ROOT = path.resolve(here, '..', '..')
@@ -87,7 +89,7 @@ function canConnect(port) {
 
 /**
  * @param {ServerKind} kind
- * @param {{ store?: 'sqlite' | 'memory', profile?: boolean, env?: Record<string, string>, log?: (line: string) => void }} [opts]
+ * @param {{ store?: import('./context.js').StoreKind, databaseUrl?: string, profile?: boolean, env?: Record<string, string>, log?: (line: string) => void }} [opts]
  * @returns {Promise<RunningServer>}
  */
 export async function startServer(kind, opts = {}) {
@@ -109,6 +111,8 @@ export async function startServer(kind, opts = {}) {
   let framing = /** @type {'single' | 'mux'} */ ('single')
   let description
   let dataDir = null
+  /** @type {{ url: string, schema: string } | null} */
+  let database = null
   switch (kind) {
     case 'tandem':
     case 'tandem-mux': {
@@ -116,10 +120,16 @@ export async function startServer(kind, opts = {}) {
       if (!fs.existsSync(main)) throw new Error('Tandem is not built: run `npx tsc -b` (or `npm run build`) first')
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-'))
       const store = opts.store ?? 'sqlite'
+      if (store === 'postgres') {
+        const url = opts.databaseUrl ?? DEFAULT_DATABASE_URL
+        await ensureReachable(url)
+        database = { url, schema: freshSchemaName() }
+      }
       Object.assign(env, {
         TANDEM_ALLOW_ANONYMOUS: 'true',
         TANDEM_STORE: store,
         TANDEM_LOG_LEVEL: 'warn',
+        ...(database && { TANDEM_DATABASE_URL: database.url, TANDEM_DATABASE_SCHEMA: database.schema }),
         ...opts.env,
       })
       args = [path.join(REPO_ROOT, 'server', 'bin', 'tandem.js'), 'serve', '--host', HOST, '--port', String(port), '--data-dir', dataDir]
@@ -224,17 +234,32 @@ export async function startServer(kind, opts = {}) {
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
       const result = await exited
       clearTimeout(timer)
-      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
+      await removeStorage()
       return result
     },
   }
   void exited.then(() => {
     server.exited = true
   })
+  // After the server exited (it holds the schema's connections until then); once, whoever gets here first.
+  let removed = false
+  const removeStorage = async () => {
+    if (removed) return
+    removed = true
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
+    if (database) {
+      const warning = await dropSchema(database.url, database.schema)
+      if (warning && opts.log) opts.log(warning)
+      else if (warning) console.warn(warning)
+    }
+  }
 
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
-    if (server.exited) throw new Error(`${kind} exited during startup:\n${server.logTail()}`)
+    if (server.exited) {
+      await removeStorage()
+      throw new Error(`${kind} exited during startup:\n${server.logTail()}`)
+    }
     if (await canConnect(port)) return server
     await new Promise((r) => setTimeout(r, 50))
   }

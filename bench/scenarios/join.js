@@ -35,6 +35,8 @@ export const metrics = [
   { key: 'waveCpuSeconds', label: 'server CPU for the wave', unit: 's', better: 'lower', chart: true },
   { key: 'rssGrowthMB', label: 'server RSS growth in the wave', unit: 'MB', better: 'lower' },
   { key: 'docLoadMs', label: 'writer upload to ack', unit: 'ms', better: 'info' },
+  { key: 'uploadLoopMaxMs', label: 'server event-loop max delay, upload', unit: 'ms', better: 'lower' },
+  { key: 'waveLoopMaxMs', label: 'server event-loop max delay, wave', unit: 'ms', better: 'lower' },
   { key: 'failed', label: 'failed joiners', unit: '', better: 'lower' },
   { key: 'incomplete', label: 'joiners with an incomplete doc', unit: '', better: 'lower' },
   { key: 'othersCpuPct', label: 'other processes CPU', unit: '% core', better: 'info' },
@@ -46,9 +48,25 @@ let cachedDoc = null
 
 /** @param {Record<string, string>} o */
 export function tandemEnv(o) {
-  // Tandem limits a message to 2 MiB by default; a bigger document needs a bigger limit for the upload.
+  // Tandem's defaults take a document of up to 32 MiB in one message (TANDEM_MAX_DOC_BYTES, and a
+  // message limit 1 MiB above it); only a bigger one needs the limits raised for the upload.
   const bytes = Number(o['doc-mb']) * 1e6
-  return bytes > 1.9 * 2 ** 20 ? { TANDEM_MAX_MESSAGE_BYTES: String(Math.ceil(bytes * 1.2)) } : {}
+  const limit = String(Math.ceil(bytes * 1.2))
+  return bytes > 32 * 2 ** 20 ? { TANDEM_MAX_DOC_BYTES: limit, TANDEM_MAX_MESSAGE_BYTES: String(Math.ceil(bytes * 1.3)) } : {}
+}
+
+/**
+ * Tandem's longest event-loop delay since the previous call, in ms, from its own `/metrics`
+ * (`tandem_event_loop_lag_seconds{quantile="1"}`, a window that each scrape resets); null for servers
+ * without it.
+ * @param {import('../lib/servers.js').RunningServer} server
+ */
+export async function eventLoopMaxMs(server) {
+  if (!server.kind.startsWith('tandem')) return null
+  const res = await fetch(`http://${server.host}:${server.port}/metrics`, { signal: AbortSignal.timeout(30_000) })
+  const text = await res.text()
+  const m = /^tandem_event_loop_lag_seconds\{quantile="1"\} (\S+)$/m.exec(text)
+  return m ? round(Number(m[1]) * 1000, 1) : null
 }
 
 /**
@@ -70,12 +88,15 @@ export async function run(server, o, ctx) {
   ctx.progress.stop()
   const room = `bench-join-${Date.now().toString(36)}`
 
+  await eventLoopMaxMs(server)
   const writer = await uploadDocument(server, room, doc.update)
+  const uploadLoopMaxMs = await eventLoopMaxMs(server)
   await new Promise((r) => setTimeout(r, 1000))
 
   const pool = new LoadPool({ workers: Math.min(ctx.workers, joiners), server, totalClients: 1 })
   try {
     const shares = pool.workers.map((_, i) => Math.floor(joiners / pool.workers.length) + (i < joiners % pool.workers.length ? 1 : 0))
+    await eventLoopMaxMs(server)
     const cpu0 = cpuSeconds(server.pid)
     const rss0 = memory(server.pid).rss
     const win = new Window(server.pid)
@@ -92,6 +113,7 @@ export async function run(server, o, ctx) {
     await new Promise((r) => setTimeout(r, 250))
     const cpu1 = cpuSeconds(server.pid)
     const rss1 = memory(server.pid).rss
+    const waveLoopMaxMs = await eventLoopMaxMs(server)
     const w = win.stop()
     const times = waved.flatMap((w) => w.times)
     const h = hdrFromTimes(times)
@@ -102,6 +124,8 @@ export async function run(server, o, ctx) {
       waveCpuSeconds: round(cpu1 - cpu0, 3),
       rssGrowthMB: round((rss1 - rss0) / 2 ** 20, 1),
       docLoadMs: round(writer.ackMs, 1),
+      uploadLoopMaxMs,
+      waveLoopMaxMs,
       writerAck: writer.acked,
       failed: waved.reduce((s, w) => s + w.failed, 0),
       incomplete: waved.reduce((s, w) => s + w.incomplete, 0),

@@ -88,7 +88,7 @@ export async function typesFromDocument(document) {
 
 async function loadBuiltServer() {
   try {
-    const [{ createServer }, { loadConfig }] = await Promise.all([import('@tandem/server'), import('@tandem/server/config')])
+    const { createServer, loadConfig } = await import('@tandem/server')
     return { createServer, loadConfig }
   } catch (err) {
     throw new Error('could not load the built server: run `npx tsc -b` first (npm run gen:api does)', { cause: err })

@@ -4,7 +4,9 @@
  * Tandem webhook bot: receives Tandem's webhooks, verifies their Standard Webhooks signature, and
  * answers in chat rooms by writing to the room's Yjs document through the REST API.
  *
- * - `user.entered` in a chat room: welcomes the person (at most once per half hour per room).
+ * - `user.entered` in a chat room: welcomes the person, once per person and room. Whom it welcomed is
+ *   kept in the room's document (the `welcomed` Y.Map, user id -> when), so a restarted bot
+ *   remembers.
  * - `room.changed` in a chat room: reads the document, and answers new messages that say `/roll`
  *   (`/roll 20`, `/roll 2d6`) or mention `@bot`. Answers carry `replyTo`, so a message is answered
  *   once even if a delivery is retried or the bot restarts.
@@ -54,7 +56,8 @@ export const BOT_USER = Object.freeze({ userId: 'bot', name: 'Tandem Bot', color
 const MAX_BODY_BYTES = 256 * 1024
 /** Messages older than this are never answered (say, after the bot was down for a day). */
 const MAX_AGE_MS = 10 * 60_000
-const WELCOME_EVERY_MS = 30 * 60_000
+/** How many welcomed `${room}|${userId}` keys to remember in memory (the room's document has them all). */
+const WELCOMED_CACHE_SIZE = 5000
 
 /** @type {BotLogger} */
 const consoleLog = {
@@ -83,16 +86,16 @@ export function createBot(options) {
   const log = options.log ?? consoleLog
   /** Webhook ids already processed (Standard Webhooks: the id is stable across retries). */
   const seen = new Set()
-  /** `${room}|${userId}` -> when we last welcomed them. */
-  const welcomed = new Map()
+  /** `${room}|${userId}` of people known to be welcomed: spares a document read per user.entered. */
+  const welcomed = new Set()
   /** Work per room runs one at a time, so two deliveries never answer the same message twice. */
   const queues = new Map()
-  const stats = { received: 0, rejected: 0, answered: 0 }
+  const stats = { received: 0, rejected: 0, answered: 0, welcomed: 0, alreadyWelcomed: 0 }
 
   /**
    * Reads a room, lets `edit` change a scratch copy, and posts only what changed.
    * @param {string} room
-   * @param {(messages: Y.Array<ChatMessage>) => void} edit
+   * @param {(messages: Y.Array<ChatMessage>, doc: Y.Doc) => void} edit
    */
   async function editRoom(room, edit) {
     const url = `${baseUrl()}/v1/rooms/${encodeURIComponent(room)}/doc`
@@ -103,7 +106,7 @@ export function createBot(options) {
     const scratch = new Y.Doc()
     Y.applyUpdate(scratch, new Uint8Array(await res.arrayBuffer()))
     const before = Y.encodeStateVector(scratch)
-    edit(scratch.getArray('messages'))
+    edit(scratch.getArray('messages'), scratch)
     const update = Y.encodeStateAsUpdate(scratch, before)
     scratch.destroy()
     if (update.byteLength <= 2) return // nothing changed (an empty update is 2 bytes)
@@ -150,21 +153,33 @@ export function createBot(options) {
     )
   }
 
+  /** @param {string} key */
+  function remember(key) {
+    welcomed.add(key)
+    if (welcomed.size > WELCOMED_CACHE_SIZE) welcomed.delete(welcomed.values().next().value)
+  }
+
   /** @param {string} room @param {string} userId @param {string} name */
   function welcome(room, userId, name) {
     const key = `${room}|${userId}`
-    const last = welcomed.get(key)
-    if (last !== undefined && Date.now() - last < WELCOME_EVERY_MS) return Promise.resolve()
-    welcomed.set(key, Date.now())
+    if (welcomed.has(key)) {
+      stats.alreadyWelcomed += 1
+      return Promise.resolve()
+    }
     const channel = room.slice(roomPrefix.length)
     return serialized(room, () =>
-      editRoom(room, (messages) => {
+      editRoom(room, (messages, doc) => {
+        // Read and written in one edit, serialized per room: two deliveries cannot both welcome.
+        const done = /** @type {Y.Map<number>} */ (doc.getMap('welcomed'))
+        if (done.has(userId)) {
+          stats.alreadyWelcomed += 1
+          return
+        }
+        done.set(userId, Date.now())
         messages.push([botMessage(`👋 Welcome to #${channel}, ${name}! Type /roll to roll a die, or mention @bot.`)])
+        stats.welcomed += 1
       }),
-    ).catch((/** @type {unknown} */ err) => {
-      welcomed.delete(key) // let a retried delivery try again
-      throw err
-    })
+    ).then(() => remember(key))
   }
 
   /** @param {WebhookEvent} event */
@@ -273,7 +288,7 @@ export function reply(message) {
 /**
  * Starts the bot's HTTP server.
  * @param {BotOptions & { port?: number, host?: string }} options
- * @returns {Promise<{ port: number, url: string, stats: { received: number, rejected: number, answered: number }, close(): Promise<void> }>}
+ * @returns {Promise<{ port: number, url: string, stats: ReturnType<typeof createBot>['stats'], close(): Promise<void> }>}
  */
 export async function startBot(options) {
   const bot = createBot(options)

@@ -8,7 +8,7 @@
 import './style.css'
 import type { RoomProvider } from '@tandem/client'
 import type * as Y from 'yjs'
-import { avatar, createClient, identity, mountNameInput, mountStatus, peopleIn, presenceUser } from '../shared/tandem.js'
+import { avatar, createClient, identity, mountNameInput, mountStatus, peopleIn, sharePresence, type Presence } from '../shared/tandem.js'
 
 /** One chat message, as stored in the room's `messages` array (the webhook bot writes the same shape). */
 interface ChatMessage {
@@ -64,6 +64,7 @@ channels.observe(renderChannels)
 interface Open {
   name: string
   provider: RoomProvider
+  presence: Presence
   messages: Y.Array<ChatMessage>
   /** Own messages not yet confirmed as stored by the server. */
   pending: Set<string>
@@ -82,9 +83,9 @@ function openChannel(name: string): void {
   current?.provider.destroy()
 
   const provider = client.room(`demo-chat:${name}`)
-  provider.awareness.setLocalState({ user: presenceUser(), typing: false })
+  const presence = sharePresence(provider, { typing: false })
   const messages = provider.doc.getArray<ChatMessage>('messages')
-  const open: Open = { name, provider, messages, pending: new Set(), cleanup: () => {} }
+  const open: Open = { name, provider, presence, messages, pending: new Set(), cleanup: () => {} }
   current = open
 
   const render = (): void => renderMessages(open)
@@ -92,7 +93,10 @@ function openChannel(name: string): void {
   provider.awareness.on('change', renderPresence)
   const stopStatus = mountStatus(els.status, provider)
   const offSynced = provider.on('synced', render)
+  const offPresence = presence.onChange(renderMe)
   open.cleanup = () => {
+    offPresence()
+    presence.destroy()
     messages.unobserve(render)
     provider.awareness.off('change', renderPresence)
     stopStatus()
@@ -110,6 +114,7 @@ function openChannel(name: string): void {
   renderChannels()
   render()
   renderPresence()
+  renderMe()
   els.input.focus()
 }
 
@@ -130,7 +135,8 @@ els.composer.addEventListener('submit', (event) => {
   const text = els.input.value.trim()
   if (text === '' || current === null) return
   const open = current
-  const message: ChatMessage = { id: messageId(), userId: me.id, name: me.name, color: me.color, text, at: Date.now() }
+  const { color } = open.presence.user
+  const message: ChatMessage = { id: messageId(), userId: me.id, name: me.name, color, text, at: Date.now() }
   open.pending.add(message.id)
   // Works offline too: the change waits in the Y.Doc and the SDK sends it when the room reconnects.
   open.messages.push([message])
@@ -292,12 +298,27 @@ els.newChannel.addEventListener('submit', (event) => {
 })
 
 function renderMe(): void {
-  els.meAvatar.replaceChildren(avatar(me))
+  // The colour others see you in here (it avoids the colours of those who were here first).
+  els.meAvatar.replaceChildren(avatar({ name: me.name, color: current?.presence.user.color ?? me.color }))
 }
-renderMe()
-mountNameInput(els.meName, () => {
-  renderMe()
-  current?.provider.awareness.setLocalStateField('user', presenceUser())
+mountNameInput(els.meName, () => current?.presence.refresh())
+
+// ---- the sidebar on narrow screens: behind a toggle, closed by a pick, the backdrop or Escape --------
+const app = $<HTMLDivElement>('chat-app')
+const toggle = $<HTMLButtonElement>('sidebar-toggle')
+const backdrop = $<HTMLDivElement>('sidebar-backdrop')
+function setSidebar(open: boolean): void {
+  app.dataset.sidebar = open ? 'open' : 'closed'
+  toggle.setAttribute('aria-expanded', String(open))
+  backdrop.hidden = !open
+}
+toggle.addEventListener('click', () => setSidebar(app.dataset.sidebar !== 'open'))
+backdrop.addEventListener('click', () => setSidebar(false))
+els.channels.addEventListener('click', (event) => {
+  if ((event.target as Element).closest('a')) setSidebar(false)
+})
+window.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && app.dataset.sidebar === 'open') setSidebar(false)
 })
 
 window.addEventListener('hashchange', () => openChannel(channelFromHash()))

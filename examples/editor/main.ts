@@ -9,9 +9,10 @@ import { basicSetup } from 'codemirror'
 import { markdown } from '@codemirror/lang-markdown'
 import { EditorState } from '@codemirror/state'
 import { EditorView, keymap, placeholder } from '@codemirror/view'
-import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
+import { yCollab, yRemoteSelectionsTheme, yUndoManagerKeymap } from 'y-codemirror.next'
 import * as Y from 'yjs'
-import { createClient, mountFacepile, mountNameInput, mountStatus, presenceUser } from '../shared/tandem.js'
+import { createClient, mountFacepile, mountNameInput, mountStatus, saveState, sharePresence } from '../shared/tandem.js'
+import { remoteCarets } from './remote-carets.js'
 
 const DOC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -28,8 +29,8 @@ const provider = client.room(`demo-editor:${docName}`)
 const ytext = provider.doc.getText('body')
 // Undo only your own edits (y-codemirror.next tracks the binding's local origin).
 const undoManager = new Y.UndoManager(ytext)
-// y-codemirror.next draws remote cursors from `user.name`, `user.color` and `user.colorLight`.
-provider.awareness.setLocalStateField('user', presenceUser())
+// Remote cursors are drawn from `user.name`, `user.color` and `user.colorLight`; the colour is one nobody else here has.
+const presence = sharePresence(provider)
 
 const view = new EditorView({
   parent: $('editor'),
@@ -41,7 +42,10 @@ const view = new EditorView({
       markdown(),
       EditorView.lineWrapping,
       placeholder('Start writing… everyone who opens this document sees your edits and your cursor live.'),
-      yCollab(ytext, provider.awareness, { undoManager }),
+      // Text sync and undo from y-codemirror.next; its remote cursors label a caret by colour only (see remote-carets.ts).
+      yCollab(ytext, null, { undoManager }),
+      yRemoteSelectionsTheme,
+      remoteCarets(ytext, provider.awareness),
     ],
   }),
 })
@@ -49,41 +53,14 @@ view.focus()
 
 // ---- status line: connecting / synced / saving… / all changes saved --------------------------------
 const saveStatus = $('save-status')
-let lastError: string | null = null
-
 function renderSaveStatus(): void {
-  const status = provider.status
-  const unsaved = provider.hasUnsavedChanges
-  let state: string
-  let text: string
-  if (lastError !== null && status === 'closed') {
-    state = 'error'
-    text = lastError
-  } else if (status === 'synced') {
-    // hasUnsavedChanges turns false only when the server says the edits are committed to storage.
-    state = unsaved ? 'saving' : 'saved'
-    text = unsaved ? 'Saving…' : 'All changes saved'
-  } else if (status === 'connecting' || status === 'syncing') {
-    state = 'connecting'
-    text = unsaved ? 'Connecting… your edits will be saved once connected' : status === 'syncing' ? 'Syncing…' : 'Connecting…'
-  } else if (status === 'reconnecting' || status === 'offline') {
-    state = 'offline'
-    const where = status === 'offline' ? 'Offline' : 'Not connected'
-    text = unsaved ? `${where} — unsaved edits are kept here and saved when the connection is back` : `${where} — reconnecting…`
-  } else {
-    state = 'error'
-    text = 'Disconnected'
-  }
+  const { state, long } = saveState(provider)
   saveStatus.dataset.state = state
-  saveStatus.textContent = text
+  saveStatus.textContent = long
 }
 
 provider.on('status', renderSaveStatus)
 provider.on('saved', renderSaveStatus)
-provider.on('error', (err) => {
-  lastError = err.message
-  renderSaveStatus()
-})
 // A local edit makes hasUnsavedChanges true at once: show "Saving…" without waiting for the network.
 provider.doc.on('update', renderSaveStatus)
 renderSaveStatus()
@@ -100,7 +77,7 @@ renderCounts()
 
 mountStatus($('status'), provider)
 mountFacepile($('facepile'), provider)
-mountNameInput($<HTMLInputElement>('me-name'), () => provider.awareness.setLocalStateField('user', presenceUser()))
+mountNameInput($<HTMLInputElement>('me-name'), () => presence.refresh())
 
 const docInput = $<HTMLInputElement>('doc-name')
 docInput.value = docName

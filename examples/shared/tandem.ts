@@ -1,11 +1,13 @@
 /**
  * What every demo page shares: one TandemClient whose tokens come from the demo token route (in a real
- * app, your backend mints them), a connection-status pill, a list of who is here, and the name field.
+ * app, your backend mints them), the status pill (connection and saved state), a list of who is here,
+ * and the name field.
  */
 import { TandemClient, type RoomProvider, type RoomStatus, type StatusDetail } from '@tandem/client'
 import { identity, initials, rename, type Identity } from './identity.js'
+import { sharePresence, userOf, type Presence, type PresenceUser } from './presence.js'
 
-export { identity, type Identity }
+export { identity, sharePresence, type Identity, type Presence, type PresenceUser }
 
 /** The SDK client for this page: `ws(s)://<this host>/ws`, tokens from `GET /demo/token`. */
 export function createClient(): TandemClient {
@@ -24,14 +26,6 @@ export function createClient(): TandemClient {
   })
 }
 
-/** Presence as the demos publish it in `awareness`. */
-export interface PresenceUser {
-  id: string
-  name: string
-  color: string
-  colorLight: string
-}
-
 /** Everyone in the room according to awareness, one entry per user (a user may have several tabs). */
 export function peopleIn(provider: RoomProvider): { clientId: number; user: PresenceUser; self: boolean; state: Record<string, unknown> }[] {
   const seen = new Set<string>()
@@ -39,48 +33,95 @@ export function peopleIn(provider: RoomProvider): { clientId: number; user: Pres
   const selfId = provider.doc.clientID
   const states = [...provider.awareness.getStates().entries()].sort(([a], [b]) => (a === selfId ? -1 : b === selfId ? 1 : a - b))
   for (const [clientId, state] of states) {
-    const user = (state as { user?: PresenceUser }).user
-    if (!user || typeof user.name !== 'string' || seen.has(user.id)) continue
+    const user = userOf(state)
+    if (!user || seen.has(user.id)) continue
     seen.add(user.id)
     out.push({ clientId, user, self: clientId === selfId, state })
   }
   return out
 }
 
-const LABELS: Record<RoomStatus, string> = {
-  connecting: 'Connecting…',
-  syncing: 'Syncing…',
-  synced: 'Connected',
-  reconnecting: 'Reconnecting…',
-  offline: 'Offline',
-  closed: 'Disconnected',
+/** What the status pill says: the connection and, once connected, whether your edits are stored. */
+export type SaveState = 'connecting' | 'saving' | 'saved' | 'offline' | 'error'
+
+/**
+ * The save state of a room: "saved" only once the server has acknowledged the storage commit of every
+ * local edit (`hasUnsavedChanges` false), never merely because they were sent.
+ */
+export function saveState(provider: RoomProvider): { state: SaveState; short: string; long: string } {
+  const status = provider.status
+  const unsaved = provider.hasUnsavedChanges
+  switch (status) {
+    case 'synced':
+      return unsaved
+        ? { state: 'saving', short: 'Saving…', long: 'Saving…' }
+        : { state: 'saved', short: 'Saved', long: 'All changes saved' }
+    case 'connecting':
+    case 'syncing': {
+      const short = status === 'syncing' ? 'Syncing…' : 'Connecting…'
+      return { state: 'connecting', short, long: unsaved ? `${short} your edits will be saved once connected` : short }
+    }
+    case 'reconnecting':
+    case 'offline': {
+      const where = status === 'offline' ? 'Offline' : 'Not connected'
+      return unsaved
+        ? { state: 'offline', short: `${status === 'offline' ? 'Offline' : 'Reconnecting…'} · unsaved`, long: `${where} — unsaved edits are kept here and saved when the connection is back` }
+        : { state: 'offline', short: status === 'offline' ? 'Offline' : 'Reconnecting…', long: `${where} — reconnecting…` }
+    }
+    case 'closed':
+      return { state: 'error', short: 'Disconnected', long: unsaved ? 'Disconnected — unsaved edits were not stored' : 'Disconnected' }
+  }
 }
 
-/** Renders the room's connection status into `el` (a pill with a coloured dot) and keeps it current. */
+/**
+ * Renders the room's status into `el`, a pill with a coloured dot, and keeps it current: the connection
+ * (`data-status`, the SDK's RoomStatus) and whether your edits are stored (`data-saved`).
+ * Returns a function that stops it.
+ */
 export function mountStatus(el: HTMLElement, provider: RoomProvider): () => void {
   let countdown: ReturnType<typeof setInterval> | null = null
-  const render = (status: RoomStatus, detail: StatusDetail): void => {
+  let lastDetail: StatusDetail = {}
+  let lastError: string | null = null
+  const render = (): void => {
     if (countdown !== null) clearInterval(countdown)
     countdown = null
+    const status: RoomStatus = provider.status
+    const { state, short, long } = saveState(provider)
     el.dataset.status = status
-    el.title = detail.error ? detail.error.message : `Room ${provider.name}: ${status}`
-    const label = LABELS[status]
-    if (status === 'reconnecting' && detail.retryInMs !== undefined && detail.retryInMs > 1500) {
-      const until = Date.now() + detail.retryInMs
+    el.dataset.saved = state
+    el.title = lastError !== null && status === 'closed' ? lastError : `Room ${provider.name}: ${long}`
+    const unsaved = provider.hasUnsavedChanges
+    if (status === 'reconnecting' && lastDetail.retryInMs !== undefined && lastDetail.retryInMs > 1500) {
+      const until = Date.now() + lastDetail.retryInMs
       const tick = (): void => {
         const s = Math.max(0, Math.ceil((until - Date.now()) / 1000))
-        el.textContent = s > 0 ? `Reconnecting in ${s}s` : label
+        el.textContent = s > 0 ? `Reconnecting in ${s}s${unsaved ? ' · unsaved' : ''}` : short
       }
       tick()
       countdown = setInterval(tick, 500)
     } else {
-      el.textContent = label
+      el.textContent = short
     }
   }
-  render(provider.status, {})
-  const off = provider.on('status', render)
+  const onStatus = (_status: RoomStatus, detail: StatusDetail): void => {
+    lastDetail = detail
+    if (detail.error) lastError = detail.error.message
+    render()
+  }
+  render()
+  const offs = [
+    provider.on('status', onStatus),
+    provider.on('saved', render),
+    provider.on('error', (err) => {
+      lastError = err.message
+      render()
+    }),
+  ]
+  // A local edit makes hasUnsavedChanges true at once: show "Saving…" without waiting for the network.
+  provider.doc.on('update', render)
   return () => {
-    off()
+    for (const off of offs) off()
+    provider.doc.off('update', render)
     if (countdown !== null) clearInterval(countdown)
   }
 }
@@ -127,10 +168,4 @@ export function mountNameInput(input: HTMLInputElement, onRename: (name: string)
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') input.blur()
   })
-}
-
-/** The presence record this page publishes as `user`. */
-export function presenceUser(): PresenceUser {
-  const me = identity()
-  return { id: me.id, name: me.name, color: me.color, colorLight: me.colorLight }
 }

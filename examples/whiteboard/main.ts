@@ -9,7 +9,7 @@
  */
 import './style.css'
 import * as Y from 'yjs'
-import { createClient, mountFacepile, mountNameInput, mountStatus, peopleIn, presenceUser } from '../shared/tandem.js'
+import { createClient, identity, mountFacepile, mountNameInput, mountStatus, peopleIn, sharePresence } from '../shared/tandem.js'
 
 type Tool = 'select' | 'pen' | 'rect' | 'ellipse'
 type Kind = 'rect' | 'ellipse' | 'stroke'
@@ -49,7 +49,7 @@ const shapes = doc.getMap<Shape>('shapes')
 // One undo step per gesture, however long it takes: steps are cut with stopCapturing(), never by time.
 const undoManager = new Y.UndoManager(shapes, { trackedOrigins: new Set([LOCAL]), captureTimeout: Number.POSITIVE_INFINITY })
 const awareness = provider.awareness
-awareness.setLocalState({ user: presenceUser(), pointer: null, selection: null })
+const presence = sharePresence(provider, { pointer: null, selection: null })
 
 const local = (fn: () => void): void => doc.transact(fn, LOCAL)
 /** A change that is one undo step by itself (delete, recolour). */
@@ -172,7 +172,7 @@ function createShape(kind: Kind, p: Pointer): { id: string; shape: Shape } {
     shape.set('x', p.x)
     shape.set('y', p.y)
     shape.set('color', color)
-    shape.set('by', presenceUser().id)
+    shape.set('by', identity().id)
     // Paint order: creation time (ties broken by id).
     shape.set('z', Date.now())
     if (kind === 'stroke') {
@@ -433,6 +433,6 @@ function render(): void {
 // ---- chrome ---------------------------------------------------------------------------------------------
 mountStatus($<HTMLSpanElement>('status'), provider)
 mountFacepile($<HTMLDivElement>('facepile'), provider)
-mountNameInput($<HTMLInputElement>('me-name'), () => awareness.setLocalStateField('user', presenceUser()))
+mountNameInput($<HTMLInputElement>('me-name'), () => presence.refresh())
 window.addEventListener('hashchange', () => location.reload())
 render()

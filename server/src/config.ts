@@ -8,7 +8,22 @@ import { MAX_SECRET_OVERLAP_SEC, webhookSecretProblem } from './webhooks/secret-
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
-export type StoreConfig = { kind: 'sqlite'; path: string } | { kind: 'memory' }
+export type StoreConfig =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'memory' }
+  | Readonly<{
+      kind: 'postgres'
+      /** Connection URL; may hold a password, so it is never logged as is (see redactUrl). */
+      url: string
+      /** Schema holding Tandem's tables (created if missing). */
+      schema: string
+      /** Pooled connections for reads and non-append writes (appends have their own connection). */
+      poolSize: number
+      /** Connect and query timeout: a connection that answers nothing for this long is replaced. */
+      timeoutMs: number
+      /** Bytes of appends that may wait while Postgres is unreachable; past it rooms close with 1013. */
+      maxWaitingBytes: number
+    }>
 
 /**
  * Cluster membership: Redis carries updates, presence and control messages between instances, and a
@@ -127,6 +142,7 @@ export interface ConfigOverrides {
   port?: string
   dataDir?: string
   redisUrl?: string
+  databaseUrl?: string
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -139,11 +155,11 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     ...(overrides.port !== undefined && { TANDEM_PORT: overrides.port }),
     ...(overrides.dataDir !== undefined && { TANDEM_DATA_DIR: overrides.dataDir }),
     ...(overrides.redisUrl !== undefined && { TANDEM_REDIS_URL: overrides.redisUrl }),
+    ...(overrides.databaseUrl !== undefined && { TANDEM_DATABASE_URL: overrides.databaseUrl }),
   }
 
   const dataDir = stringVar(merged, 'TANDEM_DATA_DIR', './data')
-  const storeKind = enumVar(merged, 'TANDEM_STORE', ['sqlite', 'memory'] as const, 'sqlite')
-  const store: StoreConfig = storeKind === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: joinPath(dataDir, 'tandem.db') }
+  const store = storeConfig(merged, dataDir)
 
   const secret = optionalVar(merged, 'TANDEM_JWT_SECRET')
   const publicKey = optionalVar(merged, 'TANDEM_JWT_PUBLIC_KEY')
@@ -186,7 +202,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
   const adminKey = optionalVar(merged, 'TANDEM_ADMIN_KEY')
   if (adminKey !== null && adminKey.length < 24) throw new ConfigError('TANDEM_ADMIN_KEY', 'must be at least 24 characters')
 
-  const cluster = clusterConfig(merged)
+  const cluster = clusterConfig(merged, store)
   const instanceId = optionalVar(merged, 'TANDEM_INSTANCE_ID')
   if (instanceId !== null && !INSTANCE_ID_PATTERN.test(instanceId)) {
     throw new ConfigError('TANDEM_INSTANCE_ID', `must be 1-64 letters, digits, '.', '_', ':' or '-', got ${JSON.stringify(instanceId)}`)
@@ -276,7 +292,7 @@ const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/
 const REDIS_PREFIX_PATTERN = /^[A-Za-z0-9._:-]{0,64}$/
 
 /** TANDEM_REDIS_URL makes the instance a cluster member; that only works on a shared PostgreSQL store. */
-function clusterConfig(env: Env): ClusterConfig | null {
+function clusterConfig(env: Env, store: StoreConfig): ClusterConfig | null {
   const redisUrl = optionalVar(env, 'TANDEM_REDIS_URL')
   const prefix = env['TANDEM_REDIS_PREFIX'] === undefined ? 'tandem:' : env['TANDEM_REDIS_PREFIX'].trim()
   if (!REDIS_PREFIX_PATTERN.test(prefix)) {
@@ -294,7 +310,7 @@ function clusterConfig(env: Env): ClusterConfig | null {
     throw new ConfigError('TANDEM_REDIS_URL', `must be a redis:// or rediss:// URL, got ${parsed.protocol}//…`)
   }
   // Instances on separate SQLite files would each hold a different truth; Redis only carries messages.
-  if (optionalVar(env, 'TANDEM_DATABASE_URL') === null) {
+  if (store.kind !== 'postgres') {
     throw new ConfigError('TANDEM_REDIS_URL', 'a cluster needs a shared PostgreSQL store: set TANDEM_DATABASE_URL as well')
   }
   return { redisUrl, redisPrefix: prefix }
@@ -308,6 +324,45 @@ export function redactUrlPassword(raw: string): string {
     return url.toString()
   } catch {
     return '(unparseable URL)'
+  }
+}
+
+/** Regular unquoted-style identifier, lowercase: quoted or not, it names the same schema. */
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** TANDEM_DATABASE_URL selects Postgres; otherwise TANDEM_STORE picks SQLite (the default) or memory. */
+function storeConfig(env: Env, dataDir: string): StoreConfig {
+  const url = optionalVar(env, 'TANDEM_DATABASE_URL')
+  const explicitKind = optionalVar(env, 'TANDEM_STORE')
+  const kind = enumVar(env, 'TANDEM_STORE', ['sqlite', 'memory', 'postgres'] as const, url === null ? 'sqlite' : 'postgres')
+  if (kind !== 'postgres') {
+    if (url !== null && explicitKind !== null) {
+      throw new ConfigError('TANDEM_DATABASE_URL', `selects PostgreSQL, but TANDEM_STORE=${kind}: unset one of them`)
+    }
+    return kind === 'memory' ? { kind: 'memory' } : { kind: 'sqlite', path: joinPath(dataDir, 'tandem.db') }
+  }
+  if (url === null) throw new ConfigError('TANDEM_DATABASE_URL', 'required when TANDEM_STORE=postgres (postgres://user:password@host:port/database)')
+  // Never echo the value: it may carry a password.
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError('TANDEM_DATABASE_URL', 'not a valid URL (expected postgres://user:password@host:port/database)')
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ConfigError('TANDEM_DATABASE_URL', `must be a postgres:// or postgresql:// URL, got ${parsed.protocol}//…`)
+  }
+  const schema = stringVar(env, 'TANDEM_DATABASE_SCHEMA', 'public')
+  if (!SCHEMA_PATTERN.test(schema)) {
+    throw new ConfigError('TANDEM_DATABASE_SCHEMA', `must be lowercase letters, digits and _ (not starting with a digit, at most 63), got ${JSON.stringify(schema)}`)
+  }
+  return {
+    kind: 'postgres',
+    url,
+    schema,
+    poolSize: intVar(env, 'TANDEM_DATABASE_POOL_SIZE', { default: 10, min: 1, max: 1_000 }),
+    timeoutMs: intVar(env, 'TANDEM_DATABASE_TIMEOUT_MS', { default: 10_000, min: 100, max: 600_000 }),
+    maxWaitingBytes: intVar(env, 'TANDEM_DATABASE_MAX_WAITING_BYTES', { default: 64 * MIB, min: MIB, max: 4096 * MIB }),
   }
 }
 

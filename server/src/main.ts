@@ -1,7 +1,8 @@
 /**
  * Process edge: argv + env -> config -> createServer -> listen; signals. The only file that exits.
  *
- *   tandem serve [--host H] [--port P] [--data-dir D] [--redis-url URL]
+ *   tandem serve [--host H] [--port P] [--data-dir D] [--database-url URL] [--redis-url URL]
+ *   tandem migrate [--database-url URL]
  *   tandem token --room <name> [--room <name> …] [--read-only] [--ttl 1h] [--sub <id>] [--name <n>]
  *   tandem admin-key [--data-dir D]
  */
@@ -15,9 +16,11 @@ import { isValidRoomName } from './errors.js'
 import { UwsLoadError } from './uws.js'
 import { RedisConnectError } from './replication/redis.js'
 import { resolveAdminKey } from './http/admin-key.js'
+import { PostgresOpenError, migrateDatabase, redactUrl } from './persistence/postgres-schema.js'
 
 const USAGE = `Usage:
-  tandem serve [--host H] [--port P] [--data-dir D] [--redis-url URL]
+  tandem serve [--host H] [--port P] [--data-dir D] [--database-url URL] [--redis-url URL]
+  tandem migrate [--database-url URL]  apply PostgreSQL schema migrations and exit
   tandem token --room <name> [--room <name> ...] [--read-only] [--ttl 1h] [--sub <id>] [--name <name>]
   tandem admin-key [--data-dir D]      print the REST admin key (generated on first use)
 
@@ -28,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(rest)
+    case 'migrate':
+      return migrate(rest)
     case 'token':
       return token(rest)
     case 'admin-key':
@@ -47,10 +52,22 @@ async function main(argv: string[]): Promise<number> {
 async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, 'redis-url': { type: 'string' } },
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'database-url': { type: 'string' },
+      'redis-url': { type: 'string' },
+    },
     strict: true,
   })
-  const config = loadConfig(process.env, { host: values.host, port: values.port, dataDir: values['data-dir'], redisUrl: values['redis-url'] })
+  const config = loadConfig(process.env, {
+    host: values.host,
+    port: values.port,
+    dataDir: values['data-dir'],
+    databaseUrl: values['database-url'],
+    redisUrl: values['redis-url'],
+  })
   const log = createLogger(config.logLevel)
   const server = await createServer(config, { logger: log })
   await server.listen()
@@ -79,6 +96,29 @@ async function serve(args: string[]): Promise<number> {
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
   return new Promise<number>(() => {}) // runs until a signal
+}
+
+/** Applies the PostgreSQL migrations (what `serve` does at boot) and exits; SQLite needs no such step. */
+async function migrate(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { 'database-url': { type: 'string' } }, strict: true })
+  const config = loadConfig(process.env, { databaseUrl: values['database-url'] })
+  const store = config.store
+  if (store.kind !== 'postgres') {
+    console.error('tandem migrate: TANDEM_DATABASE_URL (or --database-url) is not set; the SQLite store migrates itself when the server starts')
+    return 1
+  }
+  try {
+    const { from, to } = await migrateDatabase({ url: store.url, schema: store.schema, timeoutMs: store.timeoutMs })
+    console.log(
+      from === to
+        ? `tandem migrate: schema "${store.schema}" at ${redactUrl(store.url)} is up to date (version ${to})`
+        : `tandem migrate: schema "${store.schema}" at ${redactUrl(store.url)} migrated from version ${from} to ${to}`,
+    )
+    return 0
+  } catch (err) {
+    if (err instanceof PostgresOpenError) throw new ConfigError(err.setting, err.message)
+    throw err
+  }
 }
 
 async function token(args: string[]): Promise<number> {

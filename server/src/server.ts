@@ -1,10 +1,12 @@
 /**
  * Composition root: builds the store, replication, registry, auth and the uWS app, and owns listen/close.
  * Tests and embedders inject dependencies; main.ts is the only caller that exits the process.
+ * One store adapter serves every concern: it is handed to each consumer, whose deps type names only the
+ * part it uses (rooms: DocumentLog and RoomRecords, REST health: StoreLifecycle, webhooks: WebhookOutbox).
  */
 import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js'
 import type { Logger } from 'pino'
-import type { Config } from './config.js'
+import { ConfigError, type Config, type StoreConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { loadUws } from './uws.js'
 import { resolveVerificationKey, SECRET_FILE_NAME } from './auth/keys.js'
@@ -12,6 +14,7 @@ import { createTokenVerifier } from './auth/verify.js'
 import type { Store } from './persistence/store.js'
 import { createSqliteStore } from './persistence/sqlite.js'
 import { createMemoryStore } from './persistence/memory.js'
+import { PostgresOpenError, createPostgresStore } from './persistence/postgres.js'
 import type { Replication } from './rooms/replication.js'
 import { createLocalReplication } from './replication/local.js'
 import { createRedisReplication } from './replication/redis.js'
@@ -100,7 +103,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   }
   const verifier = createTokenVerifier(key, config.auth)
 
-  const store = deps.store ?? (config.store.kind === 'sqlite' ? await createSqliteStore({ path: config.store.path }, log) : createMemoryStore())
+  const store = deps.store ?? (await openStore(config.store, log))
   const replication =
     deps.replication ??
     (config.cluster === null
@@ -240,5 +243,28 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     get connectionCount() {
       return sockets.size
     },
+  }
+}
+
+/**
+ * The adapter the configuration picks. A Postgres store that cannot open (bad URL, unreachable, a failed
+ * or refused migration) becomes a ConfigError naming the setting, which the CLI prints as one line.
+ */
+async function openStore(cfg: StoreConfig, log: Logger): Promise<Store> {
+  switch (cfg.kind) {
+    case 'sqlite':
+      return createSqliteStore({ path: cfg.path }, log)
+    case 'memory':
+      return createMemoryStore()
+    case 'postgres':
+      try {
+        return await createPostgresStore(
+          { url: cfg.url, schema: cfg.schema, poolSize: cfg.poolSize, timeoutMs: cfg.timeoutMs, maxWaitingBytes: cfg.maxWaitingBytes },
+          log,
+        )
+      } catch (err) {
+        if (err instanceof PostgresOpenError) throw new ConfigError(err.setting, err.message)
+        throw err
+      }
   }
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type * as WorkerThreads from 'node:worker_threads'
 import pino from 'pino'
 import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest'
-import type { Store } from '@tandem/server/persistence/store'
+import type { Store } from '#server/persistence/store'
 
 const workers = vi.hoisted(() => [] as WorkerThreads.Worker[])
 
@@ -25,7 +25,7 @@ vi.mock('node:worker_threads', async (importOriginal) => {
   return { ...mod, Worker: RecordedWorker }
 })
 
-const { createSqliteStore } = await import('@tandem/server/persistence/sqlite')
+const { createSqliteStore } = await import('#server/persistence/sqlite')
 
 const silent = pino({ level: 'silent' })
 let tmpRoot = ''

@@ -2,8 +2,10 @@
  * The demos in real Chromium (playwright-core + Debian's /usr/bin/chromium), against the demo mode that
  * `npm start` runs (examples/start.js as a child process on a free port, SQLite in a temporary
  * directory). For each demo two browser contexts act as two users and each sees the other's change;
- * the webhook bot answers `/roll`; the editor reaches "All changes saved"; chat history and a message
- * written while the server was down survive a restart. Screenshots: test-output/screenshots/.
+ * the webhook bot answers `/roll`; the editors and the whiteboard reach "saved"; two tabs of one browser
+ * are two people with distinct colours; the pages work at 390 px wide; chat history, a message written
+ * while the server was down and the bot's memory of whom it welcomed survive a restart.
+ * Screenshots: test-output/screenshots/.
  *
  * Without /usr/bin/chromium the suite is skipped with a message, except under CI, where it fails.
  */
@@ -64,15 +66,29 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true })
   })
 
-  /** A fresh browser context (its own localStorage, so its own identity) with one page at `url`. */
-  async function openAs(name: string, pathAndHash: string): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1200, height: 760 } })
+  async function newContext(viewport = { width: 1200, height: 760 }): Promise<BrowserContext> {
+    const context = await browser.newContext({ viewport })
     contexts.push(context)
+    return context
+  }
+
+  /** A new tab in `context` at `pathAndHash`, with `?name=` when `name` is given. */
+  async function openIn(context: BrowserContext, label: string, pathAndHash: string, name: string | null = label): Promise<Page> {
     const page = await context.newPage()
-    page.on('pageerror', (err) => pageErrors.push(`${name}: ${err.message}`))
+    page.on('pageerror', (err) => pageErrors.push(`${label}: ${err.message}`))
     const [pathname, hash = ''] = pathAndHash.split('#')
-    await page.goto(`${front.base}${pathname}?name=${encodeURIComponent(name)}${hash ? `#${hash}` : ''}`)
+    await page.goto(`${front.base}${pathname}${name === null ? '' : `?name=${encodeURIComponent(name)}`}${hash ? `#${hash}` : ''}`)
     return page
+  }
+
+  /** A fresh browser context (so its own identity) with one page at `pathAndHash`. */
+  async function openAs(name: string, pathAndHash: string, viewport?: { width: number; height: number }): Promise<Page> {
+    return openIn(await newContext(viewport), name, pathAndHash)
+  }
+
+  /** The identity a tab keeps in sessionStorage. */
+  async function identityOf(page: Page): Promise<{ id: string; name: string }> {
+    return page.evaluate(() => JSON.parse(sessionStorage.getItem('tandem-demo-identity') ?? 'null') as { id: string; name: string })
   }
 
   async function waitForStatus(page: Page, status: string): Promise<void> {
@@ -85,9 +101,15 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
 
   test('the index links to every demo; the token route is limited to demo- rooms', async () => {
     const page = await openAs('Visitor', '/')
-    for (const id of ['demo-chat', 'demo-editor', 'demo-whiteboard', 'demo-bot']) {
+    for (const id of ['demo-chat', 'demo-editor', 'demo-richtext', 'demo-whiteboard', 'demo-bot']) {
       await page.locator(`#${id}`).waitFor({ timeout: UI_TIMEOUT })
     }
+    // Demo mode listens on loopback: the page says so and how to open it up, not "send the link".
+    const text = (await page.locator('body').textContent()) ?? ''
+    expect(text).not.toMatch(/send the link/i)
+    expect(text).toContain('127.0.0.1')
+    expect(text).toContain('npm start -- --host 0.0.0.0')
+    for (const pathname of ['/chat', '/editor', '/richtext', '/whiteboard']) expect((await fetch(`${front.base}${pathname}`)).status).toBe(200)
     await shoot(page, 'index.png')
 
     const ok = await fetch(`${front.base}/demo/token?room=demo-chat:x&name=Ann`)
@@ -225,6 +247,9 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     await waitCount(bob, 2)
     expect(await count(alice)).toBe(2)
 
+    // The shared status pill tells the whiteboard's saved state too.
+    for (const page of [alice, bob]) await page.locator('#status[data-saved="saved"]', { hasText: 'Saved' }).waitFor({ timeout: UI_TIMEOUT })
+
     // Bob adds an ellipse so the screenshots show all three kinds.
     await bob.locator('button.swatch[title="#30a46c"]').click()
     await bob.locator('button[data-tool="ellipse"]').click()
@@ -240,11 +265,194 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     await shoot(bob, 'whiteboard-bob.png')
   }, 60_000)
 
+  test('identity: two tabs of one browser are two people, each stable across its reloads; ?name= wins', async () => {
+    const channel = `tabs-${run}`
+    const context = await newContext()
+    const first = await openIn(context, 'tab 1', `/chat#${channel}`, null)
+    const second = await openIn(context, 'tab 2', `/chat#${channel}`, null)
+    await waitForStatus(first, 'synced')
+    await waitForStatus(second, 'synced')
+    const [a, b] = [await identityOf(first), await identityOf(second)]
+    expect(a.id).not.toBe(b.id)
+    expect(a.name).not.toBe('')
+    // Each tab lists the other as someone else, in another colour.
+    for (const page of [first, second]) {
+      await page.waitForFunction(() => document.querySelectorAll('#people li').length === 2, undefined, { timeout: UI_TIMEOUT })
+    }
+    const colours = await first.locator('#people li .avatar').evaluateAll((els) => els.map((el) => (el as HTMLElement).style.backgroundColor))
+    expect(new Set(colours).size).toBe(2)
+
+    // A reload keeps the tab's person.
+    await first.reload()
+    await waitForStatus(first, 'synced')
+    expect(await identityOf(first)).toEqual(a)
+    expect(await first.locator('#me-name').inputValue()).toBe(a.name)
+
+    // ?name= overrides the stored name.
+    await first.goto(`${front.base}/chat?name=Zed#${channel}`)
+    await waitForStatus(first, 'synced')
+    expect(await first.locator('#me-name').inputValue()).toBe('Zed')
+    expect((await identityOf(first)).id).toBe(a.id)
+
+    // "Duplicate tab" copies sessionStorage: the copy notices the original and becomes someone new.
+    const copy = await context.newPage()
+    copy.on('pageerror', (err) => pageErrors.push(`copy: ${err.message}`))
+    await copy.addInitScript((stored) => {
+      if (sessionStorage.getItem('e2e-copied') !== null) return
+      sessionStorage.setItem('e2e-copied', '1')
+      sessionStorage.setItem('tandem-demo-identity', stored)
+    }, JSON.stringify(b))
+    await copy.goto(`${front.base}/chat#${channel}`)
+    await copy.waitForFunction((id) => {
+      const raw = sessionStorage.getItem('tandem-demo-identity')
+      return raw !== null && (JSON.parse(raw) as { id: string }).id !== id
+    }, b.id, { timeout: UI_TIMEOUT })
+    await waitForStatus(copy, 'synced')
+    await second.waitForFunction(() => document.querySelectorAll('#people li').length === 3, undefined, { timeout: UI_TIMEOUT })
+    expect((await identityOf(second)).id).toBe(b.id)
+  }, 60_000)
+
+  test('editor: people who prefer one colour get distinct ones; caret labels follow names', async () => {
+    const doc = `colours-${run}`
+    // Three ids that hash to the same palette slot, so all three prefer the same colour.
+    const ids = sameSlotIds(3)
+    const people: Page[] = []
+    for (const [i, name] of ['Alice', 'Bob', 'Carol'].entries()) {
+      const context = await newContext()
+      await context.addInitScript((identity) => {
+        if (sessionStorage.getItem('tandem-demo-identity') === null) sessionStorage.setItem('tandem-demo-identity', identity)
+      }, JSON.stringify({ id: ids[i], name }))
+      const page = await openIn(context, name, `/editor#${doc}`)
+      await waitForStatus(page, 'synced')
+      people.push(page)
+    }
+    const [alice, bob, carol] = people as [Page, Page, Page]
+    for (const page of people) await page.waitForFunction(() => document.querySelectorAll('#facepile .avatar').length === 3, undefined, { timeout: UI_TIMEOUT })
+    const colours = async (page: Page): Promise<Record<string, string>> =>
+      Object.fromEntries(
+        await page.locator('#facepile .avatar').evaluateAll((els) => els.map((el) => [(el as HTMLElement).title.replace(/ \(you\)$/, ''), (el as HTMLElement).style.backgroundColor])),
+      ) as Record<string, string>
+    // Everyone settles on three different colours, and all agree who has which.
+    await expect.poll(async () => new Set(Object.values(await colours(alice))).size, { timeout: UI_TIMEOUT }).toBe(3)
+    const seen = await colours(alice)
+    await expect.poll(() => colours(bob), { timeout: UI_TIMEOUT }).toEqual(seen)
+    await expect.poll(() => colours(carol), { timeout: UI_TIMEOUT }).toEqual(seen)
+
+    await alice.locator('.cm-content').click()
+    await alice.keyboard.type('Alice was here.\n')
+    await bob.locator('.cm-content', { hasText: 'Alice was here.' }).waitFor({ timeout: UI_TIMEOUT })
+    await bob.locator('.cm-content').click()
+    await bob.keyboard.press('Control+End')
+    await bob.keyboard.type('Bob too.')
+    // Carol sees two carets, each labelled with its owner's name in its owner's colour.
+    const label = (page: Page, name: string) => page.locator('.cm-ySelectionInfo', { hasText: new RegExp(`^${name}$`) })
+    await label(carol, 'Alice').waitFor({ timeout: UI_TIMEOUT })
+    await label(carol, 'Bob').waitFor({ timeout: UI_TIMEOUT })
+    const caretColour = (page: Page, name: string): Promise<string> =>
+      label(page, name).evaluate((el) => (el.parentElement as HTMLElement).style.backgroundColor)
+    expect(await caretColour(carol, 'Alice')).toBe(seen.Alice)
+    expect(await caretColour(carol, 'Bob')).toBe(seen.Bob)
+    expect(await carol.locator('.cm-ySelectionInfo').count()).toBe(2)
+
+    // A rename reaches the label (same colour, new name: the caret must be redrawn).
+    await bob.locator('#me-name').fill('Robert')
+    await bob.locator('#me-name').press('Enter')
+    await label(carol, 'Robert').waitFor({ timeout: UI_TIMEOUT })
+    await label(alice, 'Robert').waitFor({ timeout: UI_TIMEOUT })
+    expect(await label(carol, 'Bob').count()).toBe(0)
+    await shoot(carol, 'editor-colours-carol.png')
+  }, 60_000)
+
+  test('rich text (Tiptap): bold travels with its marks, carets are named, undo is your own, "Saved"', async () => {
+    const doc = `e2e-${run}`
+    const alice = await openAs('Alice', `/richtext#${doc}`)
+    const bob = await openAs('Bob', `/richtext#${doc}`)
+    await waitForStatus(alice, 'synced')
+    await waitForStatus(bob, 'synced')
+
+    await alice.locator('.ProseMirror').click()
+    await alice.keyboard.type('Plain, then ')
+    await alice.keyboard.press('Control+b')
+    await alice.keyboard.type('bold words')
+    await alice.keyboard.press('Control+b')
+    await alice.keyboard.type(', then plain again.')
+    // Bob gets the same marks: the bold run and only it.
+    await bob.locator('.ProseMirror strong', { hasText: 'bold words' }).waitFor({ timeout: UI_TIMEOUT })
+    expect(await bob.locator('.ProseMirror strong').allTextContents()).toEqual(['bold words'])
+    expect(await bob.locator('.ProseMirror p').first().textContent()).toContain('Plain, then bold words, then plain again.')
+    // Alice's caret, with her name, in Bob's editor.
+    await bob.locator('.collaboration-carets__label', { hasText: 'Alice' }).waitFor({ timeout: UI_TIMEOUT })
+
+    // Bob writes a heading with the toolbar; Alice sees it and Bob's named caret.
+    await bob.locator('.ProseMirror').click()
+    await bob.keyboard.press('Control+End')
+    await bob.keyboard.press('Enter')
+    await bob.locator('button[data-command="h2"]').click()
+    await bob.keyboard.type('Bob was here')
+    await alice.locator('.ProseMirror h2', { hasText: 'Bob was here' }).waitFor({ timeout: UI_TIMEOUT })
+    await alice.locator('.collaboration-carets__label', { hasText: 'Bob' }).waitFor({ timeout: UI_TIMEOUT })
+
+    for (const page of [alice, bob]) await page.locator('#status[data-saved="saved"]', { hasText: 'Saved' }).waitFor({ timeout: UI_TIMEOUT })
+    // A rename shows on the caret (Tiptap hides a caret while its editor has no focus).
+    await alice.locator('#me-name').fill('Alicia')
+    await alice.locator('#me-name').press('Enter')
+    await alice.locator('.ProseMirror').click()
+    await bob.locator('.collaboration-carets__label', { hasText: 'Alicia' }).waitFor({ timeout: UI_TIMEOUT })
+    await shoot(alice, 'richtext-alice.png')
+    await shoot(bob, 'richtext-bob.png')
+
+    // Collaboration's undo (StarterKit's own is off): Alice undoes all of hers, Bob's heading stays.
+    await alice.locator('.ProseMirror').click()
+    const undo = alice.locator('button[data-command="undo"]')
+    for (let i = 0; i < 20 && !(await undo.isDisabled()); i++) await undo.click()
+    await expectDisabled(alice, 'button[data-command="undo"]')
+    await bob.waitForFunction(() => !(document.querySelector('.ProseMirror')?.textContent ?? '').includes('bold words'), undefined, { timeout: UI_TIMEOUT })
+    expect(await bob.locator('.ProseMirror h2').textContent()).toContain('Bob was here')
+    for (const page of [alice, bob]) await page.locator('#status[data-saved="saved"]').waitFor({ timeout: UI_TIMEOUT })
+  }, 60_000)
+
+  test('at 390 px wide: chat’s sidebar is behind a toggle; whiteboard and editor panels do not overlap', async () => {
+    const phone = { width: 390, height: 844 }
+    const channel = `phone-${run}`
+    const chat = await openAs('Pat', `/chat#${channel}`, phone)
+    await waitForStatus(chat, 'synced')
+    expect(await chat.locator('#sidebar').isVisible()).toBe(false)
+    await expectLaidOut(chat, ['#sidebar-toggle', '#channel-title', '#status', '#message', '#composer button'], phone)
+    await chat.locator('#sidebar-toggle').click()
+    await expectLaidOut(chat, ['#channels', '#people', '#me-name'], phone)
+    await chat.locator('#people li[data-name="Pat"]').waitFor({ timeout: UI_TIMEOUT })
+    expect(await chat.locator('#sidebar-toggle').getAttribute('aria-expanded')).toBe('true')
+    await shoot(chat, 'chat-phone-sidebar.png')
+    // Picking a channel closes the sidebar and opens the channel.
+    await chat.locator('#channels a[href="#random"]').click()
+    await chat.waitForFunction(() => document.getElementById('channel-title')?.textContent === '#random', undefined, { timeout: UI_TIMEOUT })
+    await chat.locator('#sidebar').waitFor({ state: 'hidden', timeout: UI_TIMEOUT })
+    await shoot(chat, 'chat-phone.png')
+
+    const board = await openAs('Pat', `/whiteboard#phone-${run}`, phone)
+    await waitForStatus(board, 'synced')
+    await expectLaidOut(board, ['.corner-left', '.corner-right', '.toolbar', '#empty'], phone)
+    await expectLaidOut(board, ['#status', '#facepile'], phone)
+    await shoot(board, 'whiteboard-phone.png')
+
+    for (const pathname of ['/editor', '/richtext']) {
+      const page = await openAs('Pat', `${pathname}#phone-${run}`, phone)
+      await waitForStatus(page, 'synced')
+      await expectLaidOut(page, ['.topbar .brand', '#facepile', '#status'], phone)
+      if (pathname === '/richtext') await expectLaidOut(page, ['button[data-command="bold"]', 'button[data-command="redo"]', '.ProseMirror'], phone)
+      await shoot(page, `${pathname.slice(1)}-phone.png`)
+    }
+  }, 60_000)
+
   // Last: it restarts the server.
   test('chat: history and a message written while the server was down survive a restart', async () => {
     const channel = `restart-${run}`
     const alice = await openAs('Alice', `/chat#${channel}`)
     await waitForStatus(alice, 'synced')
+    const welcome = `Welcome to #${channel}, Alice!`
+    await alice.locator('.message.bot', { hasText: welcome }).waitFor({ timeout: UI_TIMEOUT })
+    const board = await openAs('Alice', `/whiteboard#${channel}`)
+    await waitForStatus(board, 'synced')
     await alice.locator('#message').fill('Before the restart')
     await alice.locator('#message').press('Enter')
     await alice.waitForFunction(() => document.querySelectorAll('.message.pending').length === 0, undefined, { timeout: UI_TIMEOUT })
@@ -259,11 +467,27 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     await alice.locator('#message').press('Enter')
     await alice.locator('.message.pending', { hasText: 'Written while the server was down' }).waitFor({ timeout: UI_TIMEOUT })
     await shoot(alice, 'chat-offline.png')
+    // The whiteboard's pill says its edits are not stored yet.
+    await board.locator('button[data-tool="rect"]').click()
+    await board.mouse.move(300, 300)
+    await board.mouse.down()
+    await board.mouse.move(420, 400, { steps: 4 })
+    await board.mouse.up()
+    await board.locator('#status[data-saved="offline"]', { hasText: 'unsaved' }).waitFor({ timeout: UI_TIMEOUT })
+    await shoot(board, 'whiteboard-offline.png')
 
     demo = await startDemoProcess(dataDir)
     demoUp = true
     await waitForStatus(alice, 'synced')
     await alice.waitForFunction(() => document.querySelectorAll('.message.pending').length === 0, undefined, { timeout: UI_TIMEOUT })
+    await board.locator('#status[data-saved="saved"]').waitFor({ timeout: UI_TIMEOUT })
+
+    // The restarted bot got Alice's user.entered again, and remembered her from the room's document.
+    const statsUrl = demo.botStatsUrl
+    expect(statsUrl).not.toBeNull()
+    await expect
+      .poll(async () => ((await (await fetch(statsUrl as string)).json()) as { alreadyWelcomed: number }).alreadyWelcomed, { timeout: UI_TIMEOUT })
+      .toBeGreaterThanOrEqual(1)
 
     const carol = await openAs('Carol', `/chat#${channel}`)
     await waitForStatus(carol, 'synced')
@@ -271,12 +495,73 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     await carol.locator('.message', { hasText: 'Written while the server was down' }).waitFor({ timeout: UI_TIMEOUT })
     // The channel survived in the directory room too.
     await carol.locator(`#channels a[href="#${channel}"]`).waitFor({ timeout: UI_TIMEOUT })
+    // Carol is new here and is welcomed; Alice was welcomed once, before the restart, and not again.
+    await carol.locator('.message.bot', { hasText: `Welcome to #${channel}, Carol!` }).waitFor({ timeout: UI_TIMEOUT })
+    expect(await carol.locator('.message.bot', { hasText: welcome }).count()).toBe(1)
     expect(pageErrors).toEqual([])
   }, 90_000)
 })
 
 async function expectDisabled(page: Page, selector: string): Promise<void> {
   await page.waitForFunction((s) => (document.querySelector(s) as HTMLButtonElement | null)?.disabled === true, selector, { timeout: UI_TIMEOUT })
+}
+
+/** Ids whose FNV-1a hash (as in examples/shared/identity.ts) lands on one palette slot: they prefer one colour. */
+function sameSlotIds(count: number, paletteSize = 9): string[] {
+  const hash = (text: string): number => {
+    let h = 0x811c9dc5
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+    return h >>> 0
+  }
+  const ids: string[] = []
+  const stamp = Date.now().toString(16)
+  for (let i = 0; ids.length < count && i < 10_000; i++) {
+    const id = `u_e2e${stamp}${i}`
+    if (hash(id) % paletteSize === 0) ids.push(id)
+  }
+  return ids
+}
+
+interface Box {
+  x: number
+  y: number
+  width: number
+  height: number
+}
+
+/** Every element is visible, inside the viewport, and no two of them overlap. */
+async function expectLaidOut(page: Page, selectors: string[], viewport: { width: number; height: number }): Promise<void> {
+  const boxes: [string, Box][] = []
+  for (const selector of selectors) {
+    const locator = page.locator(selector).first()
+    await locator.waitFor({ state: 'visible', timeout: UI_TIMEOUT })
+    // Wait out slide-in transitions: the box must read the same twice, a poll interval apart.
+    let box: Box | null = null
+    await expect
+      .poll(async () => {
+        const now = await locator.boundingBox()
+        const same = JSON.stringify(now) === JSON.stringify(box)
+        box = now
+        return same
+      }, { timeout: UI_TIMEOUT })
+      .toBe(true)
+    expect(box, selector).not.toBeNull()
+    const b = box as unknown as Box
+    expect(b.width, `${selector} has a size`).toBeGreaterThan(0)
+    expect(b.x, `${selector} inside the viewport (left)`).toBeGreaterThanOrEqual(0)
+    expect(b.y, `${selector} inside the viewport (top)`).toBeGreaterThanOrEqual(0)
+    expect(b.x + b.width, `${selector} inside the viewport (right)`).toBeLessThanOrEqual(viewport.width + 0.5)
+    expect(b.y + b.height, `${selector} inside the viewport (bottom)`).toBeLessThanOrEqual(viewport.height + 0.5)
+    boxes.push([selector, b])
+  }
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [sa, a] = boxes[i] as [string, Box]
+      const [sb, b] = boxes[j] as [string, Box]
+      const overlap = a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
+      expect(overlap, `${sa} and ${sb} overlap: ${JSON.stringify(a)} / ${JSON.stringify(b)}`).toBe(false)
+    }
+  }
 }
 
 /** The editor's text as the user sees it, minus y-codemirror.next's remote caret widgets. */

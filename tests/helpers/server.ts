@@ -8,9 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
-import { createServer, type ServerDeps, type TandemServer } from '@tandem/server'
-import { loadConfig, type Config } from '@tandem/server/config'
-import { mintToken } from '@tandem/server/auth/mint'
+import { createServer, loadConfig, mintToken, type Config, type ServerDeps, type TandemServer } from '@tandem/server'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!'
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')

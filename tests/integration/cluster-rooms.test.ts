@@ -9,11 +9,11 @@ import { pino } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
 import type * as Y from 'yjs'
 import { decodeAwarenessUpdate } from '@tandem/client/protocol'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import type { Store } from '@tandem/server/persistence/store'
-import { createLocalHub, type LocalHub } from '@tandem/server/replication/local'
-import { createRedisReplication } from '@tandem/server/replication/redis'
-import type { Replication } from '@tandem/server/rooms/replication'
+import { createMemoryStore } from '#server/persistence/memory'
+import type { Store } from '#server/persistence/store'
+import { createLocalHub, type LocalHub } from '#server/replication/local'
+import { createRedisReplication } from '#server/replication/redis'
+import type { Replication } from '#server/rooms/replication'
 
 /** Counts the messages the wrapped replication hands to room handlers. */
 function counting(inner: Replication): { replication: Replication; delivered: () => number } {

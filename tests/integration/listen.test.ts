@@ -1,7 +1,6 @@
 import { afterEach, expect, test } from 'vitest'
 import { pino } from 'pino'
-import { createServer } from '@tandem/server'
-import { loadConfig } from '@tandem/server/config'
+import { createServer, loadConfig } from '@tandem/server'
 import { startServer, tempDir, TEST_SECRET, type RunningServer } from '../helpers/server.js'
 
 let first: RunningServer | null = null

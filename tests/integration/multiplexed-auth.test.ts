@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import type { RoomEvent } from '@tandem/server/rooms/events'
+import type { RoomEvent } from '#server/rooms/events'
 import { awarenessFrame, closeOpenConns, join, multiplexed, single, textUpdate } from '../helpers/raw-client.js'
 import { roomState } from '../helpers/room-state.js'
 import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'

@@ -5,7 +5,7 @@
 import net from 'node:net'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
-import { mintToken } from '@tandem/server/auth/mint'
+import { mintToken } from '@tandem/server'
 import { TEST_SECRET, type RunningServer } from '../helpers/server.js'
 
 // ajv-formats is CommonJS with a default export; under NodeNext its default import is the module object.

@@ -485,6 +485,7 @@ describe('operations', () => {
         'DELETE /v1/webhooks/{id}',
         'GET /v1/webhooks/deliveries',
         'POST /v1/webhooks/deliveries/{id}/replay',
+        'POST /v1/webhooks/{id}/rotate-secret',
       ].sort(),
     )
     expect(paths['/v1/rooms']?.post?.security).toEqual([{ bearer: [] }])

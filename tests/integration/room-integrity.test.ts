@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import type { Store } from '@tandem/server/persistence/store'
+import { createMemoryStore } from '#server/persistence/memory'
+import type { Store } from '#server/persistence/store'
 import { startServer, tempDir, token, waitFor, type RunningServer } from '../helpers/server.js'
 import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers/raw-client.js'
 import { testScope } from '../helpers/cleanup.js'
@@ -195,6 +195,49 @@ describe('repeated ids', () => {
   })
 })
 
+describe('repeated ids with other non-text content', () => {
+  /** The owner's edit and a forgery under the same clientID and clocks (found by the fuzz suite). */
+  const cases: { name: string; edit: (d: Y.Doc) => void; forged: (d: Y.Doc) => void }[] = [
+    { name: 'a map value', edit: (d) => d.getMap('m').set('k', 'saved'), forged: (d) => d.getMap('m').set('k', 'other') },
+    { name: 'an array element', edit: (d) => d.getArray('a').push(['saved']), forged: (d) => d.getArray('a').push([42]) },
+    { name: 'the parent type', edit: (d) => d.getArray('a').push(['saved']), forged: (d) => d.getArray('b').push(['saved']) },
+  ]
+  test.each(cases)('a repeat of stored ids with other content ($name) is refused with 1008, never acknowledged', async ({ edit, forged }) => {
+    const running = await serve()
+    const room = scope.freshRoom('forged-any')
+    const jwt = await token()
+    const owner = await single(running.url, room, { token: jwt })
+    const ownerDoc = owner.docs.get(room) as Y.Doc
+    await owner.write(room, edit)
+    const forgedDoc = new Y.Doc()
+    forgedDoc.clientID = ownerDoc.clientID
+    forged(forgedDoc)
+    const forger = await single(running.url, room, { token: jwt })
+    const from = forger.mark()
+    forger.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forgedDoc) })
+    expect(await forger.closedWith()).toMatchObject({ code: 1008 })
+    expect(forger.since(from).filter((m) => m.type === 'update')).toEqual([])
+  })
+
+  test('a repeat of a map overwrite (its key is implied by its neighbour, not encoded) is a plain duplicate', async () => {
+    const running = await serve()
+    const room = scope.freshRoom('map-overwrite')
+    const conn = await multiplexed(running.url)
+    await join(conn, room, await token())
+    const doc = conn.docs.get(room) as Y.Doc
+    const updates: Uint8Array[] = []
+    doc.on('update', (u: Uint8Array) => updates.push(u))
+    doc.getMap('m').set('k', 1)
+    doc.getMap('m').set('k', 2)
+    await waitFor(() => syncStatuses(conn, room, 0).length >= 3, 'both edits to be saved')
+    const from = conn.mark()
+    conn.send(room, { type: 'update', update: updates[1] as Uint8Array })
+    await waitFor(() => syncStatuses(conn, room, from).length === 1, 'the duplicate to be answered')
+    expect(syncStatuses(conn, room, from)).toEqual([true])
+    expect(conn.closeInfo).toBeNull()
+  })
+})
+
 describe('clientID ownership', () => {
   /** An update under `clientID` (at clock 0: a repeat of stored ids with other content). */
   function updateAs(clientID: number, text: string): Uint8Array {
@@ -281,6 +324,39 @@ describe('storage failure', () => {
     // The client reconnects with its doc; its sync step 2 carries the edit that was never acknowledged.
     await single(running.url, room, { token: jwt }, doc)
     await waitFor(async () => (await storedText(running, room)) === 'saved unsaved', 'the re-sent edit to be stored')
+  })
+
+  // KNOWN BUG (found by tests/integration/fuzz-durability.test.ts, not fixed here): the room relays an
+  // edit to the other peers before its commit. When the commit is lost (storage failure, or SIGKILL),
+  // another user's client holds content under the author's clientID that the server lacks; its resync
+  // carries it, the ownership check takes it for a forgery (1008), and since every reconnect resends the
+  // same sync step 2 that client can never rejoin, nor save its own edits. `test.fails` keeps the
+  // expected behaviour written down until the room is changed; remove `.fails` with the fix.
+  test("a client holding another user's relayed edit whose commit failed can rejoin after recovery", async () => {
+    const control = controllableStore()
+    const running = await serve({}, control.store)
+    const room = scope.freshRoom('relayed')
+    const aliceDoc = new Y.Doc()
+    const bobDoc = new Y.Doc()
+    const alice = await single(running.url, room, { token: await token({ sub: 'alice' }) }, aliceDoc)
+    const bob = await single(running.url, room, { token: await token({ sub: 'bob' }) }, bobDoc)
+    await alice.write(room, (d) => d.getText('t').insert(0, 'saved '))
+
+    control.fail(true)
+    aliceDoc.getText('t').insert(6, 'relayed, never committed')
+    // The edit reaches Bob before its commit fails; then both are told to retry later.
+    await waitFor(() => bobDoc.getText('t').toString() === 'saved relayed, never committed', 'the relayed edit at Bob')
+    expect(await alice.closedWith()).toMatchObject({ code: 1013 })
+    expect(await bob.closedWith()).toMatchObject({ code: 1013 })
+
+    control.fail(false)
+    // Bob reconnects first: his sync step 2 carries Alice's edit, which the server never stored.
+    const again = await single(running.url, room, { token: await token({ sub: 'bob' }) }, bobDoc)
+    await again.roundTrip()
+    expect(again.closeInfo).toBeNull()
+    await again.write(room, (d) => d.getText('t').insert(0, 'bob '))
+    await single(running.url, room, { token: await token({ sub: 'alice' }) }, aliceDoc)
+    await waitFor(async () => (await storedText(running, room)) === 'bob saved relayed, never committed', 'both edits to be stored')
   })
 })
 

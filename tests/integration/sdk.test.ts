@@ -9,8 +9,8 @@ import { afterEach, describe, expect, test, vi } from 'vitest'
 import type { AddressInfo } from 'node:net'
 import WebSocket, { WebSocketServer } from 'ws'
 import * as Y from 'yjs'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import type { Store } from '@tandem/server/persistence/store'
+import { createMemoryStore } from '#server/persistence/memory'
+import type { Store } from '#server/persistence/store'
 import {
   TandemClient,
   TandemError,

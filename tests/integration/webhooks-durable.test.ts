@@ -7,7 +7,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, test } from 'vitest'
 import { Webhook } from 'standardwebhooks'
-import { generateSecret } from '@tandem/server/webhooks/signer'
+import { generateSecret } from '#server/webhooks/signer'
 import { closeOpenConns, single } from '../helpers/raw-client.js'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
 

@@ -8,7 +8,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, test } from 'vitest'
 import { Webhook } from 'standardwebhooks'
-import { generateSecret } from '@tandem/server/webhooks/signer'
+import { generateSecret } from '#server/webhooks/signer'
 import { spawnServer, startServer, tempDir, waitFor, type ChildServer } from '../helpers/server.js'
 
 const ADMIN_KEY = 'rotation-admin-key-0123456789abcdef'

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vite
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
+import { createMemoryStore } from '#server/persistence/memory'
 import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
 
 let srv: RunningServer

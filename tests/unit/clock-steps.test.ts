@@ -6,13 +6,13 @@
  */
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { pino } from 'pino'
-import { monotonicNow, processNow } from '@tandem/server/clock'
-import { afterQuiet } from '@tandem/server/quiet-wait'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import { Outbox } from '@tandem/server/webhooks/outbox'
-import { Dispatcher } from '@tandem/server/webhooks/dispatcher'
-import type { WebhookResponse } from '@tandem/server/webhooks/transport'
-import { generateSecret } from '@tandem/server/webhooks/signer'
+import { monotonicNow, processNow } from '#server/clock'
+import { afterQuiet } from '#server/quiet-wait'
+import { createMemoryStore } from '#server/persistence/memory'
+import { Outbox } from '#server/webhooks/outbox'
+import { Dispatcher } from '#server/webhooks/dispatcher'
+import type { WebhookResponse } from '#server/webhooks/transport'
+import { generateSecret } from '#server/webhooks/signer'
 import { waitFor } from '../helpers/server.js'
 
 const silent = pino({ level: 'silent' })

@@ -1,5 +1,5 @@
 import { describe, expect, test, vi } from 'vitest'
-import { GroupCommitter } from '@tandem/server/persistence/group-commit'
+import { GroupCommitter } from '#server/persistence/group-commit'
 
 interface Deferred {
   promise: Promise<void>

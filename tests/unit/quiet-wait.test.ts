@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { afterQuiet } from '@tandem/server/quiet-wait'
+import { afterQuiet } from '#server/quiet-wait'
 
 describe('afterQuiet', () => {
   beforeEach(() => {

@@ -1,11 +1,11 @@
 import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import { pino } from 'pino'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import type { Store, WebhookEndpoint } from '@tandem/server/persistence/store'
-import { CONFIG_ENDPOINT_ID, Dispatcher, type DispatcherOptions } from '@tandem/server/webhooks/dispatcher'
-import type { WebhookRequest, WebhookResponse, WebhookTransport } from '@tandem/server/webhooks/transport'
-import type { Resolver } from '@tandem/server/webhooks/ssrf'
-import { generateId, generateSecret } from '@tandem/server/webhooks/signer'
+import { createMemoryStore } from '#server/persistence/memory'
+import type { Store, WebhookEndpoint } from '#server/persistence/store'
+import { CONFIG_ENDPOINT_ID, Dispatcher, type DispatcherOptions } from '#server/webhooks/dispatcher'
+import type { WebhookRequest, WebhookResponse, WebhookTransport } from '#server/webhooks/transport'
+import type { Resolver } from '#server/webhooks/ssrf'
+import { generateId, generateSecret } from '#server/webhooks/signer'
 import { waitFor } from '../helpers/server.js'
 
 const silent = pino({ level: 'silent' })

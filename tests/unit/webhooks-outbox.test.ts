@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import { pino } from 'pino'
-import { createMemoryStore } from '@tandem/server/persistence/memory'
-import type { Store, WebhookEndpoint } from '@tandem/server/persistence/store'
-import { Outbox, type DescribeRoom } from '@tandem/server/webhooks/outbox'
+import { createMemoryStore } from '#server/persistence/memory'
+import type { Store, WebhookEndpoint } from '#server/persistence/store'
+import { Outbox, type DescribeRoom } from '#server/webhooks/outbox'
 
 const silent = pino({ level: 'silent' })
 

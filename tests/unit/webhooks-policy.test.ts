@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { backoffMs, decide, parseRetryAfter, type AttemptResult } from '@tandem/server/webhooks/policy'
+import { backoffMs, decide, parseRetryAfter, type AttemptResult } from '#server/webhooks/policy'
 
 const opts = { maxAttempts: 5, retryBaseMs: 1_000, retryMaxMs: 60_000 }
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0)

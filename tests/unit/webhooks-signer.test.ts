@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { Webhook } from 'standardwebhooks'
-import { decodeSecret, generateId, generateSecret, signWebhook, signingSecrets } from '@tandem/server/webhooks/signer'
+import { decodeSecret, generateId, generateSecret, signWebhook, signingSecrets } from '#server/webhooks/signer'
 
 const nowSec = (): number => Math.floor(Date.now() / 1000)
 

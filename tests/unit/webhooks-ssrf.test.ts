@@ -7,7 +7,7 @@ import {
   resolveDestination,
   type ResolvedAddress,
   type Resolver,
-} from '@tandem/server/webhooks/ssrf'
+} from '#server/webhooks/ssrf'
 
 /** A resolver that answers from a table and records every name it was asked for. */
 function fakeResolver(table: Record<string, readonly ResolvedAddress[]>): Resolver & { asked: string[] } {

@@ -16,7 +16,7 @@ import type { Logger } from 'pino'
 import type { TokenVerifier } from '../auth/verify.js'
 import type { Config } from '../config.js'
 import type { Metrics } from '../metrics.js'
-import type { Store } from '../persistence/store.js'
+import type { StoreLifecycle } from '../persistence/store-lifecycle.js'
 import type { RoomService } from '../rooms/service.js'
 import { createAdminAuthenticator } from './auth.js'
 import { opsRoutes } from './health.js'
@@ -33,7 +33,7 @@ export interface RestApiOptions {
   adminKey: string
   verifier: TokenVerifier
   rooms: RoomService
-  store: Pick<Store, 'ping'>
+  store: Pick<StoreLifecycle, 'ping'>
   /** HS256 secret for POST /v1/tokens; null when tokens are verified with a public key or JWKS. */
   signingKey: Uint8Array | null
   auth: Pick<Config['auth'], 'issuer' | 'audience' | 'maxLifetimeSec'>

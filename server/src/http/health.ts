@@ -1,8 +1,9 @@
 /**
  * Operational endpoints, all without auth: `/healthz` (the process answers), `/readyz` (the store answers
  * and accepts writes, and the server is not draining), `/metrics` (Prometheus text) and `/v1/openapi.json`.
- * A store whose last commit failed (a full disk) is not ready until writes succeed again (Store.ping), so
- * a load balancer sends new clients elsewhere instead of to a server that cannot save their edits.
+ * A store whose last commit failed (a full disk) is not ready until writes succeed again
+ * (StoreLifecycle.ping), so a load balancer sends new clients elsewhere instead of to a server that
+ * cannot save their edits.
  *
  * `/metrics` is unauthenticated, like most Prometheus targets: it exposes counts and latencies, never
  * room names or user ids. Operators who serve Tandem on a public interface should keep `/metrics`
@@ -10,7 +11,7 @@
  */
 import * as z from 'zod'
 import type { Metrics } from '../metrics.js'
-import type { Store } from '../persistence/store.js'
+import type { StoreLifecycle } from '../persistence/store-lifecycle.js'
 import { AppError } from '../errors.js'
 import { defineRoute, jsonReply, type Route } from './router.js'
 import * as s from './schemas.js'
@@ -19,7 +20,7 @@ import * as s from './schemas.js'
 export const READY_TIMEOUT_MS = 2_000
 
 export interface OpsRouteOptions {
-  store: Pick<Store, 'ping'>
+  store: Pick<StoreLifecycle, 'ping'>
   isDraining: () => boolean
   metrics: Pick<Metrics, 'render'>
   /** The OpenAPI document, serialized. */

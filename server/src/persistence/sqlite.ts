@@ -6,6 +6,7 @@ import { checkedBindings } from './client-owners.js'
 import { processNow, type Now } from '../clock.js'
 import { GroupCommitter } from './group-commit.js'
 import { Listeners } from './listeners.js'
+import { workerExecArgv } from './worker-argv.js'
 import type {
   EndpointRow,
   PackedBinding,
@@ -648,20 +649,6 @@ function waitForStartup(worker: Worker): Promise<WorkerStartup> {
     worker.on('error', onError)
     worker.on('exit', onExit)
   })
-}
-
-/**
- * Worker threads inherit the parent's flags, and Node refuses to start a worker from a file under
- * `--input-type` (set by `node --input-type=module -e …`, which scripts and tests use). Drop only that one.
- */
-function workerExecArgv(parent: readonly string[]): string[] {
-  const out: string[] = []
-  for (let i = 0; i < parent.length; i++) {
-    const arg = parent[i] ?? ''
-    if (arg === '--input-type') i++
-    else if (!arg.startsWith('--input-type=')) out.push(arg)
-  }
-  return out
 }
 
 function opError(op: WorkerOp, cause: unknown): Error {

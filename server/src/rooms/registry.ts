@@ -4,11 +4,18 @@
  * flush and then loads fresh rather than reviving a half-closed room.
  */
 import * as Y from 'yjs'
-import { Room, type RoomDeps } from './room.js'
+import { Room, type RoomDeps, type UnsavedState } from './room.js'
 import type { Peer } from './peer.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
+import type { DocumentLog } from '../persistence/document-log.js'
+import type { RoomRecords } from '../persistence/room-records.js'
 
-export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'onDeletedElsewhere'> & {
+/** Most bytes of unsaved content kept for rooms broken by failed commits, in all (see #keepUnsaved). */
+const MAX_UNSAVED_BYTES = 64 * 1024 * 1024
+
+export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'onDeletedElsewhere' | 'store'> & {
+  /** The rooms' logs, plus the records a join creates or requires and deleteRoom. */
+  store: DocumentLog & Pick<RoomRecords, 'ensureRoom' | 'getRoom' | 'deleteRoom'>
   idleUnloadMs: number
   /** How often every room with peers gets an empty awareness update (Room.keepalive). */
   keepaliveMs: number
@@ -23,6 +30,8 @@ export interface LoadOptions {
 
 export class RoomRegistry {
   readonly #live = new Map<string, Room>()
+  /** What rooms broken by a failed commit held, until they load again (see #keepUnsaved); oldest first. */
+  readonly #unsaved = new Map<string, UnsavedState>()
   /** Loads and unloads in progress, keyed by room id. */
   readonly #pending = new Map<string, Promise<Room | null>>()
   readonly #unloadTimers = new Map<string, NodeJS.Timeout>()
@@ -36,11 +45,7 @@ export class RoomRegistry {
       ...deps,
       onEmpty: (room) => this.#scheduleUnload(room),
       onBroken: (room) => this.#drop(room),
-      onDeletedElsewhere: (room) => {
-        // The store already forgot the room; this instance only lets go of its copy.
-        room.closePeers(CLOSE_CODE.room_not_found, 'room deleted')
-        this.#drop(room)
-      },
+      onDeletedElsewhere: (room) => this.#forgetDeleted(room),
     }
     this.#keepalive = setInterval(() => {
       for (const room of this.#live.values()) if (room.state === 'active') room.keepalive()
@@ -156,6 +161,7 @@ export class RoomRegistry {
   }
 
   async #delete(id: string): Promise<boolean> {
+    this.#unsaved.delete(id)
     const live = this.#live.get(id)
     let tombstone: Uint8Array | null
     if (live?.state === 'active') {
@@ -195,6 +201,19 @@ export class RoomRegistry {
       throw new AppError('room_not_found', `room ${id} does not exist`)
     }
     const room = await Room.load(id, this.#roomDeps)
+    const unsaved = this.#unsaved.get(id)
+    if (unsaved !== undefined) {
+      this.#unsaved.delete(id)
+      try {
+        await room.adoptUnsaved(unsaved)
+      } catch (err) {
+        // The store failed again: keep the carry-over for the next load, and fail this one.
+        if (!this.#unsaved.has(id)) this.#unsaved.set(id, unsaved)
+        if (room.state === 'active') room.abandon()
+        this.deps.log.warn({ err, roomId: id }, 'storing the unsaved content of a broken room failed')
+        throw new AppError('unavailable', 'storage unavailable; retry later')
+      }
+    }
     this.#live.set(id, room)
     this.deps.events.emit({ type: 'room.loaded', roomId: id })
     // A room loaded for a join that was abandoned (client left mid-load) must still unload.
@@ -233,6 +252,25 @@ export class RoomRegistry {
     this.#unloadTimers.delete(id)
   }
 
+  /**
+   * A room broken by a failed commit had relayed edits that may never have been stored; the next load
+   * adopts them (Room.adoptUnsaved), so clients that received them can resync. Bounded: past
+   * MAX_UNSAVED_BYTES in all, the oldest carry-overs are forgotten (their authors still resend them).
+   */
+  #keepUnsaved(room: Room): void {
+    const unsaved = room.unsavedState()
+    this.#unsaved.delete(room.id)
+    this.#unsaved.set(room.id, unsaved)
+    let total = 0
+    for (const kept of this.#unsaved.values()) total += kept.update.byteLength
+    for (const [id, kept] of this.#unsaved) {
+      if (total <= MAX_UNSAVED_BYTES) break
+      this.#unsaved.delete(id)
+      total -= kept.update.byteLength
+      this.deps.log.warn({ roomId: id }, 'forgetting the unsaved content of a broken room: too much is held')
+    }
+  }
+
   async #unload(room: Room): Promise<void> {
     try {
       await room.close()
@@ -242,9 +280,20 @@ export class RoomRegistry {
     }
   }
 
+  /** Another instance deleted the room: the store already forgot it, so nothing of it is kept here either. */
+  #forgetDeleted(room: Room): void {
+    this.#cancelUnload(room.id)
+    if (this.#live.get(room.id) === room) this.#live.delete(room.id)
+    this.#unsaved.delete(room.id)
+    room.closePeers(CLOSE_CODE.room_not_found, 'room deleted')
+    room.abandon()
+    this.deps.events.emit({ type: 'room.unloaded', roomId: room.id })
+  }
+
   #drop(room: Room): void {
     this.#cancelUnload(room.id)
     if (this.#live.get(room.id) === room) this.#live.delete(room.id)
+    this.#keepUnsaved(room)
     room.abandon()
     this.deps.events.emit({ type: 'room.unloaded', roomId: room.id })
   }

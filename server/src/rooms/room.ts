@@ -5,7 +5,7 @@
 import * as Y from 'yjs'
 import { decodeAwarenessUpdate, encodeAwarenessUpdate, type AwarenessEntry } from '@tandem/client/protocol'
 import type { Logger } from 'pino'
-import type { Store } from '../persistence/store.js'
+import type { DocumentLog } from '../persistence/document-log.js'
 import type { Envelope, Replication, ReplicationSignal, RoomChannel } from './replication.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast, Peer } from './peer.js'
@@ -14,12 +14,30 @@ import { Presence, type Owner } from './presence.js'
 import { afterQuiet, type QuietWait } from '../quiet-wait.js'
 import { monotonicNow } from '../clock.js'
 import { AppError, CLOSE_CODE, assertNever } from '../errors.js'
-import { allNew, clientsWithNewContent, conflictsWithDoc, decodeWellFormedUpdate, pendingBytes, wouldPend, type DecodedStruct, type DecodedUpdate } from './update-check.js'
+import {
+  allNew,
+  clientsWithNewContent,
+  conflictsWithDoc,
+  decodeWellFormedUpdate,
+  heldAsPending,
+  pendingBytes,
+  wouldPend,
+  type DecodedStruct,
+  type DecodedUpdate,
+} from './update-check.js'
 
 const FROM_STORE = Symbol('from-store')
 /** Content another instance committed (its log entries, sync replies, or the store on a resync). */
 const FROM_BUS = Symbol('from-bus')
 const FROM_SERVER = Symbol('from-server')
+
+/** What a room broken by a failed commit held (see Room.unsavedState). */
+export interface UnsavedState {
+  /** The whole document as one update. */
+  readonly update: Uint8Array
+  /** clientID -> the user who first wrote under it. */
+  readonly owners: ReadonlyMap<number, string>
+}
 
 /** ...or, however busy it is, once it has this many times compactAfterRows. */
 const BUSY_ROOM_COMPACTION_FACTOR = 10
@@ -36,7 +54,8 @@ interface RemoteOwner extends Owner {
 }
 
 export interface RoomDeps {
-  store: Store
+  /** A room reads and writes only its own log; records belong to the registry and REST, webhooks to the outbox. */
+  store: DocumentLog
   replication: Replication
   broadcast: Broadcast
   events: RoomEvents
@@ -152,7 +171,7 @@ export class Room {
         else heldSignals.push(signal)
       },
     })
-    let stored: Awaited<ReturnType<Store['loadUpdates']>>
+    let stored: Awaited<ReturnType<DocumentLog['loadUpdates']>>
     try {
       stored = await deps.store.loadUpdates(id)
     } catch (err) {
@@ -289,7 +308,7 @@ export class Room {
       peer.close(CLOSE_CODE.policy, 'update repeats stored ids with different content')
       return 'refused'
     }
-    const claims = this.#unclaimedClients(peer, structs)
+    const claims = this.#unclaimedClients(peer, decoded)
     if (claims === null) {
       this.deps.metrics.updateRefused('foreign_client')
       peer.close(CLOSE_CODE.policy, 'update under a Yjs clientID that belongs to another user')
@@ -430,6 +449,41 @@ export class Room {
     }
   }
 
+  /**
+   * Everything the room holds, with its clientID owners, for the registry to carry over when the room
+   * breaks on a failed commit: its edits were relayed to peers before the commit, so other clients hold
+   * them, and without the carry-over their resync would look like content under someone else's clientID.
+   */
+  unsavedState(): UnsavedState {
+    return { update: Y.encodeStateAsUpdate(this.#doc), owners: new Map(this.#clientOwners) }
+  }
+
+  /**
+   * Takes over what a broken incarnation of this room held and the store lacks: applied like a server
+   * update (relayed to peers, stored, owners bound as they were), so the room again holds everything it
+   * relayed. Content that conflicts with what was stored meanwhile is dropped, with a warning.
+   */
+  async adoptUnsaved(unsaved: UnsavedState): Promise<void> {
+    if (this.#state !== 'active') return
+    const missing = Y.diffUpdate(unsaved.update, Y.encodeStateVector(this.#doc))
+    const decoded = decodeWellFormedUpdate(missing)
+    if (decoded === null || conflictsWithDoc(decoded.structs, this.#doc)) {
+      this.deps.log.warn({ roomId: this.id }, 'dropping unsaved content of a broken room: it no longer fits the stored document')
+      return
+    }
+    if (Y.snapshotContainsUpdate(Y.snapshot(this.#doc), missing)) return
+    const claims = [...clientsWithNewContent(decoded.structs, this.#doc)].filter((client) => !this.#clientOwners.has(client))
+    const byOwner = new Map<string, number[]>()
+    for (const client of claims) {
+      const owner = unsaved.owners.get(client)
+      if (owner !== undefined) byOwner.set(owner, [...(byOwner.get(owner) ?? []), client])
+    }
+    for (const [owner, clients] of byOwner) this.#bindClients(clients, owner)
+    this.#apply(missing, decoded.structs, FROM_SERVER)
+    this.deps.log.info({ roomId: this.id, bytes: missing.byteLength }, 'stored content a broken incarnation of the room had relayed')
+    await this.#lastWrite
+  }
+
   /** Releases the doc without flushing (the store failed). */
   abandon(): void {
     this.#clearCompactWait()
@@ -467,14 +521,24 @@ export class Room {
    * belongs to another user. Content the room already holds may come from anyone (a reconnecting client's
    * sync step 2 repeats everyone's edits); only new content is checked.
    */
-  #unclaimedClients(peer: Peer, structs: readonly DecodedStruct[]): number[] | null {
+  #unclaimedClients(peer: Peer, decoded: DecodedUpdate): number[] | null {
     const unclaimed: number[] = []
+    const { structs } = decoded
     for (const client of clientsWithNewContent(structs, this.#doc)) {
       const owner = this.#clientOwners.get(client)
       if (owner === undefined) unclaimed.push(client)
-      else if (owner !== peer.userId) return null
+      else if (owner !== peer.userId && !this.#relaysOwnersEdit(client, decoded)) return null
     }
     return unclaimed
+  }
+
+  /**
+   * Whether another user's content under `client` is that owner's edit, relayed: the room sends edits to
+   * peers before their commit, so while an edit waits for its dependencies other clients hold it too, and
+   * their resync carries it. The server then holds it already, as pending, with the same content.
+   */
+  #relaysOwnersEdit(client: number, decoded: DecodedUpdate): boolean {
+    return heldAsPending(decoded.structs, client, this.#doc)
   }
 
   /** Remembers the owner now and durably: the store commits the binding no later than the append after it. */

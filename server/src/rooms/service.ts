@@ -4,7 +4,8 @@
  */
 import * as Y from 'yjs'
 import { replayLog } from '../persistence/compaction.js'
-import type { ListRoomsOptions, RoomMetadata, RoomRecord, Store } from '../persistence/store.js'
+import type { DocumentLog } from '../persistence/document-log.js'
+import type { ListRoomsOptions, RoomMetadata, RoomRecord, RoomRecords } from '../persistence/room-records.js'
 import type { RoomRegistry } from './registry.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast } from './peer.js'
@@ -37,7 +38,8 @@ export interface RoomPage {
 }
 
 export interface RoomServiceDeps {
-  store: Store
+  /** Records for the REST resource; the log only to describe a room that is not loaded. */
+  store: RoomRecords & Pick<DocumentLog, 'loadUpdates'>
   registry: RoomRegistry
   events: RoomEvents
   broadcast: Broadcast

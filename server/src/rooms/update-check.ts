@@ -45,6 +45,66 @@ export function clientsWithNewContent(structs: readonly DecodedStruct[], doc: Y.
   return clients
 }
 
+/** The doc's pending items by client, decoded once per pending update (Yjs replaces it when it changes). */
+const pendingItemsCache = new WeakMap<Uint8Array, Map<number, Y.Item[]>>()
+
+function pendingItems(doc: Y.Doc): Map<number, Y.Item[]> | null {
+  const pending = doc.store.pendingStructs?.update
+  if (!pending) return null
+  let byClient = pendingItemsCache.get(pending)
+  if (byClient === undefined) {
+    byClient = new Map()
+    for (const struct of Y.decodeUpdateV2(pending).structs) {
+      if (!(struct instanceof Y.Item)) continue
+      const list = byClient.get(struct.id.client)
+      if (list) list.push(struct)
+      else byClient.set(struct.id.client, [struct])
+    }
+    pendingItemsCache.set(pending, byClient)
+  }
+  return byClient
+}
+
+/**
+ * Compares the incoming structs beyond what the doc holds integrated with the doc's pending items at the
+ * same ids: `conflict` when one differs (Yjs keeps the pending one and would drop the sender's), and
+ * `held` when every such clock of `client` (or of every client, when null) is pending with the same content.
+ */
+function againstPending(structs: readonly DecodedStruct[], doc: Y.Doc, client: number | null): { conflict: boolean; held: boolean } {
+  const byClient = pendingItems(doc)
+  let held = byClient !== null
+  for (const incoming of structs) {
+    if (incoming instanceof Y.Skip || (client !== null && incoming.id.client !== client)) continue
+    const known = Y.getState(doc.store, incoming.id.client)
+    const end = incoming.id.clock + incoming.length
+    if (end <= known) continue
+    const items = byClient?.get(incoming.id.client)
+    if (!(incoming instanceof Y.Item) || items === undefined) {
+      held = false
+      continue
+    }
+    for (let at = Math.max(incoming.id.clock, known); at < end; ) {
+      const match = items.find((h) => h.id.clock <= at && at < h.id.clock + h.length)
+      if (match === undefined) {
+        held = false
+        break
+      }
+      if (differs(incoming, match, at)) return { conflict: true, held: false }
+      at = match.id.clock + match.length
+    }
+  }
+  return { conflict: false, held }
+}
+
+/**
+ * True when every struct of `client` in the update that the doc does not hold integrated is already held,
+ * with the same content, among the doc's pending structs: a client relaying content the server already
+ * has (and acknowledged to its author) waiting for its dependencies. Such structs add nothing new.
+ */
+export function heldAsPending(structs: readonly DecodedStruct[], client: number, doc: Y.Doc): boolean {
+  return againstPending(structs, doc, client).held
+}
+
 /** Bytes of content the doc holds while it waits for updates it has not received (Yjs pending structs). */
 export function pendingBytes(doc: Y.Doc): number {
   return (doc.store.pendingStructs?.update.byteLength ?? 0) + (doc.store.pendingDs?.byteLength ?? 0)
@@ -81,12 +141,14 @@ export function wouldPend(decoded: DecodedUpdate, doc: Y.Doc): boolean {
 }
 
 /**
- * True when the update repeats an id the doc already holds with different content: the doc keeps what it
- * has, so the sender's version would be dropped silently (Yjs treats a known id as a duplicate). Compares
+ * True when the update repeats an id the doc already holds, integrated or pending, with different content:
+ * the doc keeps what it has, so the sender's version would be dropped silently (Yjs treats a known id as a
+ * duplicate, and merging pending content keeps the first struct for an id). Compares
  * what Yjs keeps of an item: its neighbours at insertion (origins), its key in a map, and string content.
  * Content the doc has garbage-collected or whose content was deleted cannot be compared and counts as equal.
  */
 export function conflictsWithDoc(structs: readonly DecodedStruct[], doc: Y.Doc): boolean {
+  if (pendingItems(doc) !== null && againstPending(structs, doc, null).conflict) return true
   for (const incoming of structs) {
     if (!(incoming instanceof Y.Item)) continue
     const { client, clock } = incoming.id
@@ -115,9 +177,15 @@ function differs(incoming: Y.Item, held: Y.Item, from: number): boolean {
   // Yjs splits an item at an offset by giving the right part its left neighbour's last id as origin.
   const expectedOrigin = (item: Y.Item, offset: number): Y.ID | null =>
     offset === 0 ? item.origin : Y.createID(item.id.client, item.id.clock + offset - 1)
-  if (!sameId(expectedOrigin(incoming, offsetIn), expectedOrigin(held, offsetHeld))) return true
+  const origin = expectedOrigin(incoming, offsetIn)
+  if (!sameId(origin, expectedOrigin(held, offsetHeld))) return true
   if (!sameId(incoming.rightOrigin, held.rightOrigin)) return true
-  if ((incoming.parentSub ?? null) !== (held.parentSub ?? null)) return true
+  // An encoded item names its parent and map key only when it has no neighbours (the neighbours imply
+  // them); a decoded one then carries null, which must not count as a different key.
+  if (origin === null && incoming.rightOrigin === null) {
+    if (!sameParent(incoming.parent, held.parent)) return true
+    if ((incoming.parentSub ?? null) !== (held.parentSub ?? null)) return true
+  }
   const a = incoming.content
   const b = held.content
   if (b instanceof Y.ContentDeleted || a instanceof Y.ContentDeleted) return false
@@ -126,7 +194,45 @@ function differs(incoming: Y.Item, held: Y.Item, from: number): boolean {
     const length = Math.min(a.str.length - offsetIn, b.str.length - offsetHeld)
     return a.str.slice(offsetIn, offsetIn + length) !== b.str.slice(offsetHeld, offsetHeld + length)
   }
-  return false
+  if (a instanceof Y.ContentType && b instanceof Y.ContentType) return a.type.constructor !== b.type.constructor || nodeName(a.type) !== nodeName(b.type)
+  if (a instanceof Y.ContentFormat && b instanceof Y.ContentFormat) return a.key !== b.key || !sameValue(a.value, b.value)
+  // Map values, array elements, embeds, formats, binaries, subdocs: compare what they hold, from the offsets.
+  const length = Math.min(a.getLength() - offsetIn, b.getLength() - offsetHeld)
+  const heldContent = b.getContent().slice(offsetHeld, offsetHeld + length)
+  const incomingContent = a.getContent().slice(offsetIn, offsetIn + length)
+  return !sameValues(incomingContent, heldContent)
+}
+
+/** A decoded item's parent (root type name, parent item's id, or null) against a stored item's parent type. */
+function sameParent(incoming: Y.Item['parent'], held: Y.Item['parent']): boolean {
+  if (incoming === null || !(held instanceof Y.AbstractType)) return true // nothing to compare
+  const heldItem = held._item
+  if (incoming instanceof Y.ID) return heldItem !== null && sameId(incoming, heldItem.id)
+  if (typeof incoming === 'string') return heldItem === null && Y.findRootTypeKey(held) === incoming
+  return true
+}
+
+function nodeName(type: Y.AbstractType<unknown>): string | null {
+  return type instanceof Y.XmlElement ? type.nodeName : null
+}
+
+function sameValues(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false
+  return a.every((value, i) => sameValue(value, b[i]))
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
+  }
+  if (a instanceof Y.Doc || b instanceof Y.Doc) return a instanceof Y.Doc && b instanceof Y.Doc && a.guid === b.guid
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return Object.is(a, b)
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  if (Array.isArray(a)) return sameValues(a, b as unknown[])
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  return ka.every((key) => Object.prototype.hasOwnProperty.call(b, key) && sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
 }
 
 function sameId(a: Y.ID | null, b: Y.ID | null): boolean {

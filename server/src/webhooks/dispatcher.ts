@@ -5,7 +5,7 @@
  * polling. Nothing on a room's path awaits any of this.
  */
 import type { Logger } from 'pino'
-import type { Store, WebhookDelivery, WebhookEndpoint } from '../persistence/store.js'
+import type { WebhookDelivery, WebhookEndpoint, WebhookOutbox } from '../persistence/webhook-outbox.js'
 import type { WebhookMetrics } from '../metrics.js'
 import { signWebhook, signingSecrets } from './signer.js'
 import { DestinationError, parseEndpointUrl, resolveDestination, type Resolver } from './ssrf.js'
@@ -26,7 +26,7 @@ export interface DispatcherOptions extends RetryOptions {
 }
 
 export interface DispatcherDeps {
-  readonly store: Store
+  readonly store: WebhookOutbox
   readonly log: Logger
   readonly metrics: WebhookMetrics
   readonly transport: WebhookTransport

@@ -2,7 +2,7 @@
  * Turns room events into outbox rows: one delivery per enabled endpoint that subscribes to the event.
  *
  * `room.changed` is debounced in the store, not here: every append records in its own transaction that
- * the room changed (see Store.dueRoomChanges), and this class turns changes that are due (quiet for
+ * the room changed (see WebhookOutbox.dueRoomChanges), and this class turns changes that are due (quiet for
  * `debounceMs`, or `maxWaitMs` after the first one) into deliveries, coalesced per room and endpoint. A
  * process killed at any moment after a saved acknowledgement therefore still delivers its room.changed:
  * the next process finds the change and announces it. The store says when a commit recorded changes
@@ -14,7 +14,7 @@
  * MAX_QUEUED_EVENTS the oldest are dropped, and every drop is logged with a count.
  */
 import type { Logger } from 'pino'
-import type { NewWebhookDelivery, RoomChange, SettledRoomChange, Store, WebhookEndpoint } from '../persistence/store.js'
+import type { NewWebhookDelivery, RoomChange, SettledRoomChange, WebhookEndpoint, WebhookOutbox } from '../persistence/webhook-outbox.js'
 import type { RoomEvent } from '../rooms/events.js'
 import { processNow, type Now } from '../clock.js'
 import { generateId } from './signer.js'
@@ -41,7 +41,7 @@ export interface OutboxOptions {
 }
 
 export interface OutboxDeps {
-  readonly store: Store
+  readonly store: WebhookOutbox
   readonly log: Logger
   readonly describeRoom: DescribeRoom
   /** Called after rows were written, to wake the dispatcher. */

@@ -2,7 +2,7 @@
  * Pure retry policy: what one attempt's result means for the delivery. No I/O, no clock of its own, so
  * the schedule is unit-tested with a fixed `now` and `random`.
  */
-import type { DeliveryOutcome } from '../persistence/store.js'
+import type { DeliveryOutcome } from '../persistence/webhook-outbox.js'
 
 export interface RetryOptions {
   /** Attempts before a delivery is kept as failed. */

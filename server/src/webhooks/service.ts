@@ -5,7 +5,7 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { WebhookMetrics } from '../metrics.js'
-import type { DeliveryStatus, Store, WebhookDelivery, WebhookEndpoint } from '../persistence/store.js'
+import type { DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookOutbox } from '../persistence/webhook-outbox.js'
 import type { RoomEvents } from '../rooms/events.js'
 import { AppError } from '../errors.js'
 import { processNow, type Now } from '../clock.js'
@@ -18,7 +18,7 @@ import { CONFIG_ENDPOINT_ID, Dispatcher } from './dispatcher.js'
 export type WebhooksOptions = Config['webhooks']
 
 export interface WebhooksDeps {
-  readonly store: Store
+  readonly store: WebhookOutbox
   readonly events: RoomEvents
   readonly log: Logger
   readonly metrics: WebhookMetrics
@@ -278,7 +278,7 @@ class WebhookService implements Webhooks {
  * Makes the stored `ep_config` match the environment: created or updated when TANDEM_WEBHOOK_URL is
  * set (re-enabled too: the operator's configuration says to deliver there), deleted when it was unset.
  */
-async function upsertConfigEndpoint(opts: WebhooksOptions, store: Store, log: Logger): Promise<void> {
+async function upsertConfigEndpoint(opts: WebhooksOptions, store: WebhookOutbox, log: Logger): Promise<void> {
   const existing = (await store.listWebhookEndpoints()).find((e) => e.id === CONFIG_ENDPOINT_ID) ?? null
   if (opts.url === null || opts.secret === null) {
     if (existing !== null) {

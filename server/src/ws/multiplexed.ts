@@ -100,6 +100,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     } catch (err) {
       if (!current()) return
       if (err instanceof AppError && err.code === 'room_not_found') return deny(ws, binding, err)
+      if (err instanceof AppError && err.code === 'unavailable') return fail(ws, binding, CLOSE_CODE.storage_unavailable, err.message)
       ctx.log.error({ err, roomId: binding.roomId }, 'room failed to load')
       return fail(ws, binding, CLOSE_CODE.internal, 'room failed to load')
     }
@@ -202,10 +203,14 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
 
   return {
     open(ws) {
+      // No uWS call on `ws` in here (see upgradeHandler): rooms are joined when their auth messages arrive.
       const data = ws.getUserData() as MultiplexedSocket
       ctx.sockets.add(ws)
       ctx.metrics.connectionOpened('multiplexed')
-      updateExpiry(ws)
+      // An already expired token would close the socket from in here: arm the timer after cork() returned.
+      queueMicrotask(() => {
+        if (!data.closed) updateExpiry(ws)
+      })
       data.authTimer = setTimeout(() => {
         data.authTimer = null
         closeSocket(ws, CLOSE_CODE.auth_timeout, 'no room was authorised in time')

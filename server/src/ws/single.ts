@@ -14,10 +14,14 @@ import type { Room } from '../rooms/room.js'
 export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketData>, 'open' | 'message' | 'close'> {
   return {
     open(ws) {
+      // No uWS call on `ws` in here (see upgradeHandler): the room join subscribes and sends after an await.
       const data = ws.getUserData() as SingleSocket
       ctx.sockets.add(ws)
       ctx.metrics.connectionOpened('single')
-      updateExpiry(ws)
+      // An already expired token would close the socket from in here: arm the timer after cork() returned.
+      queueMicrotask(() => {
+        if (!data.closed) updateExpiry(ws)
+      })
       const peer = new SocketPeer(ws, 'single', data.roomId, data.roomId, data.principal, data.canWrite, null)
       data.peer = peer
       const subscribe = (room: Room): void => {
@@ -33,6 +37,7 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
         },
         (err: unknown) => {
           if (err instanceof AppError && err.code === 'room_not_found') return closeSocket(ws, CLOSE_CODE.room_not_found, 'room not found')
+          if (err instanceof AppError && err.code === 'unavailable') return closeSocket(ws, CLOSE_CODE.storage_unavailable, err.message)
           ctx.log.error({ err, roomId: data.roomId }, 'room failed to load')
           closeSocket(ws, CLOSE_CODE.internal, 'room failed to load')
         },

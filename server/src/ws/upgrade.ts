@@ -73,6 +73,14 @@ export function upgradeHandler(ctx: UpgradeContext, kind: SocketData['kind']): U
     authorize(ctx, kind, hs, offered).then(
       (data) => {
         if (aborted) return
+        // uWS 20.30 flaw on this (async) path: after upgrade() inside cork(), cork() may read the HTTP
+        // request's state from memory the WebSocket now occupies (the socket shrinks in place) and, if it
+        // says "Connection: close", shuts the new socket down right after its 101 (the client sees 1006).
+        // uWS sets that flag for a Connection header of exactly 5 bytes; handshakeProblem() refuses those.
+        // uWS work inside `open` (subscribe, send, publish) can also leave bytes there that read as the
+        // flag (about 1 upgrade in 500 on a bare uWS app), so the open handlers must not touch the socket
+        // synchronously: they subscribe and send from a later microtask, after cork() has returned.
+        // Upgrading uncorked avoids the read but prints a uWS warning per upgrade, so the cork stays.
         res.cork(() => ctx.admission.upgrade(ticket, () => res.upgrade(data, hs.key, protocol, hs.extensions, context)))
       },
       (err: unknown) => {
@@ -149,7 +157,11 @@ function readHandshake(req: HttpRequest): Handshake {
   return hs
 }
 
-/** What makes this an invalid WebSocket handshake (RFC 6455 §4.2.1), or null. uWS checks only the key's length. */
+/**
+ * What makes this an invalid WebSocket handshake (RFC 6455 §4.2.1), or null. uWS checks only the key's
+ * length. The Connection check also keeps uWS 20.30's cork() flaw (see upgradeHandler) unreachable: the
+ * first Connection header must hold the `upgrade` token, so it is never the 5 bytes uWS reads as close.
+ */
 function handshakeProblem(hs: Handshake): string | null {
   if (!hasToken(hs.upgrade, 'websocket')) return 'missing Upgrade: websocket'
   if (!hasToken(hs.connection, 'upgrade')) return 'missing Connection: Upgrade'

@@ -15,6 +15,8 @@ export interface DemoProcess {
   port: number
   /** http://127.0.0.1:<port> */
   base: string
+  /** The in-process webhook bot's stats endpoint (`GET` answers its counters), null with --no-bot. */
+  botStatsUrl: string | null
   child: ChildProcess
   /** Everything the process printed so far (for failure messages). */
   output(): string
@@ -30,6 +32,7 @@ export async function startDemoProcess(dataDir: string, port = 0, timeoutMs = 30
   })
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  let botStatsUrl: string | null = null
   const ready = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`demo server did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs)
     let buffered = ''
@@ -41,8 +44,9 @@ export async function startDemoProcess(dataDir: string, port = 0, timeoutMs = 30
         const line = buffered.slice(0, newline)
         buffered = buffered.slice(newline + 1)
         if (!line.startsWith('{')) continue
-        const entry = JSON.parse(line) as { msg?: string; port?: number }
+        const entry = JSON.parse(line) as { msg?: string; port?: number; bot?: string | null }
         if (entry.msg === 'demos ready' && typeof entry.port === 'number') {
+          if (typeof entry.bot === 'string') botStatsUrl = new URL('/healthz', entry.bot).href
           clearTimeout(timer)
           resolve(entry.port)
         }
@@ -60,6 +64,7 @@ export async function startDemoProcess(dataDir: string, port = 0, timeoutMs = 30
   return {
     port: actualPort,
     base: `http://127.0.0.1:${actualPort}`,
+    botStatsUrl,
     child,
     output: () => out,
     async stop() {
