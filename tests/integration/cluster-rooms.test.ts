@@ -7,7 +7,7 @@
  */
 import { pino } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import { decodeAwarenessUpdate } from '@tandem/client/protocol'
 import { createMemoryStore } from '#server/persistence/memory'
 import type { Store } from '#server/persistence/store'
@@ -237,6 +237,54 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     await waitFor(() => presenceOf(b, room).has(1001), 'b to see alice')
     wire.kill('s1')
     await waitFor(() => !presenceOf(b, room).has(1001), 'alice’s presence to be removed on s2', 15_000)
+  })
+
+  test('an edit an instance committed but died before publishing reaches the others from the store', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const { s1, s2, wire } = await cluster()
+    const room = freshRoom()
+    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
+    await waitFor(() => textIn(b, room) === 'A', 'b to see the first edit')
+    wire.cut('s1')
+    await a.write(room, (doc) => doc.getText('t').insert(1, 'B')) // committed and acknowledged, never published
+    wire.kill('s1')
+    await waitFor(() => textIn(b, room) === 'AB', 'b to get the edit from the store once s1 is declared dead', 15_000)
+  })
+
+  test('a clientID written through one instance cannot be taken over by another user through the other', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const { s1, s2 } = await cluster()
+    const room = freshRoom()
+    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    await a.write(room, (doc) => doc.getText('t').insert(0, 'mine'))
+    await waitFor(() => textIn(b, room) === 'mine', 'b to see alice’s edit')
+    // Bob forges new content under alice's clientID on the instance where alice is not connected.
+    const forged = new Y.Doc()
+    Y.applyUpdate(forged, Y.encodeStateAsUpdate(a.docs.get(room) as Y.Doc))
+    // After applying: Yjs gives a doc a fresh clientID when remote content arrives under its own.
+    forged.clientID = (a.docs.get(room) as Y.Doc).clientID
+    const before = Y.encodeStateVector(forged)
+    forged.getText('t').insert(4, ' (not really)')
+    b.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forged, before) })
+    expect((await b.closedWith(10_000)).code).toBe(1008)
+    expect(s2.server.registry.get(room)?.doc.getText('t').toString()).toBe('mine')
+  })
+
+  test('a kick on one instance closes the user’s connections on the other', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const { s1, s2 } = await cluster()
+    const room = freshRoom()
+    await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const other = await single(s2.url, room, { token: await token({ sub: 'carol' }) })
+    await waitFor(() => s2.server.registry.get(room)?.peerCount === 2, 'both clients on s2')
+    expect(s1.server.registry.kick(room, 'bob', 4403, 'removed from the room')).toBe(0)
+    expect(await b.closedWith(10_000)).toEqual({ code: 4403, reason: 'removed from the room' })
+    await other.roundTrip(room)
+    expect(s2.server.registry.get(room)?.peerCount).toBe(1)
   })
 
   test('an instance cut off the wire keeps its room working and catches up once it is back', async (ctx) => {
