@@ -35,13 +35,14 @@ function counting(inner: Replication): { replication: Replication; delivered: ()
     },
   }
 }
-import { awarenessFrame, closeOpenConns, single, utf8, varUint, withLength, type Conn } from '../helpers/raw-client.js'
+import { awarenessFrame, closeOpenConns, join, multiplexed, single, utf8, varUint, withLength, type Conn } from '../helpers/raw-client.js'
 import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { dropPrefix, REDIS_PORT, skipWithoutRedis, testPrefix } from '../helpers/redis.js'
 
 const FILE = 'tests/integration/cluster-rooms.test.ts'
 const silent = pino({ level: 'silent' })
+const ADMIN_KEY = 'cluster-rooms-admin-key-0123456789'
 
 /** The store both instances share; each server's close() leaves it open (the test closes it). */
 function shared(store: Store, hold?: () => Promise<void>): Store {
@@ -142,7 +143,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
   ): Promise<{ s1: RunningServer; s2: RunningServer; wire: Wire; deliveredToS2: () => number }> {
     const wire = create()
     const store = createMemoryStore()
-    const s1 = await startServer({ TANDEM_INSTANCE_ID: 's1' }, { store: shared(store), replication: await wire.replication('s1') })
+    const s1 = await startServer({ TANDEM_INSTANCE_ID: 's1', TANDEM_ADMIN_KEY: ADMIN_KEY }, { store: shared(store), replication: await wire.replication('s1') })
     const r2 = counting(await wire.replication('s2'))
     const s2 = await startServer({ TANDEM_INSTANCE_ID: 's2' }, { store: shared(store, opts.holdLoadsOnS2), replication: r2.replication })
     onTestFinished(async () => {
@@ -285,6 +286,24 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     expect(await b.closedWith(10_000)).toEqual({ code: 4403, reason: 'removed from the room' })
     await other.roundTrip(room)
     expect(s2.server.registry.get(room)?.peerCount).toBe(1)
+  })
+
+  test('a REST broadcast on one instance reaches multiplexed clients on the other', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const { s1, s2 } = await cluster()
+    const room = freshRoom()
+    const jwt = await token({ sub: 'bob' })
+    const b = await multiplexed(s2.url, { token: jwt })
+    await join(b, room, jwt)
+    await waitFor(() => s2.server.registry.get(room) !== undefined, 'the room to load on s2')
+    // s1 does not hold the room at all: the broadcast still goes out to the cluster.
+    const res = await fetch(`http://127.0.0.1:${s1.port}/v1/rooms/${room}/broadcast`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'deploy in 5 minutes' }),
+    })
+    expect(res.status).toBe(200)
+    await waitFor(() => b.received.some((r) => r.message.type === 'stateless' && r.message.payload === 'deploy in 5 minutes'), 'bob to get the broadcast')
   })
 
   test('an instance cut off the wire keeps its room working and catches up once it is back', async (ctx) => {
