@@ -69,9 +69,10 @@ function redisHarness(prefix: string): Harness {
     async instance(id) {
       const proxy = await startTcpProxy({ targetPort: REDIS_PORT })
       proxies.set(id, proxy)
-      // Short liveness so a death is noticed within a test's patience (the defaults are 5 s / 2 s).
+      // Short liveness so a death is noticed within a test's patience (the defaults are 5 s / 2 s), long
+      // enough that a loaded machine's event-loop stalls do not look like deaths.
       const r = await createRedisReplication(
-        { url: `redis://127.0.0.1:${proxy.port}`, prefix, instanceId: id, livenessTtlMs: 1_000, heartbeatMs: 200, blockMs: 1_000 },
+        { url: `redis://127.0.0.1:${proxy.port}`, prefix, instanceId: id, livenessTtlMs: 2_000, heartbeatMs: 250, blockMs: 1_000 },
         silent,
       )
       open.push(r)

@@ -90,7 +90,7 @@ function redisWire(prefix: string): Wire {
     async replication(id) {
       const proxy = await startTcpProxy({ targetPort: REDIS_PORT })
       proxies.set(id, proxy)
-      return createRedisReplication({ url: `redis://127.0.0.1:${proxy.port}`, prefix, instanceId: id, livenessTtlMs: 1_000, heartbeatMs: 250 }, silent)
+      return createRedisReplication({ url: `redis://127.0.0.1:${proxy.port}`, prefix, instanceId: id, livenessTtlMs: 2_000, heartbeatMs: 250 }, silent)
     },
     cut: (id) => proxies.get(id)?.cut(),
     restore: (id) => proxies.get(id)?.restore(),
