@@ -303,7 +303,7 @@ export interface components {
                  * @description Stable snake_case code.
                  * @enum {string}
                  */
-                code: "token_missing" | "token_invalid" | "token_expired" | "forbidden" | "invalid_room_name" | "room_not_found" | "room_exists" | "bad_request" | "not_found" | "payload_too_large" | "unavailable" | "internal" | "method_not_allowed" | "unsupported_media_type" | "minting_disabled" | "webhook_not_found" | "webhook_managed_by_config" | "delivery_not_found" | "document_too_large" | "request_timeout" | "header_fields_too_large" | "too_many_connections";
+                code: "token_missing" | "token_invalid" | "token_expired" | "forbidden" | "invalid_room_name" | "room_not_found" | "room_exists" | "bad_request" | "not_found" | "payload_too_large" | "unavailable" | "internal" | "method_not_allowed" | "unsupported_media_type" | "minting_disabled" | "webhook_not_found" | "webhook_managed_by_config" | "delivery_not_found" | "document_too_large" | "request_timeout" | "header_fields_too_large" | "too_many_connections" | "rate_limited";
                 /** @description Human-readable detail; may change between releases. */
                 message: string;
             };

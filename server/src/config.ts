@@ -90,6 +90,8 @@ export type Config = Readonly<{
     maxConnections: number | null
     /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
     trustedProxies: readonly string[]
+    /** Origins whose pages may open WebSockets (403 otherwise); null allows any. Requests without Origin pass. */
+    allowedOrigins: readonly string[] | null
   }>
   http: Readonly<{
     /** REST admin key; null means generated into the data directory on first run. */
@@ -98,6 +100,8 @@ export type Config = Readonly<{
     maxBodyBytes: number
     /** A request body must arrive completely within this time after the request's headers (408 otherwise). */
     bodyTimeoutMs: number
+    /** Browser origins allowed to call /v1 cross-origin (CORS); `*` for any; empty for none. */
+    corsOrigins: readonly string[]
   }>
   webhooks: Readonly<{
     /** Endpoint configured through the environment (besides those registered via the API). */
@@ -265,11 +269,13 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
       maxPerAddress: intVar(merged, 'TANDEM_MAX_CONNECTIONS_PER_ADDRESS', { default: 256, min: 0, max: 10_000_000 }),
       maxConnections: optionalIntVar(merged, 'TANDEM_MAX_CONNECTIONS', { min: 1, max: 10_000_000 }),
       trustedProxies: cidrListVar(merged, 'TANDEM_TRUSTED_PROXIES'),
+      allowedOrigins: originListVar(merged, 'TANDEM_ALLOWED_ORIGINS'),
     },
     http: {
       adminKey,
       maxBodyBytes: intVar(merged, 'TANDEM_MAX_BODY_BYTES', { default: MIB, min: 1024, max: 256 * MIB }),
       bodyTimeoutMs: intVar(merged, 'TANDEM_BODY_TIMEOUT_MS', { default: 30_000, min: 100, max: 600_000 }),
+      corsOrigins: originListVar(merged, 'TANDEM_CORS_ORIGINS') ?? [],
     },
     webhooks: {
       url: webhookUrl,
@@ -401,6 +407,29 @@ function cidrListVar(env: Env, name: string): string[] {
     if (parseCidr(entry) === null) throw new ConfigError(name, `not an IP address or CIDR range: ${JSON.stringify(entry)}`)
   }
   return entries
+}
+
+/**
+ * A list of browser origins (`https://app.example.com`, `http://localhost:5173`), comma or space
+ * separated, normalised as browsers send them; `*` alone means any. Null when unset.
+ */
+function originListVar(env: Env, name: string): string[] | null {
+  const raw = optionalVar(env, name)
+  if (raw === null) return null
+  const entries = raw.split(/[\s,]+/).filter((e) => e !== '')
+  if (entries.length === 1 && entries[0] === '*') return ['*']
+  return entries.map((entry) => {
+    let url: URL
+    try {
+      url = new URL(entry)
+    } catch {
+      throw new ConfigError(name, `not an origin (scheme://host[:port]): ${JSON.stringify(entry)}`)
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') {
+      throw new ConfigError(name, `not an origin (scheme://host[:port], no path): ${JSON.stringify(entry)}`)
+    }
+    return url.origin
+  })
 }
 
 function boolVar(env: Env, name: string, fallback: boolean): boolean {

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'request_timeout'
   | 'header_fields_too_large'
   | 'too_many_connections'
+  | 'rate_limited'
 
 export class AppError extends Error {
   constructor(
@@ -67,6 +68,8 @@ export const HTTP_STATUS: Record<ErrorCode, string> = {
   header_fields_too_large: '431 Request Header Fields Too Large',
   /** Per-address connection cap (TANDEM_MAX_CONNECTIONS_PER_ADDRESS). */
   too_many_connections: '429 Too Many Requests',
+  /** An upgrade from an address whose connection was just closed with 4429, before its penalty ran out. */
+  rate_limited: '429 Too Many Requests',
 }
 
 /** WebSocket close codes: RFC 6455 where one fits, else 4000 + the HTTP analogue. Documented in PROTOCOL.md. */

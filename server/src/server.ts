@@ -4,7 +4,7 @@
  * One store adapter serves every concern: it is handed to each consumer, whose deps type names only the
  * part it uses (rooms: DocumentLog and RoomRecords, REST health: StoreLifecycle, webhooks: WebhookOutbox).
  */
-import type { TemplatedApp, WebSocketBehavior } from 'uWebSockets.js'
+import type { TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js'
 import type { Logger } from 'pino'
 import { ConfigError, type Config, type StoreConfig } from './config.js'
 import { createLogger } from './logger.js'
@@ -24,6 +24,7 @@ import { RoomRegistry } from './rooms/registry.js'
 import { createFanout } from './ws/broadcast.js'
 import { notAnUpgrade, upgradeHandler } from './ws/upgrade.js'
 import { Admission } from './ws/admission.js'
+import { RatePenalties, penaltyMs, usersOf } from './ws/penalties.js'
 import { parseCidr, type CidrRange } from './ip.js'
 import { defaultMaxConnections, DescriptorGuard, openFileLimit } from './descriptors.js'
 import { Listener } from './listen.js'
@@ -67,8 +68,11 @@ export interface TandemServer {
   readonly connectionCount: number
 }
 
-/** Wraps a framing's behaviour so each socket gives its admission ticket back when it closes. */
-function counted(admission: Admission, behavior: Pick<WebSocketBehavior<SocketData>, 'open' | 'message' | 'close'>): typeof behavior {
+/**
+ * Wraps a framing's behaviour so each socket gives its admission ticket back when it closes, and the users
+ * of a socket closed for flooding (4429) stay out until their buckets would have refilled.
+ */
+function counted(admission: Admission, penalize: (ws: WebSocket<SocketData>) => void, behavior: Pick<WebSocketBehavior<SocketData>, 'open' | 'message' | 'close'>): typeof behavior {
   return {
     ...behavior,
     open(ws) {
@@ -79,6 +83,7 @@ function counted(admission: Admission, behavior: Pick<WebSocketBehavior<SocketDa
       try {
         behavior.close?.(ws, code, message)
       } finally {
+        if (code === CLOSE_CODE.rate_limited) penalize(ws)
         admission.closed(ws)
       }
     },
@@ -133,8 +138,10 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     autoCreate: config.rooms.autoCreate,
   })
 
+  const penalties = new RatePenalties()
   const ctx: WsContext = {
     config: config.ws,
+    penalties,
     registry,
     verifier,
     fanout,
@@ -166,9 +173,13 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     maxConnections,
     trustedProxies: config.connections.trustedProxies.map((entry) => parseCidr(entry) as CidrRange),
   })
-  const upgradeCtx = { verifier, log, isDraining: () => draining, admission }
-  app.ws<SocketData>('/ws', { ...common, upgrade: upgradeHandler(upgradeCtx, 'multiplexed'), ...counted(admission, multiplexedBehavior(ctx)) })
-  app.ws<SocketData>('/ws/*', { ...common, upgrade: upgradeHandler(upgradeCtx, 'single'), ...counted(admission, singleBehavior(ctx)) })
+  const upgradeCtx = { verifier, log, isDraining: () => draining, admission, penalties, allowedOrigins: config.connections.allowedOrigins }
+  const penalize = (ws: WebSocket<SocketData>): void => {
+    const data = ws.getUserData()
+    penalties.penalize(usersOf(data), penaltyMs(data.rate, config.ws))
+  }
+  app.ws<SocketData>('/ws', { ...common, upgrade: upgradeHandler(upgradeCtx, 'multiplexed'), ...counted(admission, penalize, multiplexedBehavior(ctx)) })
+  app.ws<SocketData>('/ws/*', { ...common, upgrade: upgradeHandler(upgradeCtx, 'single'), ...counted(admission, penalize, singleBehavior(ctx)) })
   // uWS hands a request without a valid Sec-WebSocket-Key on to the next route; answer it here, not with the REST 404.
   app.any('/ws', notAnUpgrade)
   app.any('/ws/*', notAnUpgrade)

@@ -166,7 +166,7 @@ describe('awareness limits', () => {
 describe('per-connection rate limits', () => {
   test('10,000 tiny updates as fast as possible close the connection with 4429', async () => {
     const room = freshRoom('flood-msgs')
-    const conn = await single(srv.url, room, { token: await token() })
+    const conn = await single(srv.url, room, { token: await token({ sub: 'flooder-msgs' }) })
     const doc = new Y.Doc()
     const updates: Uint8Array[] = []
     doc.on('update', (u: Uint8Array) => updates.push(u))
@@ -180,7 +180,7 @@ describe('per-connection rate limits', () => {
 
   test('1 MB updates at 40/s are cut off with 4429 after the burst', async () => {
     const room = freshRoom('flood-bytes')
-    const conn = await single(srv.url, room, { token: await token() })
+    const conn = await single(srv.url, room, { token: await token({ sub: 'flooder-bytes' }) })
     const doc = new Y.Doc()
     let last: Uint8Array | null = null
     doc.on('update', (u: Uint8Array) => (last = u))
@@ -211,7 +211,7 @@ describe('per-connection rate limits', () => {
     })
     cleanups.push(() => limited.stop())
     const room = freshRoom('burst')
-    const conn = await single(limited.url, room, { token: await token() })
+    const conn = await single(limited.url, room, { token: await token({ sub: 'burster' }) })
     await conn.write(room, (doc) => doc.getText('t').insert(0, 'c'.repeat(1024 * 1024 - 200)))
     conn.send(room, { type: 'update', update: (() => {
       const d = new Y.Doc()
@@ -219,6 +219,53 @@ describe('per-connection rate limits', () => {
       return Y.encodeStateAsUpdate(d)
     })() })
     expect((await conn.closedWith()).code).toBe(4429)
+  })
+})
+
+describe('after a 4429 the user waits until the buckets would have refilled', () => {
+  /** Upgrades and reports the HTTP status of a refusal (0 when the socket opened), with Retry-After. */
+  function upgradeStatus(url: string): Promise<{ status: number; retryAfter: string | null }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url)
+      ws.on('open', () => {
+        ws.close()
+        resolve({ status: 0, retryAfter: null })
+      })
+      ws.on('unexpected-response', (_req, res) => {
+        resolve({ status: res.statusCode ?? -1, retryAfter: (res.headers['retry-after'] as string | undefined) ?? null })
+        ws.terminate()
+      })
+      ws.on('error', (err) => reject(err))
+    })
+  }
+
+  test('the flooder is refused with 429 rate_limited and Retry-After on both framings; other users are not; after the wait it may return', async () => {
+    // A burst of 20 at 20 messages/s: the penalty is one second (the minimum), so the test stays short.
+    const limited = await startServer({ TANDEM_STORE: 'memory', TANDEM_WS_MESSAGES_PER_SEC: '20', TANDEM_WS_MESSAGE_BURST: '20' })
+    cleanups.push(() => limited.stop())
+    const room = freshRoom('penalty')
+    const flooder = await token({ sub: 'penalised' })
+    const conn = await single(limited.url, room, { token: flooder })
+    const doc = new Y.Doc()
+    for (let i = 0; i < 100 && conn.closeInfo === null && conn.ws.readyState === WebSocket.OPEN; i++) {
+      const before = Y.encodeStateVector(doc)
+      doc.getText('t').insert(0, 'x')
+      conn.send(room, { type: 'update', update: Y.encodeStateAsUpdate(doc, before) })
+    }
+    expect((await conn.closedWith()).code).toBe(4429)
+
+    const refused = await upgradeStatus(`${limited.url}/ws/${room}?token=${flooder}`)
+    expect(refused.status).toBe(429)
+    expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1)
+    // The multiplexed framing refuses the user's auth message as well.
+    const mux = await multiplexed(limited.url)
+    mux.send(room, { type: 'auth-token', token: flooder, providerVersion: null })
+    expect((await mux.closedWith()).code).toBe(4429)
+    // Someone else from the same address is not affected.
+    const other = await single(limited.url, room, { token: await token({ sub: 'bystander' }) })
+    expect(other.closeInfo).toBeNull()
+
+    await waitFor(async () => (await upgradeStatus(`${limited.url}/ws/${room}?token=${flooder}`)).status === 0, 'the penalty to run out', 10_000)
   })
 })
 

@@ -75,6 +75,20 @@ describe('loadConfig', () => {
     const config = loadConfig({ TANDEM_MAX_MESSAGE_BYTES: String(64 * 1024 * 1024) })
     expect(config.ws.maxBackpressureBytes).toBeGreaterThanOrEqual(2 * config.ws.maxMessageBytes)
   })
+
+  it('reads origin lists for CORS and WebSocket upgrades, normalised; refuses what is not an origin', () => {
+    const base = { TANDEM_JWT_SECRET: 'x'.repeat(32) }
+    const cfg = loadConfig({ ...base, TANDEM_CORS_ORIGINS: 'https://App.Example.com, http://localhost:5173/', TANDEM_ALLOWED_ORIGINS: '*' })
+    expect(cfg.http.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173'])
+    expect(cfg.connections.allowedOrigins).toEqual(['*'])
+    const defaults = loadConfig(base)
+    expect(defaults.http.corsOrigins).toEqual([])
+    expect(defaults.connections.allowedOrigins).toBeNull()
+    for (const bad of ['app.example.com', 'https://app.example.com/path', 'ftp://x.example', 'https://a.example?q=1']) {
+      expect(() => loadConfig({ ...base, TANDEM_CORS_ORIGINS: bad })).toThrow(ConfigError)
+      expect(() => loadConfig({ ...base, TANDEM_ALLOWED_ORIGINS: bad })).toThrow(/TANDEM_ALLOWED_ORIGINS/)
+    }
+  })
 })
 
 describe('cluster settings', () => {

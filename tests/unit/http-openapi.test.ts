@@ -21,7 +21,7 @@ function api() {
   const rest = createRestApi({
     log: pino({ level: 'silent' }),
     metrics,
-    http: { adminKey: null, maxBodyBytes: 1024, bodyTimeoutMs: 30_000 },
+    http: { adminKey: null, maxBodyBytes: 1024, bodyTimeoutMs: 30_000, corsOrigins: [] },
     adminKey: 'k'.repeat(43),
     verifier: {} as TokenVerifier,
     rooms: {} as RoomService,

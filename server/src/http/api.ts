@@ -53,6 +53,7 @@ export function createRestApi(opts: RestApiOptions): RestApi {
     auth: createAdminAuthenticator(opts.adminKey, opts.verifier),
     maxBodyBytes: opts.http.maxBodyBytes,
     bodyTimeoutMs: opts.http.bodyTimeoutMs,
+    corsOrigins: opts.http.corsOrigins,
   })
   let cached: { doc: Record<string, unknown>; text: string } | null = null
   router.onChange(() => {

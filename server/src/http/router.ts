@@ -253,7 +253,16 @@ export interface RouterOptions {
   maxBodyBytes: number
   /** A body must arrive completely within this long after the headers (TANDEM_BODY_TIMEOUT_MS). */
   bodyTimeoutMs: number
+  /** Origins allowed cross-origin (TANDEM_CORS_ORIGINS); `*` for any. Omitted or empty: no CORS headers. */
+  corsOrigins?: readonly string[]
 }
+
+/** Request headers a cross-origin caller may send; everything the API reads. */
+const CORS_ALLOWED_HEADERS = 'authorization, content-type'
+/** Response headers a cross-origin caller may read besides the CORS-safelisted ones. */
+const CORS_EXPOSED_HEADERS = 'allow, retry-after'
+/** How long a browser may cache a preflight answer, in seconds. */
+const CORS_MAX_AGE_SEC = 600
 
 const PUBLIC_CALLER: Caller = Object.freeze({ kind: 'public' })
 
@@ -359,6 +368,10 @@ export class Router {
     req.forEach((key, value) => headers.set(key, value))
 
     ex.method = METHODS.includes(rawMethod as HttpMethod) ? rawMethod : 'OTHER'
+    const origin = headers.get('origin')
+    const corsAllowed = origin !== undefined && this.#allowsOrigin(origin) && rawPath.startsWith('/v1/')
+    if (corsAllowed) ex.corsHeaders = { 'access-control-allow-origin': origin, vary: 'origin', 'access-control-expose-headers': CORS_EXPOSED_HEADERS }
+    if (rawMethod === 'OPTIONS' && corsAllowed && headers.has('access-control-request-method')) return this.#preflight(ex, rawPath)
     // A body nobody reads (404, 405, 415…) is not parsed: see Exchange.send for how such answers end.
     ex.bodyIncomplete = (headers.get('content-length') ?? '0') !== '0' || headers.has('transfer-encoding')
     const match = select(this.#compiled, rawMethod, rawPath)
@@ -431,6 +444,29 @@ export class Router {
     ex.send(reply)
   }
 
+  #allowsOrigin(origin: string): boolean {
+    const allowed = this.#opts.corsOrigins ?? []
+    return allowed.includes('*') || allowed.includes(origin)
+  }
+
+  /**
+   * A CORS preflight for an allowed origin: 204 with the methods the path has (none: 404, so a typo is
+   * not mistaken for a CORS problem). Bearer tokens, not cookies, authenticate, so credentials stay off.
+   */
+  #preflight(ex: Exchange, path: string): void {
+    ex.routeLabel = 'preflight'
+    const methods = METHODS.filter((method) => select(this.#compiled, method, path).kind === 'found')
+    if (methods.length === 0) throw new AppError('not_found', `no route for ${path}`)
+    ex.send({
+      status: 204,
+      headers: {
+        'access-control-allow-methods': methods.join(', '),
+        'access-control-allow-headers': CORS_ALLOWED_HEADERS,
+        'access-control-max-age': String(CORS_MAX_AGE_SEC),
+      },
+    })
+  }
+
   #fail(ex: Exchange, err: unknown, route: string): void {
     if (err instanceof ClientAborted || ex.aborted) return
     let appError: AppError
@@ -465,6 +501,8 @@ class Exchange {
   method = 'OTHER'
   routeLabel = 'unmatched'
   extraHeaders: Record<string, string> = {}
+  /** CORS headers for an allowed cross-origin caller, added to whatever is answered. */
+  corsHeaders: Record<string, string> | null = null
   reader: BodyReader | null = null
   /** The request announced a body; unless `reader` consumed all of it, the answer asks the client to close. */
   bodyIncomplete = false
@@ -505,7 +543,7 @@ class Exchange {
       res.writeHeader('cache-control', 'no-store')
       res.writeHeader('x-content-type-options', 'nosniff')
       if (early) res.writeHeader('connection', 'close')
-      for (const [name, value] of Object.entries(reply.headers ?? {})) res.writeHeader(name, value)
+      for (const [name, value] of Object.entries({ ...this.corsHeaders, ...reply.headers })) res.writeHeader(name, value)
       // endWithoutBody() omits Content-Length, as 204 requires.
       if (reply.status === 204) res.endWithoutBody()
       else res.end(reply.body ?? '')

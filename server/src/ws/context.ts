@@ -4,6 +4,7 @@ import type { TokenVerifier } from '../auth/verify.js'
 import type { RoomRegistry } from '../rooms/registry.js'
 import type { Fanout } from './broadcast.js'
 import type { Socket } from './socket.js'
+import type { RatePenalties } from './penalties.js'
 
 /** What the WebSocket counters need; the metrics module implements it (a no-op one in tests). */
 export interface WsMetrics {
@@ -15,6 +16,8 @@ export interface WsMetrics {
 
 export interface WsContext {
   config: Config['ws']
+  /** Users recently closed with 4429, refused until their penalty runs out. */
+  penalties: RatePenalties
   registry: RoomRegistry
   verifier: TokenVerifier
   fanout: Fanout

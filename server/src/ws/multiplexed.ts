@@ -80,6 +80,8 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
       return
     }
     if (!current()) return
+    // A user closed with 4429 moments ago may not come back through another socket's auth message.
+    if (ctx.penalties.remainingMs(principal.userId) > 0) return closeSocket(ws, CLOSE_CODE.rate_limited, 'rate limit exceeded; retry later')
     const access = accessFor(principal, binding.roomId)
     if (access === null) return deny(ws, binding, new AppError('forbidden'))
     binding.principal = principal

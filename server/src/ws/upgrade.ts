@@ -10,6 +10,7 @@ import { accessFor } from '../auth/access.js'
 import { AppError, HTTP_STATUS, isValidRoomName, toAppError } from '../errors.js'
 import type { MultiplexedSocket, SingleSocket, SocketData } from './socket.js'
 import type { Admission, Refusal } from './admission.js'
+import type { RatePenalties } from './penalties.js'
 
 /** The subprotocol we answer with; the token travels as `tandem-auth.<jwt>` beside it and never comes back. */
 export const SUBPROTOCOL = 'tandem'
@@ -29,6 +30,9 @@ export interface UpgradeContext {
   log: Logger
   isDraining: () => boolean
   admission: Admission
+  penalties: RatePenalties
+  /** Origins whose pages may connect (TANDEM_ALLOWED_ORIGINS); null allows any. */
+  allowedOrigins: readonly string[] | null
 }
 
 interface Handshake {
@@ -40,6 +44,8 @@ interface Handshake {
   version: string
   upgrade: string
   connection: string
+  /** The Origin header a browser sends ('' from other clients). */
+  origin: string
   /** Every X-Forwarded-For header, joined as one list. */
   forwardedFor: string
   headBytes: number
@@ -57,6 +63,10 @@ export function upgradeHandler(ctx: UpgradeContext, kind: SocketData['kind']): U
     const problem = handshakeProblem(hs)
     if (problem !== null) return refuse(res, new AppError('bad_request', problem), VERSION_HEADER)
     if (ctx.isDraining()) return refuse(res, new AppError('unavailable', 'server is shutting down'))
+    // Browsers always send Origin; other clients need not, and cannot be told apart by it anyway.
+    if (hs.origin !== '' && ctx.allowedOrigins !== null && !ctx.allowedOrigins.includes('*') && !ctx.allowedOrigins.includes(hs.origin)) {
+      return refuse(res, new AppError('forbidden', `pages from ${hs.origin} may not connect (TANDEM_ALLOWED_ORIGINS)`))
+    }
     const clientKey = ctx.admission.clientKey(res.getRemoteAddress(), hs.forwardedFor)
     const ticket = ctx.admission.admit(clientKey)
     if (typeof ticket === 'string') {
@@ -73,6 +83,12 @@ export function upgradeHandler(ctx: UpgradeContext, kind: SocketData['kind']): U
     authorize(ctx, kind, hs, offered).then(
       (data) => {
         if (aborted) return
+        const waitMs = data.principal === null ? 0 : ctx.penalties.remainingMs(data.principal.userId)
+        if (waitMs > 0) {
+          ticket.release()
+          res.cork(() => refuse(res, rateLimited(waitMs), ['retry-after', String(Math.ceil(waitMs / 1000))]))
+          return
+        }
         // uWS 20.30 flaw on this (async) path: after upgrade() inside cork(), cork() may read the HTTP
         // request's state from memory the WebSocket now occupies (the socket shrinks in place) and, if it
         // says "Connection: close", shuts the new socket down right after its 101 (the client sees 1006).
@@ -124,6 +140,7 @@ function readHandshake(req: HttpRequest): Handshake {
     version: '',
     upgrade: '',
     connection: '',
+    origin: '',
     forwardedFor: '',
     // "GET " + target + " HTTP/1.1\r\n" and the blank line that ends the head.
     headBytes: req.getMethod().length + 1 + url.length + (query ? query.length + 1 : 0) + 11 + 2,
@@ -149,6 +166,9 @@ function readHandshake(req: HttpRequest): Handshake {
       case 'connection':
         hs.connection ||= value
         break
+      case 'origin':
+        hs.origin ||= value
+        break
       case 'x-forwarded-for':
         hs.forwardedFor = hs.forwardedFor === '' ? value : `${hs.forwardedFor},${value}`
         break
@@ -172,6 +192,11 @@ function handshakeProblem(hs: Handshake): string | null {
 
 function hasToken(header: string, token: string): boolean {
   return header.split(',').some((t) => t.trim().toLowerCase() === token)
+}
+
+/** An upgrade by a user whose connection was closed with 4429 moments ago. */
+export function rateLimited(waitMs: number): AppError {
+  return new AppError('rate_limited', `this user's connection was closed for sending too fast; retry in ${Math.ceil(waitMs / 1000)} s`)
 }
 
 function headTooLarge(): AppError {
