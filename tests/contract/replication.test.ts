@@ -361,6 +361,24 @@ describe.each(adapters)('Replication contract: $name', ({ create, skip }) => {
   })
 })
 
+describe('Redis adapter faults', () => {
+  test('a room log Redis refuses (the key holds another type) does not stall other rooms', async (ctx) => {
+    if (redisSkipped) return ctx.skip()
+    const h = redisHarness(prefix)
+    onTestFinished(() => h.close())
+    const [a, b] = await Promise.all([h.instance('a'), h.instance('b')])
+    const broken = freshRoom()
+    const fine = freshRoom()
+    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+    onTestFinished(() => admin.disconnect())
+    await admin.set(roomKeys(prefix, broken).log, 'not a stream')
+    const rb = await join(b, fine)
+    a.publish(broken, update('refused'))
+    a.publish(fine, update('after-the-refusal'))
+    await waitFor(() => rb.updates().includes('after-the-refusal'), 'the other room’s update to get through', 10_000)
+  })
+})
+
 describe('Redis adapter boot', () => {
   test('an unreachable Redis is one clear error naming the address, without the password', async () => {
     const net = await import('node:net')

@@ -106,6 +106,8 @@ interface Queued {
 }
 
 const READ_COUNT = 256
+/** Refusals that pass (a restarting or failing-over Redis, memory pressure): retried, never dropped. */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|NOSCRIPT|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS)\b/
 const DEFAULT_BLOCK_MS = 2_000
 /** Longest a command may go unanswered before the adapter treats Redis as unreachable (ms). */
 const COMMAND_TIMEOUT_MS = 3_000
@@ -430,7 +432,7 @@ class RedisReplication implements Replication {
         continue
       }
       const err = results?.[done]?.[0]
-      if (err && err.name === 'ReplyError') {
+      if (err && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) {
         // Redis refused this entry itself (e.g. the key holds another type): retrying would loop forever.
         this.log.error({ err, roomId: batch[done]?.roomId }, 'Redis refused a room log entry; dropped it (the room resyncs from the store)')
         this.#queue.splice(0, 1)
