@@ -25,6 +25,17 @@ export type StoreConfig =
       maxWaitingBytes: number
     }>
 
+/**
+ * Cluster membership: Redis carries updates, presence and control messages between instances, and a
+ * shared PostgreSQL store (TANDEM_DATABASE_URL) holds the truth. Null when the instance runs alone.
+ */
+export type ClusterConfig = Readonly<{
+  /** Redis connection URL; may hold a password, so it is only ever logged through redactUrl. */
+  redisUrl: string
+  /** Prefix of every Redis key and channel this cluster uses (several clusters may share one Redis). */
+  redisPrefix: string
+}>
+
 export type Config = Readonly<{
   host: string
   port: number
@@ -32,6 +43,9 @@ export type Config = Readonly<{
   /** How the user set the data directory (`--data-dir` or TANDEM_DATA_DIR), for error messages. */
   dataDirSetting: string
   store: StoreConfig
+  /** This instance's name in the cluster (origin of what it publishes); null means generated at boot. */
+  instanceId: string | null
+  cluster: ClusterConfig | null
   logLevel: LogLevel
   auth: Readonly<AuthOptions>
   ws: Readonly<{
@@ -143,6 +157,7 @@ export interface ConfigOverrides {
   host?: string
   port?: string
   dataDir?: string
+  redisUrl?: string
   databaseUrl?: string
 }
 
@@ -154,6 +169,7 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
     ...(overrides.host !== undefined && { TANDEM_HOST: overrides.host }),
     ...(overrides.port !== undefined && { TANDEM_PORT: overrides.port }),
     ...(overrides.dataDir !== undefined && { TANDEM_DATA_DIR: overrides.dataDir }),
+    ...(overrides.redisUrl !== undefined && { TANDEM_REDIS_URL: overrides.redisUrl }),
     ...(overrides.databaseUrl !== undefined && { TANDEM_DATABASE_URL: overrides.databaseUrl }),
   }
   const label = (variable: string): string => (variable in fromFlags ? (FLAG_FOR[variable] ?? variable) : variable)
@@ -210,12 +226,20 @@ function readConfig(merged: Env, label: (variable: string) => string): Config {
   const adminKey = optionalVar(merged, 'TANDEM_ADMIN_KEY')
   if (adminKey !== null && adminKey.length < 24) throw new ConfigError('TANDEM_ADMIN_KEY', 'must be at least 24 characters')
 
+  const cluster = clusterConfig(merged, store)
+  const instanceId = optionalVar(merged, 'TANDEM_INSTANCE_ID')
+  if (instanceId !== null && !INSTANCE_ID_PATTERN.test(instanceId)) {
+    throw new ConfigError('TANDEM_INSTANCE_ID', `must be 1-64 letters, digits, '.', '_', ':' or '-', got ${JSON.stringify(instanceId)}`)
+  }
+
   return deepFreeze({
     host: stringVar(merged, 'TANDEM_HOST', '0.0.0.0'),
     port: intVar(merged, 'TANDEM_PORT', { default: 4321, min: 0, max: 65_535 }),
     dataDir,
     dataDirSetting: label('TANDEM_DATA_DIR'),
     store,
+    instanceId,
+    cluster,
     logLevel: enumVar(merged, 'TANDEM_LOG_LEVEL', LOG_LEVELS, 'info'),
     auth: {
       secret,
@@ -289,6 +313,45 @@ function readConfig(merged: Env, label: (variable: string) => string): Config {
     },
     shutdownTimeoutMs: intVar(merged, 'TANDEM_SHUTDOWN_TIMEOUT_MS', { default: 20_000, min: 100, max: 120_000 }),
   })
+}
+
+const INSTANCE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/
+const REDIS_PREFIX_PATTERN = /^[A-Za-z0-9._:-]{0,64}$/
+
+/** TANDEM_REDIS_URL makes the instance a cluster member; that only works on a shared PostgreSQL store. */
+function clusterConfig(env: Env, store: StoreConfig): ClusterConfig | null {
+  const redisUrl = optionalVar(env, 'TANDEM_REDIS_URL')
+  const prefix = env['TANDEM_REDIS_PREFIX'] === undefined ? 'tandem:' : env['TANDEM_REDIS_PREFIX'].trim()
+  if (!REDIS_PREFIX_PATTERN.test(prefix)) {
+    throw new ConfigError('TANDEM_REDIS_PREFIX', `must be at most 64 letters, digits, '.', '_', ':' or '-', got ${JSON.stringify(prefix)}`)
+  }
+  if (redisUrl === null) return null
+  // Never echo the value: it may carry a password.
+  let parsed: URL
+  try {
+    parsed = new URL(redisUrl)
+  } catch {
+    throw new ConfigError('TANDEM_REDIS_URL', 'not a valid URL (expected redis://[user:password@]host:port[/db])')
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new ConfigError('TANDEM_REDIS_URL', `must be a redis:// or rediss:// URL, got ${parsed.protocol}//…`)
+  }
+  // Instances on separate SQLite files would each hold a different truth; Redis only carries messages.
+  if (store.kind !== 'postgres') {
+    throw new ConfigError('TANDEM_REDIS_URL', 'a cluster needs a shared PostgreSQL store: set TANDEM_DATABASE_URL as well')
+  }
+  return { redisUrl, redisPrefix: prefix }
+}
+
+/** The URL without its password, for logs and error messages. */
+export function redactUrlPassword(raw: string): string {
+  try {
+    const url = new URL(raw)
+    if (url.password !== '') url.password = '***'
+    return url.toString()
+  } catch {
+    return '(unparseable URL)'
+  }
 }
 
 /** Regular unquoted-style identifier, lowercase: quoted or not, it names the same schema. */

@@ -1,7 +1,7 @@
 /**
  * Process edge: argv + env -> config -> createServer -> listen; signals. The only file that exits.
  *
- *   tandem serve [--host H] [--port P] [--data-dir D] [--database-url URL]
+ *   tandem serve [--host H] [--port P] [--data-dir D] [--database-url URL] [--redis-url URL]
  *   tandem migrate [--database-url URL]
  *   tandem token --room <name> [--room <name> …] [--read-only] [--ttl 1h] [--sub <id>] [--name <n>]
  *   tandem admin-key [--data-dir D]
@@ -14,11 +14,12 @@ import { resolveVerificationKey } from './auth/keys.js'
 import { defaultTtlFor, mintToken, parseTtl, ttlProblem } from './auth/mint.js'
 import { isValidRoomName } from './errors.js'
 import { UwsLoadError } from './uws.js'
+import { RedisConnectError } from './replication/redis.js'
 import { resolveAdminKey } from './http/admin-key.js'
 import { PostgresOpenError, migrateDatabase, redactUrl } from './persistence/postgres-schema.js'
 
 const USAGE = `Usage:
-  tandem serve [--host H] [--port P] [--data-dir D] [--database-url URL]
+  tandem serve [--host H] [--port P] [--data-dir D] [--database-url URL] [--redis-url URL]
   tandem migrate [--database-url URL]  apply PostgreSQL schema migrations and exit
   tandem token --room <name> [--room <name> ...] [--read-only] [--ttl 1h] [--sub <id>] [--name <name>]
   tandem admin-key [--data-dir D]      print the REST admin key (generated on first use)
@@ -51,7 +52,13 @@ async function main(argv: string[]): Promise<number> {
 async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, 'database-url': { type: 'string' } },
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'database-url': { type: 'string' },
+      'redis-url': { type: 'string' },
+    },
     strict: true,
   })
   const config = loadConfig(process.env, {
@@ -59,6 +66,7 @@ async function serve(args: string[]): Promise<number> {
     port: values.port,
     dataDir: values['data-dir'],
     databaseUrl: values['database-url'],
+    redisUrl: values['redis-url'],
   })
   const log = createLogger(config.logLevel)
   const server = await createServer(config, { logger: log })
@@ -181,7 +189,7 @@ async function adminKey(args: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof UwsLoadError) {
+    if (err instanceof ConfigError || err instanceof UwsLoadError || err instanceof RedisConnectError) {
       console.error(`tandem: ${err.message}`)
     } else if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
       console.error(`tandem: ${err.message}\n\n${USAGE}`)

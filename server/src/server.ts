@@ -1,5 +1,5 @@
 /**
- * Composition root: builds the store, bus, registry, auth and the uWS app, and owns listen/close.
+ * Composition root: builds the store, replication, registry, auth and the uWS app, and owns listen/close.
  * Tests and embedders inject dependencies; main.ts is the only caller that exits the process.
  * One store adapter serves every concern: it is handed to each consumer, whose deps type names only the
  * part it uses (rooms: DocumentLog and RoomRecords, REST health: StoreLifecycle, webhooks: WebhookOutbox).
@@ -15,7 +15,10 @@ import type { Store } from './persistence/store.js'
 import { createSqliteStore } from './persistence/sqlite.js'
 import { createMemoryStore } from './persistence/memory.js'
 import { PostgresOpenError, createPostgresStore } from './persistence/postgres.js'
-import { createLocalBus, type Bus } from './fanout/bus.js'
+import type { Replication } from './rooms/replication.js'
+import { createLocalReplication } from './replication/local.js'
+import { createRedisReplication } from './replication/redis.js'
+import { redactUrlPassword } from './config.js'
 import { createRoomEvents, type RoomEvents } from './rooms/events.js'
 import { RoomRegistry } from './rooms/registry.js'
 import { createFanout } from './ws/broadcast.js'
@@ -39,6 +42,7 @@ import type { Router } from './http/router.js'
 import { createWebhooks } from './webhooks/service.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import path from 'node:path'
+import { randomBytes } from 'node:crypto'
 
 /** How long a drain waits for webhook attempts in flight (the rest of the budget is for commits). */
 const WEBHOOK_DRAIN_GRACE_MS = 3_000
@@ -46,7 +50,8 @@ const WEBHOOK_DRAIN_GRACE_MS = 3_000
 export interface ServerDeps {
   logger?: Logger
   store?: Store
-  bus?: Bus
+  /** Cross-instance replication; default: Redis when config.cluster is set, else none (local). */
+  replication?: Replication
   /** Registers extra HTTP routes after the built-in ones (the demo mode adds its pages and token route). */
   routes?: (router: Router) => void
 }
@@ -99,6 +104,8 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
 
 async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock): Promise<TandemServer> {
   const log = deps.logger ?? createLogger(config.logLevel)
+  // Names this instance as the origin of what it publishes to the others; unique per process start.
+  const instanceId = config.instanceId ?? randomBytes(6).toString('base64url')
   const uws = loadUws()
 
   const key = await resolveVerificationKey(config.auth, config.dataDir)
@@ -114,7 +121,12 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
   const verifier = createTokenVerifier(key, config.auth)
 
   const store = deps.store ?? (await openStore(config.store, log))
-  const bus = deps.bus ?? createLocalBus()
+  const replication =
+    deps.replication ??
+    (config.cluster === null
+      ? createLocalReplication(instanceId)
+      : await createRedisReplication({ url: config.cluster.redisUrl, prefix: config.cluster.redisPrefix, instanceId }, log.child({ component: 'replication' })))
+  if (config.cluster !== null) log.info({ instanceId, redis: redactUrlPassword(config.cluster.redisUrl), prefix: config.cluster.redisPrefix }, 'cluster member')
   const events = createRoomEvents((err, event) => log.error({ err, event: event.type }, 'room event listener threw'))
 
   let draining = false
@@ -124,7 +136,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
   const fanout = createFanout(app, metrics)
   const registry = new RoomRegistry({
     store,
-    bus,
+    replication,
     broadcast: fanout.broadcast,
     events,
     log,
@@ -188,7 +200,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
   if (adminKey.source === 'generated') {
     log.info({ adminKeyFile: adminKey.path }, 'no TANDEM_ADMIN_KEY configured: generated a REST admin key; print it with `npx tandem admin-key`')
   }
-  const rooms = new RoomService({ store, registry, events, broadcast: fanout.broadcast })
+  const rooms = new RoomService({ store, registry, events, broadcast: fanout.broadcast, replication })
   const rest = createRestApi({
     log,
     metrics,
@@ -229,7 +241,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     await registry.closeAll() // emits the last user.left events
     // Writes debounced room.changed events to the outbox; attempts cut off here retry after the restart.
     await webhooks.close(Math.min(config.webhooks.timeoutMs, WEBHOOK_DRAIN_GRACE_MS))
-    await bus.close()
+    await replication.close()
     await store.close()
     metrics.close()
     lock.release()
@@ -241,7 +253,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
       const port = listener.listen(config.port)
       if (port === null) return Promise.reject(new Error(`could not listen on ${config.host}:${config.port} (in use or not permitted)`))
       guard?.start()
-      log.info({ maxConnections, openFileLimit: fdLimit, host: config.host, port }, 'listening')
+      log.info({ maxConnections, openFileLimit: fdLimit, host: config.host, instanceId, port }, 'listening')
       return Promise.resolve({ port })
     },
     close() {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from '../../server/src/config.js'
+import { ConfigError, loadConfig, redactUrlPassword } from '../../server/src/config.js'
 
 describe('loadConfig', () => {
   it('fills documented defaults from an empty environment', () => {
@@ -88,5 +88,62 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ ...base, TANDEM_CORS_ORIGINS: bad })).toThrow(ConfigError)
       expect(() => loadConfig({ ...base, TANDEM_ALLOWED_ORIGINS: bad })).toThrow(/TANDEM_ALLOWED_ORIGINS/)
     }
+  })
+})
+
+describe('cluster settings', () => {
+  const DB = 'postgres://tandem:hunter2@127.0.0.1:5432/tandem'
+
+  it('runs alone by default, with a generated instance id and the tandem: prefix', () => {
+    const config = loadConfig({})
+    expect(config.cluster).toBeNull()
+    expect(config.instanceId).toBeNull()
+  })
+
+  it('TANDEM_REDIS_URL with TANDEM_DATABASE_URL makes a cluster member', () => {
+    const config = loadConfig({ TANDEM_REDIS_URL: 'redis://:pw@127.0.0.1:6379/2', TANDEM_DATABASE_URL: DB, TANDEM_INSTANCE_ID: 'eu-1', TANDEM_REDIS_PREFIX: 'app1:' })
+    expect(config.cluster).toEqual({ redisUrl: 'redis://:pw@127.0.0.1:6379/2', redisPrefix: 'app1:' })
+    expect(config.instanceId).toBe('eu-1')
+    expect(loadConfig({ TANDEM_REDIS_URL: 'rediss://h:6380', TANDEM_DATABASE_URL: DB }).cluster?.redisPrefix).toBe('tandem:')
+  })
+
+  it('--redis-url overrides the environment', () => {
+    const config = loadConfig({ TANDEM_REDIS_URL: 'redis://env:6379', TANDEM_DATABASE_URL: DB }, { redisUrl: 'redis://flag:6379' })
+    expect(config.cluster?.redisUrl).toBe('redis://flag:6379')
+  })
+
+  it('Redis without a database URL refuses to start, naming the setting, with one line and no password', () => {
+    let error: unknown
+    try {
+      loadConfig({ TANDEM_REDIS_URL: 'redis://:secretpw@127.0.0.1:6379' })
+    } catch (err) {
+      error = err
+    }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as ConfigError).variable).toBe('TANDEM_REDIS_URL')
+    expect((error as ConfigError).message).toMatch(/TANDEM_DATABASE_URL/)
+    expect((error as ConfigError).message).not.toMatch(/secretpw|\n/)
+  })
+
+  it.each([
+    ['TANDEM_REDIS_URL', 'http://127.0.0.1:6379'],
+    ['TANDEM_REDIS_URL', 'not a url'],
+    ['TANDEM_REDIS_PREFIX', 'has{brace}'],
+    ['TANDEM_REDIS_PREFIX', 'has space'],
+    ['TANDEM_INSTANCE_ID', 'a/b'],
+    ['TANDEM_INSTANCE_ID', 'x'.repeat(65)],
+  ])('rejects %s=%j with a ConfigError naming it', (name, value) => {
+    const env = { TANDEM_REDIS_URL: 'redis://127.0.0.1:6379', TANDEM_DATABASE_URL: DB, [name]: value }
+    expect(() => loadConfig(env)).toThrow(ConfigError)
+    try {
+      loadConfig(env)
+    } catch (err) {
+      expect((err as ConfigError).variable).toBe(name)
+    }
+  })
+
+  it('redactUrlPassword hides the password and keeps the rest', () => {
+    expect(redactUrlPassword('redis://user:hunter2@h:6379/1')).toBe('redis://user:***@h:6379/1')
+    expect(redactUrlPassword('redis://h:6379')).toBe('redis://h:6379')
   })
 })

@@ -80,3 +80,50 @@ describe('Presence', () => {
     expect(p.size).toBe(0)
   })
 })
+
+describe('Presence across instances', () => {
+  const remote = (origin: string, userId: string) => ({ origin, userId })
+
+  it('removeOwner without a bump removes at the state’s clock, so the client’s next renewal is accepted', () => {
+    const p = new Presence(limits)
+    const dead = remote('i1', 'alice')
+    p.apply(dead, [entry(7, 3, { name: 'alice' })])
+    expect(p.removeOwner(dead, { bump: false })).toEqual([{ clientId: 7, clock: 3, state: 'null' }])
+    // Alice reconnects through this instance; y-protocols renews with clock + 1.
+    const again = { userId: 'alice' }
+    expect(p.apply(again, [entry(7, 4, { name: 'alice' })])).toMatchObject({ accepted: [entry(7, 4, { name: 'alice' })] })
+  })
+
+  it('disown frees a removed client id for its user’s next connection anywhere, and only that user', () => {
+    const p = new Presence(limits)
+    const there = remote('i1', 'alice')
+    p.apply(there, [entry(7, 1, { name: 'alice' })])
+    p.apply(there, [entry(7, 2, null)])
+    expect(p.owns(there)).toBe(true)
+    p.disown(there, [7])
+    expect(p.owns(there)).toBe(false)
+    expect(p.apply({ userId: 'mallory' }, [entry(7, 3, { name: 'mallory' })])).toMatchObject({ accepted: [] })
+    expect(p.apply({ userId: 'alice' }, [entry(7, 3, { name: 'alice' })])).toMatchObject({ accepted: [entry(7, 3, { name: 'alice' })] })
+  })
+
+  it('disown leaves live states alone', () => {
+    const p = new Presence(limits)
+    const there = remote('i1', 'alice')
+    p.apply(there, [entry(7, 1, { name: 'alice' })])
+    p.disown(there, [7])
+    expect(p.owns(there)).toBe(true)
+    expect(p.snapshot()).toEqual([entry(7, 1, { name: 'alice' })])
+  })
+
+  it('entriesOf lists only the owner’s live states', () => {
+    const p = new Presence(limits)
+    const mine = { userId: 'bob' }
+    const theirs = remote('i1', 'alice')
+    p.apply(mine, [entry(1, 0, { n: 1 }), entry(2, 0, { n: 2 })])
+    p.apply(mine, [entry(2, 1, null)])
+    p.apply(theirs, [entry(3, 0, { n: 3 })])
+    expect(p.entriesOf(mine)).toEqual([entry(1, 0, { n: 1 })])
+    expect(p.entriesOf(theirs)).toEqual([entry(3, 0, { n: 3 })])
+    expect(p.entriesOf({})).toEqual([])
+  })
+})

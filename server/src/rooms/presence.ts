@@ -72,8 +72,13 @@ export class Presence {
     return { ok: true, accepted, all: accepted.length === entries.length, corrections }
   }
 
-  /** Removes every state `owner` introduced; returns the removal entries to broadcast. */
-  removeOwner(owner: Owner): AwarenessEntry[] {
+  /**
+   * Removes every state `owner` introduced; returns the removal entries to broadcast. A removal normally
+   * bumps the clock so it beats the state it removes everywhere. `bump: false` removes at the state's own
+   * clock (y-protocols accepts a removal at an equal clock): used when another instance died, so that its
+   * clients' next renewal (clock + 1), arriving through whichever instance they reconnect to, is accepted.
+   */
+  removeOwner(owner: Owner, opts: { bump: boolean } = { bump: true }): AwarenessEntry[] {
     const ids = this.#owned.get(owner)
     if (ids === undefined) return []
     this.#owned.delete(owner)
@@ -83,13 +88,51 @@ export class Presence {
       if (!record) continue
       record.owner = null
       if (record.state !== null) {
-        record.clock += 1
+        if (opts.bump) record.clock += 1
         record.state = null
         removals.push({ clientId, clock: record.clock, state: 'null' })
       }
       this.#addTombstone(clientId, record)
     }
     return removals
+  }
+
+  /**
+   * Gives up `owner`'s claim on client ids whose state it removed. A connection on another instance that
+   * removed its state has closed or is closing there: its client may come back through any instance.
+   */
+  disown(owner: Owner, clientIds: readonly number[]): void {
+    const ids = this.#owned.get(owner)
+    if (ids === undefined) return
+    for (const clientId of clientIds) {
+      const record = this.#clients.get(clientId)
+      if (!record || record.owner !== owner || record.state !== null) continue
+      record.owner = null
+      if (typeof ids === 'number') {
+        if (ids === clientId) this.#owned.delete(owner)
+      } else {
+        ids.delete(clientId)
+        if (ids.size === 0) this.#owned.delete(owner)
+      }
+      this.#addTombstone(clientId, record)
+    }
+  }
+
+  /** Whether `owner` holds any client id. */
+  owns(owner: Owner): boolean {
+    return this.#owned.has(owner)
+  }
+
+  /** The live states `owner` introduced (what this instance re-announces to the others). */
+  entriesOf(owner: Owner): AwarenessEntry[] {
+    const ids = this.#owned.get(owner)
+    if (ids === undefined) return []
+    const entries: AwarenessEntry[] = []
+    for (const clientId of typeof ids === 'number' ? [ids] : ids) {
+      const record = this.#clients.get(clientId)
+      if (record && record.state !== null) entries.push({ clientId, clock: record.clock, state: record.state })
+    }
+    return entries
   }
 
   /** Every live state, for a joining peer. */

@@ -13,7 +13,7 @@ import type { RoomRecords } from '../persistence/room-records.js'
 /** Most bytes of unsaved content kept for rooms broken by failed commits, in all (see #keepUnsaved). */
 const MAX_UNSAVED_BYTES = 64 * 1024 * 1024
 
-export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'store'> & {
+export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'onDeletedElsewhere' | 'store'> & {
   /** The rooms' logs, plus the records a join creates or requires and deleteRoom. */
   store: DocumentLog & Pick<RoomRecords, 'ensureRoom' | 'getRoom' | 'deleteRoom'>
   idleUnloadMs: number
@@ -45,6 +45,7 @@ export class RoomRegistry {
       ...deps,
       onEmpty: (room) => this.#scheduleUnload(room),
       onBroken: (room) => this.#drop(room),
+      onDeletedElsewhere: (room) => this.#forgetDeleted(room),
     }
     this.#keepalive = setInterval(() => {
       for (const room of this.#live.values()) if (room.state === 'active') room.keepalive()
@@ -178,7 +179,18 @@ export class RoomRegistry {
     }
     const existed = await this.deps.store.deleteRoom(id, tombstone)
     if (existed) this.deps.events.emit({ type: 'room.deleted', roomId: id, at: Date.now() })
+    // After the store forgot it, so an instance that reloads on hearing this finds it gone.
+    if (existed || live !== undefined) this.deps.replication.publish(id, { type: 'room-deleted' })
     return existed || live !== undefined
+  }
+
+  /**
+   * Closes every connection of `userId` in the room, on every instance. Returns how many were closed
+   * here; the others close theirs when the message reaches them.
+   */
+  kick(id: string, userId: string, code: number, reason: string): number {
+    this.deps.replication.publish(id, { type: 'kick', userId, code, reason })
+    return this.get(id)?.kickUser(userId, code, reason) ?? 0
   }
 
   async #load(id: string, opts: LoadOptions): Promise<Room> {
@@ -266,6 +278,16 @@ export class RoomRegistry {
       if (this.#live.get(room.id) === room) this.#live.delete(room.id)
       this.deps.events.emit({ type: 'room.unloaded', roomId: room.id })
     }
+  }
+
+  /** Another instance deleted the room: the store already forgot it, so nothing of it is kept here either. */
+  #forgetDeleted(room: Room): void {
+    this.#cancelUnload(room.id)
+    if (this.#live.get(room.id) === room) this.#live.delete(room.id)
+    this.#unsaved.delete(room.id)
+    room.closePeers(CLOSE_CODE.room_not_found, 'room deleted')
+    room.abandon()
+    this.deps.events.emit({ type: 'room.unloaded', roomId: room.id })
   }
 
   #drop(room: Room): void {

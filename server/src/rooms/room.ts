@@ -3,17 +3,17 @@
  * Messages to Peers and leaves framing, sockets and SQL to the edges.
  */
 import * as Y from 'yjs'
-import { encodeAwarenessUpdate, type AwarenessEntry } from '@tandem/client/protocol'
+import { decodeAwarenessUpdate, encodeAwarenessUpdate, type AwarenessEntry } from '@tandem/client/protocol'
 import type { Logger } from 'pino'
 import type { DocumentLog } from '../persistence/document-log.js'
-import type { Bus } from '../fanout/bus.js'
+import type { Envelope, Replication, ReplicationSignal, RoomChannel } from './replication.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast, Peer } from './peer.js'
 import type { RoomMetrics } from '../metrics.js'
-import { Presence } from './presence.js'
+import { Presence, type Owner } from './presence.js'
 import { afterQuiet, type QuietWait } from '../quiet-wait.js'
 import { monotonicNow } from '../clock.js'
-import { AppError, CLOSE_CODE } from '../errors.js'
+import { AppError, CLOSE_CODE, assertNever } from '../errors.js'
 import {
   allNew,
   clientsWithNewContent,
@@ -27,6 +27,7 @@ import {
 } from './update-check.js'
 
 const FROM_STORE = Symbol('from-store')
+/** Content another instance committed (its log entries, sync replies, or the store on a resync). */
 const FROM_BUS = Symbol('from-bus')
 const FROM_SERVER = Symbol('from-server')
 
@@ -43,11 +44,19 @@ const BUSY_ROOM_COMPACTION_FACTOR = 10
 const EMPTY_AWARENESS = encodeAwarenessUpdate([])
 /** Shared by every room: a per-room copy would cost each loaded room an object. */
 const PRESENCE_LIMITS = { maxClientsPerOwner: 32, maxTombstones: 2_000 } as const
+/** Replicated messages a loading room holds back; past it the room reloads the store once it has loaded. */
+const MAX_BUFFERED_WHILE_LOADING = 10_000
+
+/** A user's connections on another instance, as this room's presence table sees them. */
+interface RemoteOwner extends Owner {
+  readonly origin: string
+  readonly userId: string
+}
 
 export interface RoomDeps {
   /** A room reads and writes only its own log; records belong to the registry and REST, webhooks to the outbox. */
   store: DocumentLog
-  bus: Bus
+  replication: Replication
   broadcast: Broadcast
   events: RoomEvents
   log: Logger
@@ -63,6 +72,8 @@ export interface RoomDeps {
   onEmpty: (room: Room) => void
   /** Called when the room can no longer persist (the registry drops it without flushing). */
   onBroken: (room: Room) => void
+  /** Called when another instance deleted the room (the registry closes its peers with 4404 and drops it). */
+  onDeletedElsewhere: (room: Room) => void
 }
 
 export type RoomState = 'active' | 'closing' | 'closed'
@@ -96,7 +107,12 @@ export class Room {
   #fullState: Uint8Array | null = null
   /** The last transaction that changed the doc, set by #afterTransaction (see #apply). */
   #lastChange: Y.Transaction | null = null
-  readonly #unsubscribeBus: () => void
+  readonly #channel: RoomChannel
+  /** Presence owners standing for other instances' connections, by origin and user. */
+  readonly #remoteOwners = new Map<string, RemoteOwner>()
+  /** A store reload in progress (see #resync), and whether another was asked for meanwhile. */
+  #resyncing: Promise<void> | null = null
+  #resyncAgain = false
   /** Connections per user id, for per-user (not per-socket) enter/leave events. */
   readonly #users = new Map<string, { name: string | null; connections: number }>()
   /** State vector of a deleted earlier incarnation: content it covers must not come back. */
@@ -124,19 +140,45 @@ export class Room {
     storedBytes: number,
     tombstone: Uint8Array | null,
     clientOwners: ReadonlyMap<number, string>,
+    channel: RoomChannel,
   ) {
     this.#clientOwners = new Map(clientOwners)
     this.#rowsStored = storedRows
     this.#sizeEstimate = storedBytes
     this.#tombstone = tombstone === null ? null : Y.decodeStateVector(tombstone)
     this.#doc.on('afterTransaction', (tr: Y.Transaction) => this.#afterTransaction(tr))
-    this.#unsubscribeBus = deps.bus.subscribe(id, (update) => this.#applyFromBus(update))
+    this.#channel = channel
   }
 
-  /** Loads the room's stored log into a fresh doc. */
+  /**
+   * Loads the room's stored log into a fresh doc. Subscribe, then load, then catch up: the room joins the
+   * replication before it reads the store, holds back what other instances publish meanwhile, and applies
+   * it after the stored log (Yjs updates are idempotent, so what both contain is harmless).
+   */
   static async load(id: string, deps: RoomDeps): Promise<Room> {
-    const stored = await deps.store.loadUpdates(id)
-    const room = new Room(id, deps, stored.rowCount, stored.byteSize, stored.tombstone, stored.clientOwners)
+    let room: Room | null = null
+    const held: Envelope[] = []
+    const heldSignals: ReplicationSignal[] = []
+    let overflowed = false
+    const channel = await deps.replication.join(id, {
+      message(envelope) {
+        if (room) room.#onReplicated(envelope)
+        else if (held.length < MAX_BUFFERED_WHILE_LOADING) held.push(envelope)
+        else overflowed = true
+      },
+      signal(signal) {
+        if (room) room.#onSignal(signal)
+        else heldSignals.push(signal)
+      },
+    })
+    let stored: Awaited<ReturnType<DocumentLog['loadUpdates']>>
+    try {
+      stored = await deps.store.loadUpdates(id)
+    } catch (err) {
+      channel.leave()
+      throw err
+    }
+    room = new Room(id, deps, stored.rowCount, stored.byteSize, stored.tombstone, stored.clientOwners, channel)
     room.#doc.transact(() => {
       for (const update of stored.updates) {
         try {
@@ -148,6 +190,11 @@ export class Room {
       }
     }, FROM_STORE)
     room.#lastChange = null
+    for (const envelope of held) room.#onReplicated(envelope)
+    for (const signal of heldSignals) room.#onSignal(signal)
+    if (overflowed) room.#resync()
+    // Other instances holding the room answer with their clients' presence (and committed content we lack).
+    channel.publish({ type: 'sync-request', stateVector: Y.encodeStateVector(room.#doc) })
     if (stored.rowCount >= deps.compactAfterRows) room.#compactInBackground()
     return room
   }
@@ -196,7 +243,11 @@ export class Room {
   leave(peer: Peer): void {
     if (!this.#peers.delete(peer)) return
     const removals = this.#presence.removeOwner(peer)
-    if (removals.length > 0) this.deps.broadcast(this.id, { type: 'awareness', update: encodeAwarenessUpdate(removals) })
+    if (removals.length > 0) {
+      const update = encodeAwarenessUpdate(removals)
+      this.deps.broadcast(this.id, { type: 'awareness', update })
+      this.#channel.publish({ type: 'awareness', update, userId: peer.userId })
+    }
     this.deps.events.emit({ type: 'peer.left', roomId: this.id, peerId: peer.id, userId: peer.userId })
     const user = this.#users.get(peer.userId)
     if (user && --user.connections === 0) {
@@ -326,6 +377,23 @@ export class Room {
     if (result.accepted.length === 0) return
     const update = result.all ? raw : encodeAwarenessUpdate(result.accepted)
     this.deps.broadcast(this.id, { type: 'awareness', update })
+    this.#channel.publish({ type: 'awareness', update, userId: peer.userId })
+  }
+
+  /** Closes every connection of `userId` in this room (on this instance; the registry tells the others). */
+  kickUser(userId: string, code: number, reason: string): number {
+    let closed = 0
+    for (const peer of [...this.#peers]) {
+      if (peer.userId !== userId) continue
+      peer.close(code, reason)
+      closed += 1
+    }
+    return closed
+  }
+
+  /** Publishes to the other instances holding this room (a REST broadcast, a kick). */
+  publishToOthers(message: Parameters<RoomChannel['publish']>[0]): void {
+    this.#channel.publish(message)
   }
 
   /**
@@ -366,7 +434,8 @@ export class Room {
     if (this.#state !== 'active') return
     this.#state = 'closing'
     this.#clearCompactWait()
-    this.#unsubscribeBus()
+    // Updates committed below are still published (a channel publishes after leave), never received.
+    this.#channel.leave()
     try {
       await this.#lastWrite
       await this.#compacting
@@ -418,7 +487,7 @@ export class Room {
   /** Releases the doc without flushing (the store failed). */
   abandon(): void {
     this.#clearCompactWait()
-    this.#unsubscribeBus()
+    this.#channel.leave()
     this.#doc.destroy()
     this.#state = 'closed'
   }
@@ -567,20 +636,29 @@ export class Room {
     const except = origin !== FROM_SERVER && origin !== FROM_BUS && this.#peers.has(origin) ? origin : undefined
     // The sender gets its own update back only after the commit, as its saved acknowledgement.
     this.deps.broadcast(this.id, { type: 'update', update }, except)
-    if (origin !== FROM_BUS) {
-      this.deps.bus.publish(this.id, update) // only this instance's edits leave it
-      this.#persist(update) // and the instance whose client made an edit persists it, once
-    }
+    // Only this instance's edits are stored and published by it, once; what came from others is theirs.
+    if (origin === FROM_BUS) return
+    this.#persist(update, origin === FROM_SERVER ? null : origin.userId)
+    // Once per cluster: the instance that commits an edit reports the change, the others stay quiet.
     this.deps.events.emit({ type: 'room.changed', roomId: this.id, at: Date.now() })
   }
 
-  #persist(update: Uint8Array): void {
+  /**
+   * Commits the update, then publishes it to the other instances. Publishing waits for the commit on
+   * purpose: an update another instance received must be one the store holds. Published before its
+   * commit, an update whose commit then failed would live on in other instances' docs and their clients'
+   * (who would send it back on every reconnect, under a clientID they may not write with), while its
+   * author retries it; that stranded copy is what this order rules out. Commits finish in call order, so
+   * updates are published in the order they were applied.
+   */
+  #persist(update: Uint8Array, userId: string | null): void {
     const startedAt = performance.now()
     this.#lastAppendAt = monotonicNow()
     const write = this.deps.store.appendUpdate(this.id, update)
     this.#lastWrite = write
     write.then(
       () => {
+        this.#channel.publish({ type: 'update', update, userId })
         this.deps.metrics.storageCommitted((performance.now() - startedAt) / 1000)
         this.#rowsStored += 1
         this.#considerCompaction()
@@ -652,18 +730,178 @@ export class Room {
     this.deps.log.error({ roomId: this.id, reason }, 'compaction would have changed the document; kept the rows as they are')
   }
 
-  #applyFromBus(update: Uint8Array): void {
+  #onReplicated({ origin, message }: Envelope): void {
     if (this.#state !== 'active') return
+    switch (message.type) {
+      case 'update':
+        return this.#applyReplicatedUpdate(message.update, message.userId)
+      case 'awareness':
+        return this.#applyRemoteAwareness(origin, message.userId, message.update)
+      case 'sync-request':
+        return this.#answerSyncRequest(origin, message.stateVector)
+      case 'sync-reply':
+        if (message.to === this.deps.replication.instanceId) this.#applyReplicatedUpdate(message.update, null)
+        return
+      case 'room-deleted':
+        return this.deps.onDeletedElsewhere(this)
+      case 'stateless':
+        return this.deps.broadcast(this.id, { type: 'stateless', payload: message.payload })
+      case 'kick':
+        this.kickUser(message.userId, message.code, message.reason)
+        return
+      default:
+        return assertNever(message)
+    }
+  }
+
+  #onSignal(signal: ReplicationSignal): void {
+    if (this.#state !== 'active') return
+    switch (signal.type) {
+      case 'resync':
+        this.deps.log.info({ roomId: this.id, reason: signal.reason }, 'room may have missed updates from other instances; reloading the store')
+        return this.#resync()
+      case 'instance-down':
+        this.#dropInstancePresence(signal.instanceId)
+        // It may have committed edits it died before publishing: the store has them.
+        return this.#resync()
+      case 'reconnected':
+        // Others may have dropped our clients' presence while we were away, and published what we missed
+        // on the perishable channel: re-announce, and ask for committed content we lack.
+        this.#announcePresence()
+        this.#channel.publish({ type: 'sync-request', stateVector: Y.encodeStateVector(this.#doc) })
+        return
+      default:
+        return assertNever(signal)
+    }
+  }
+
+  /** Applies an update another instance committed; its writer (when known) now owns the clientIDs it introduced. */
+  #applyReplicatedUpdate(update: Uint8Array, userId: string | null): void {
     const decoded = decodeWellFormedUpdate(update)
     if (decoded === null) {
-      this.deps.log.warn({ roomId: this.id }, 'ignoring a malformed bus update')
+      this.deps.log.warn({ roomId: this.id }, 'ignoring a malformed replicated update')
       return
     }
+    if (userId !== null) {
+      for (const client of clientsWithNewContent(decoded.structs, this.#doc)) {
+        if (!this.#clientOwners.has(client)) this.#clientOwners.set(client, userId)
+      }
+    }
+    this.#sizeEstimate += update.byteLength
     try {
       this.#apply(update, decoded.structs, FROM_BUS)
     } catch (err) {
-      this.deps.log.warn({ err, roomId: this.id }, 'ignoring a bus update that does not apply')
+      this.deps.log.warn({ err, roomId: this.id }, 'ignoring a replicated update that does not apply')
     }
+  }
+
+  /**
+   * Presence from a connection on another instance. That instance checked the connection's ownership; here
+   * the entries belong to one owner per (instance, user), so neither side can set or remove the other's
+   * states. A removal frees the client id: its connection is gone, and it may come back anywhere.
+   */
+  #applyRemoteAwareness(origin: string, userId: string, update: Uint8Array): void {
+    const decoded = decodeAwarenessUpdate(update)
+    if (!decoded.ok) return
+    const key = `${origin}\n${userId}`
+    let owner = this.#remoteOwners.get(key)
+    if (!owner) {
+      owner = { origin, userId }
+      this.#remoteOwners.set(key, owner)
+    }
+    const result = this.#presence.apply(owner, decoded.value)
+    if (result.ok && result.accepted.length > 0) {
+      const removed = result.accepted.filter((e) => e.state === 'null').map((e) => e.clientId)
+      if (removed.length > 0) this.#presence.disown(owner, removed)
+      this.deps.broadcast(this.id, { type: 'awareness', update: result.all ? update : encodeAwarenessUpdate(result.accepted) })
+    }
+    if (!this.#presence.owns(owner)) this.#remoteOwners.delete(key)
+  }
+
+  #dropInstancePresence(instanceId: string): void {
+    const removals: AwarenessEntry[] = []
+    for (const [key, owner] of this.#remoteOwners) {
+      if (owner.origin !== instanceId) continue
+      removals.push(...this.#presence.removeOwner(owner, { bump: false }))
+      this.#remoteOwners.delete(key)
+    }
+    if (removals.length > 0) this.deps.broadcast(this.id, { type: 'awareness', update: encodeAwarenessUpdate(removals) })
+  }
+
+  /** Publishes the presence of this instance's own connections (never what it relays for others). */
+  #announcePresence(): void {
+    for (const peer of this.#peers) {
+      const entries = this.#presence.entriesOf(peer)
+      if (entries.length > 0) this.#channel.publish({ type: 'awareness', update: encodeAwarenessUpdate(entries), userId: peer.userId })
+    }
+  }
+
+  /**
+   * Answers another instance that loaded the room or came back: our clients' presence, and the content it
+   * lacks, but only once that content is committed here (everything applied so far is, when #lastWrite
+   * resolves), so the reply never carries an edit the store might still refuse.
+   */
+  #answerSyncRequest(origin: string, stateVector: Uint8Array): void {
+    this.#announcePresence()
+    let diff: Uint8Array
+    try {
+      diff = Y.encodeStateAsUpdate(this.#doc, stateVector)
+    } catch {
+      return // a malformed state vector from a foreign publisher
+    }
+    if (diff.byteLength <= 2) return // the empty update: nothing to send
+    this.#lastWrite.then(
+      () => {
+        if (this.#state === 'active') this.#channel.publish({ type: 'sync-reply', to: origin, update: diff })
+      },
+      () => {},
+    )
+  }
+
+  /**
+   * Reloads the stored log and applies what the doc lacks, telling this instance's peers. One reload at a
+   * time per room; requests that arrive during one cause one more afterwards.
+   */
+  #resync(): void {
+    if (this.#resyncing) {
+      this.#resyncAgain = true
+      return
+    }
+    this.#resyncing = (async () => {
+      do {
+        this.#resyncAgain = false
+        const stored = await this.deps.store.loadUpdates(this.id)
+        if (this.#state !== 'active') return
+        for (const [client, user] of stored.clientOwners) if (!this.#clientOwners.has(client)) this.#clientOwners.set(client, user)
+        let diff: Uint8Array | null = null
+        const capture = (u: Uint8Array): void => {
+          diff = u
+        }
+        this.#doc.on('update', capture)
+        try {
+          this.#doc.transact(() => {
+            for (const row of stored.updates) {
+              try {
+                Y.applyUpdate(this.#doc, row, FROM_BUS)
+              } catch (err) {
+                this.deps.log.error({ err, roomId: this.id }, 'skipping a stored update that does not decode')
+              }
+            }
+          }, FROM_BUS)
+        } finally {
+          this.#doc.off('update', capture)
+          this.#lastChange = null
+        }
+        if (diff !== null) {
+          this.#sizeEstimate += (diff as Uint8Array).byteLength
+          this.deps.broadcast(this.id, { type: 'update', update: diff })
+        }
+      } while (this.#resyncAgain && this.#state === 'active')
+    })()
+      .catch((err: unknown) => this.deps.log.warn({ err, roomId: this.id }, 'reloading the store for a resync failed'))
+      .finally(() => {
+        this.#resyncing = null
+      })
   }
 
   /** Drops content that belonged to a deleted incarnation of this room, so a stale client cannot revive it. */

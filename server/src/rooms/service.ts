@@ -9,6 +9,7 @@ import type { ListRoomsOptions, RoomMetadata, RoomRecord, RoomRecords } from '..
 import type { RoomRegistry } from './registry.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast } from './peer.js'
+import type { Replication } from './replication.js'
 import { AppError, isValidRoomName } from '../errors.js'
 
 export interface RoomStats {
@@ -42,6 +43,7 @@ export interface RoomServiceDeps {
   registry: RoomRegistry
   events: RoomEvents
   broadcast: Broadcast
+  replication: Replication
 }
 
 export class RoomService {
@@ -109,14 +111,17 @@ export class RoomService {
     return []
   }
 
-  /** Sends a stateless message to the room's multiplexed clients; returns how many connections are in the room. */
+  /**
+   * Sends a stateless message to the room's multiplexed clients on every instance; returns how many
+   * connections are in the room on this instance.
+   */
   async broadcast(name: string, payload: string): Promise<number> {
     assertRoomName(name)
     const live = this.deps.registry.get(name)
-    if (!live) {
-      if ((await this.deps.store.getRoom(name)) === null) throw notFound(name)
-      return 0
-    }
+    if (!live && (await this.deps.store.getRoom(name)) === null) throw notFound(name)
+    // Other instances may hold the room even when this one does not.
+    this.deps.replication.publish(name, { type: 'stateless', payload })
+    if (!live) return 0
     this.deps.broadcast(name, { type: 'stateless', payload })
     return live.peerCount
   }
