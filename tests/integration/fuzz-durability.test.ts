@@ -26,8 +26,11 @@ const RUNS = positiveInt(process.env.TANDEM_FUZZ_RUNS, 3)
 const SEED = process.env.TANDEM_FUZZ_SEED !== undefined ? Number(process.env.TANDEM_FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31)
 /** TANDEM_FUZZ_VERBOSE=1 prints every run's trace, failing or not. */
 const VERBOSE = process.env.TANDEM_FUZZ_VERBOSE === '1'
-/** TANDEM_FUZZ_STRICT=1 fails on the known relayed-content bug too (see connect() in runProgram). */
-const STRICT = process.env.TANDEM_FUZZ_STRICT === '1'
+/**
+ * A writer locked out by another writer's relayed content (see connect() in runProgram) fails the run;
+ * TANDEM_FUZZ_STRICT=0 only reports it, to look past it while investigating something else.
+ */
+const STRICT = process.env.TANDEM_FUZZ_STRICT !== '0'
 const ROOMS = ['fz-a', 'fz-b'] as const
 const REMOTE = Symbol('remote')
 /** Short idle and quiet times so rooms unload (and compact) and live rooms compact within a run. */
@@ -108,7 +111,7 @@ interface Edit {
 
 /** A message that the server answers with one SyncStatus, in order. */
 interface Sent {
-  kind: 'update' | 'dup' | 'resync' | 'flip' | 'forge'
+  kind: 'update' | 'dup' | 'resync' | 'flip' | 'forge' | 'relay'
   room: string
   bytes: Uint8Array
   /** Edits whose content this message carries (for a resync: every edit of the room so far). */
@@ -469,6 +472,7 @@ function checkAcked(acks: readonly Ack[], docs: ReadonlyMap<string, Y.Doc>, fina
   for (const { writer, sent } of acks) {
     const doc = docs.get(sent.room)
     if (doc === undefined) continue
+    if (sent.kind === 'relay') continue // its only structs were another writer's: left out, nothing to hold
     if (sent.kind === 'flip' || sent.kind === 'forge') {
       problems.push(`writer ${writer}: a ${sent.kind} message in ${sent.room} was acknowledged as saved`)
       continue
@@ -521,6 +525,8 @@ async function runProgram(program: Program): Promise<void> {
   /** clientIDs of docs dropped by reload() (known bug only). */
   const reloadedClients = new Set<number>()
   const acks: Ack[] = []
+  /** Content sent under another writer's clientID, continuing its history: must never be stored. */
+  const forgedMarkers: { room: string; marker: string }[] = []
   const { dir, remove } = await tempDir()
   let server: ChildServer | null = null
   const writers: Writer[] = []
@@ -652,12 +658,23 @@ async function runProgram(program: Program): Promise<void> {
           const forged = new Y.Doc()
           Y.applyUpdate(forged, Y.encodeStateAsUpdate(victimDoc))
           forged.clientID = victimDoc.clientID
+          // Half the forgeries jump ahead of the victim's clock (closed, 1008); the others continue its
+          // history, as a client holding the victim's unsaved edit would: left out, never stored.
+          const jump = (op.w + op.victim) % 2 === 0
+          // The padding is never sent: what is sent starts past clocks the server has not seen (a gap).
+          if (jump) forged.getText('pad').insert(0, 'x'.repeat(64))
           const sv = Y.encodeStateVector(forged)
-          forged.getText('t').insert(0, `<forged by w${w.index}>`)
+          const marker = `<forged by w${w.index}>`
+          forged.getText('t').insert(0, marker)
           const before = w.closes.length
-          w.sendUpdate({ kind: 'forge', room, bytes: Y.encodeStateAsUpdate(forged, sv), edits: [] })
-          await expectClose(w, before, [1008], `an update under writer ${victim.index}'s clientID`)
-          await connect(w)
+          if (jump) {
+            w.sendUpdate({ kind: 'forge', room, bytes: Y.encodeStateAsUpdate(forged, sv), edits: [] })
+            await expectClose(w, before, [1008], `an update under writer ${victim.index}'s clientID`)
+            await connect(w)
+          } else {
+            forgedMarkers.push({ room, marker })
+            w.sendUpdate({ kind: 'relay', room, bytes: Y.encodeStateAsUpdate(forged, sv), edits: [] })
+          }
           break
         }
         case 'settle':
@@ -696,6 +713,7 @@ async function runProgram(program: Program): Promise<void> {
     await stop('SIGKILL')
     const docs = await restartAndCheck('final')
     problems.push(...checkAcked(acks, docs, true, allEdits(), reloadedClients).map((p) => `final (integrated): ${p}`))
+    for (const { room, marker } of forgedMarkers) if (JSON.stringify(docs.get(room)?.toJSON() ?? {}).includes(marker)) fail(`${room}: ${marker} (another writer's clientID) was stored`)
     for (const room of rooms) {
       const doc = docs.get(room) as Y.Doc
       if (pendingOutside(doc, reloadedClients)) fail(`${room}: content still pending after every writer synced`)

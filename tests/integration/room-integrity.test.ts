@@ -247,7 +247,27 @@ describe('clientID ownership', () => {
     return Y.encodeStateAsUpdate(doc)
   }
 
-  test('content under another user\'s clientID is refused with 1008, also after a restart; the owner keeps writing', async () => {
+  /** New content under `clientID` continuing from `base` (the clocks follow its history), as one update. */
+  function continuing(base: Y.Doc, clientID: number, text: string): Uint8Array {
+    const forged = new Y.Doc()
+    Y.applyUpdate(forged, Y.encodeStateAsUpdate(base))
+    forged.clientID = clientID
+    const before = Y.encodeStateVector(forged)
+    forged.getText('t').insert(0, text)
+    return Y.encodeStateAsUpdate(forged, before)
+  }
+
+  /** New content under `clientID` at clocks far beyond its history: a jump ahead of the owner. */
+  function jumpingAhead(clientID: number, text: string): Uint8Array {
+    const doc = new Y.Doc()
+    doc.clientID = clientID
+    doc.getText('pad').insert(0, 'x'.repeat(10_000))
+    const before = Y.encodeStateVector(doc)
+    doc.getText('t').insert(0, text)
+    return Y.encodeStateAsUpdate(doc, before)
+  }
+
+  test("content under another user's clientID is never stored, also after a restart; the owner keeps writing", async () => {
     const dir = await tempDir()
     scope.cleanups.push(() => dir.remove())
     const env = { TANDEM_DATA_DIR: dir.dir }
@@ -256,22 +276,34 @@ describe('clientID ownership', () => {
     const alice = await token({ sub: 'alice' })
     const bob = await token({ sub: 'bob' })
     const aliceDoc = new Y.Doc()
-    // Kept: Yjs gives aliceDoc a new clientID once it hears the second tab write under this one.
+    // Kept: Yjs gives aliceDoc a new clientID once it hears another tab write under this one.
     const aliceId = aliceDoc.clientID
     const owner = await single(running.url, room, { token: alice }, aliceDoc)
     await owner.write(room, (d) => d.getText('t').insert(0, 'alice '))
 
-    // Bob writes new content under Alice's clientID: the clocks continue hers.
-    const forgedDoc = new Y.Doc()
-    Y.applyUpdate(forgedDoc, Y.encodeStateAsUpdate(aliceDoc))
-    forgedDoc.clientID = aliceId
-    const before = Y.encodeStateVector(forgedDoc)
-    forgedDoc.getText('t').insert(0, 'bob was here ')
+    // Bob jumps ahead of Alice's clock: the forgery that would make her next edits vanish. Closed, 1008.
     const intruder = await single(running.url, room, { token: bob })
-    intruder.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forgedDoc, before) })
+    intruder.send(room, { type: 'update', update: jumpingAhead(aliceId, 'bob was here ') })
     expect(await intruder.closedWith()).toMatchObject({ code: 1008 })
+
+    // Bob sends content that continues Alice's history, as a client holding her unsaved edit would: her
+    // structs are left out (only she may store them), his own content in the same update is kept.
+    const relay = await single(running.url, room, { token: bob })
+    const bobsDoc = new Y.Doc()
+    Y.applyUpdate(bobsDoc, continuing(aliceDoc, aliceId, 'not from alice '))
+    bobsDoc.getMap('notes').set('bob', 'his own')
+    relay.send(room, { type: 'update', update: Y.encodeStateAsUpdate(bobsDoc, Y.encodeStateVector(aliceDoc)) })
+    await relay.roundTrip()
+    expect(relay.closeInfo).toBeNull()
+    const stored = async (): Promise<Y.Doc> => {
+      const doc = new Y.Doc()
+      for (const update of (await running.server.store.loadUpdates(room)).updates) Y.applyUpdate(doc, update)
+      return doc
+    }
+    await waitFor(async () => (await stored()).getMap('notes').get('bob') === 'his own', "Bob's own edit to be stored")
+    expect(await storedText(running, room)).not.toContain('not from alice')
     const metrics = await (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text()
-    expect(metrics).toMatch(/^tandem_updates_refused_total\{reason="foreign_client"\} 1$/m)
+    expect(metrics).toMatch(/^tandem_updates_refused_total\{reason="foreign_client"\} 2$/m)
 
     // A second tab of the same user may write under the same clientID.
     const tabDoc = new Y.Doc()
@@ -281,18 +313,14 @@ describe('clientID ownership', () => {
     await tab.write(room, (d) => d.getText('t').insert(0, 'tab '))
     owner.close()
     tab.close()
+    relay.close()
     await running.server.close()
 
     running = await startServer(env)
     scope.cleanups.push(() => running.server.close())
+    // The binding was stored with the room: Bob still cannot write under Alice's clientID.
     const again = await single(running.url, room, { token: bob })
-    // The binding was stored with the room: new content under Alice's clientID is still Bob's forgery.
-    const forgedAgain = new Y.Doc()
-    Y.applyUpdate(forgedAgain, Y.encodeStateAsUpdate(tabDoc))
-    forgedAgain.clientID = aliceId
-    const sv = Y.encodeStateVector(forgedAgain)
-    forgedAgain.getText('t').insert(0, 'bob again ')
-    again.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forgedAgain, sv) })
+    again.send(room, { type: 'update', update: jumpingAhead(aliceId, 'bob again ') })
     expect(await again.closedWith()).toMatchObject({ code: 1008 })
     // And a repeat of stored ids with other content is refused as well.
     const repeat = await single(running.url, room, { token: bob })
@@ -300,7 +328,40 @@ describe('clientID ownership', () => {
     expect(await repeat.closedWith()).toMatchObject({ code: 1008 })
     const back = await single(running.url, room, { token: alice }, tabDoc)
     await back.write(room, (d) => d.getText('t').insert(0, 'after restart '))
-    expect(await storedText(running, room)).toBe('after restart tab alice ')
+    expect(await storedText(running, room)).toMatch(/^after restart tab /)
+    expect(await storedText(running, room)).not.toContain('bob again')
+  })
+
+  test("two writers holding each other's lost edits both rejoin: each stores its own, neither is locked out", async () => {
+    const control = controllableStore()
+    const running = await serve({}, control.store)
+    const room = scope.freshRoom('mutual')
+    const aliceDoc = new Y.Doc()
+    const bobDoc = new Y.Doc()
+    const alice = await single(running.url, room, { token: await token({ sub: 'alice' }) }, aliceDoc)
+    const bob = await single(running.url, room, { token: await token({ sub: 'bob' }) }, bobDoc)
+    await alice.write(room, (d) => d.getText('t').insert(0, 'a0 '))
+    await bob.write(room, (d) => d.getText('t').insert(0, 'b0 '))
+    await waitFor(() => aliceDoc.getText('t').toString() === bobDoc.getText('t').toString(), 'both to converge')
+
+    // Both type while commits fail; each edit reaches the other before its commit fails.
+    control.fail(true)
+    aliceDoc.getText('t').insert(0, 'a1 ')
+    bobDoc.getText('t').insert(0, 'b1 ')
+    await alice.closedWith()
+    await bob.closedWith()
+    // A restart with nothing of the failed room kept in memory: what the crash case leaves.
+    running.server.registry.forgetUnsaved()
+    control.fail(false)
+
+    const bobAgain = await single(running.url, room, { token: await token({ sub: 'bob' }) }, bobDoc)
+    const aliceAgain = await single(running.url, room, { token: await token({ sub: 'alice' }) }, aliceDoc)
+    expect(bobAgain.closeInfo).toBeNull()
+    expect(aliceAgain.closeInfo).toBeNull()
+    await waitFor(async () => {
+      const text = await storedText(running, room)
+      return text.includes('a1') && text.includes('b1')
+    }, 'both lost edits to be stored by their authors')
   })
 })
 

@@ -252,6 +252,11 @@ export class RoomRegistry {
     this.#unloadTimers.delete(id)
   }
 
+  /** Forgets what rooms broken by failed commits held, as a restart does (tests of the crash case). */
+  forgetUnsaved(): void {
+    this.#unsaved.clear()
+  }
+
   /**
    * A room broken by a failed commit had relayed edits that may never have been stored; the next load
    * adopts them (Room.adoptUnsaved), so clients that received them can resync. Bounded: past

@@ -19,7 +19,9 @@ import {
   clientsWithNewContent,
   conflictsWithDoc,
   decodeWellFormedUpdate,
+  extendsContiguously,
   heldAsPending,
+  withoutClients,
   pendingBytes,
   wouldPend,
   type DecodedStruct,
@@ -278,14 +280,15 @@ export class Room {
    * Acknowledgements and refusals leave in the order the updates arrived (both wait for the same commit
    * chain), so a client that counts them in order never takes a refusal for an earlier update's ack.
    */
-  applyClientUpdate(peer: Peer, update: Uint8Array): UpdateOutcome {
+  applyClientUpdate(peer: Peer, received: Uint8Array): UpdateOutcome {
     const startedAt = performance.now()
-    const decoded = decodeWellFormedUpdate(update)
+    let update = received
+    let decoded = decodeWellFormedUpdate(update)
     if (decoded === null) {
       peer.close(CLOSE_CODE.invalid_payload, 'malformed Yjs update')
       return 'malformed'
     }
-    const { structs } = decoded
+    let { structs } = decoded
     if (this.#holdsDeletedContent(structs)) {
       // A client still holding the deleted room's content: applying its new edits would leave them
       // pending on content that no longer exists. Tell it the room it knew is gone.
@@ -308,12 +311,27 @@ export class Room {
       peer.close(CLOSE_CODE.policy, 'update repeats stored ids with different content')
       return 'refused'
     }
-    const claims = this.#unclaimedClients(peer, decoded)
-    if (claims === null) {
+    const foreign = this.#foreignClients(peer, decoded)
+    if (foreign.length > 0) {
       this.deps.metrics.updateRefused('foreign_client')
-      peer.close(CLOSE_CODE.policy, 'update under a Yjs clientID that belongs to another user')
-      return 'refused'
+      if (!foreign.every((client) => extendsContiguously(structs, client, this.#doc))) {
+        // Jumping ahead of another user's clock is how their later edits would be made to vanish.
+        peer.close(CLOSE_CODE.policy, 'update under a Yjs clientID that belongs to another user')
+        return 'refused'
+      }
+      // Another user's edits that this client holds and the server lacks: relayed before a commit that
+      // was lost (a crash, an outage), or brought from elsewhere (IndexedDB, another provider). Only their
+      // author may store them, so they are left out; the rest is this client's to save.
+      const stripped = withoutClients(update, foreign)
+      decoded = decodeWellFormedUpdate(stripped)
+      if (decoded === null) {
+        peer.close(CLOSE_CODE.invalid_payload, 'malformed Yjs update')
+        return 'malformed'
+      }
+      update = stripped
+      structs = decoded.structs
     }
+    const claims = this.#unclaimedClients(structs)
     if (this.#wouldExceedLimit(update, structs)) {
       this.deps.metrics.updateRefused('document_too_large')
       peer.close(CLOSE_CODE.document_too_large, `the document would exceed ${this.deps.maxDocBytes} bytes`)
@@ -337,7 +355,7 @@ export class Room {
     metrics.updateApplied((performance.now() - startedAt) / 1000)
     // Covers this update (if it changed anything) and every earlier one, in commit order.
     this.#afterCommits(() => {
-      peer.acknowledgeSaved(update)
+      peer.acknowledgeSaved(received)
       metrics.savedAcknowledged((performance.now() - startedAt) / 1000)
     })
     const pendingAfter = pendingBytes(this.#doc)
@@ -521,24 +539,23 @@ export class Room {
    * belongs to another user. Content the room already holds may come from anyone (a reconnecting client's
    * sync step 2 repeats everyone's edits); only new content is checked.
    */
-  #unclaimedClients(peer: Peer, decoded: DecodedUpdate): number[] | null {
-    const unclaimed: number[] = []
-    const { structs } = decoded
-    for (const client of clientsWithNewContent(structs, this.#doc)) {
-      const owner = this.#clientOwners.get(client)
-      if (owner === undefined) unclaimed.push(client)
-      else if (owner !== peer.userId && !this.#relaysOwnersEdit(client, decoded)) return null
-    }
-    return unclaimed
+  /** Clients under which the update adds content the doc lacks, bound to nobody yet (the sender claims them). */
+  #unclaimedClients(structs: readonly DecodedStruct[]): number[] {
+    return [...clientsWithNewContent(structs, this.#doc)].filter((client) => !this.#clientOwners.has(client))
   }
 
   /**
-   * Whether another user's content under `client` is that owner's edit, relayed: the room sends edits to
-   * peers before their commit, so while an edit waits for its dependencies other clients hold it too, and
-   * their resync carries it. The server then holds it already, as pending, with the same content.
+   * Clients bound to another user under which the update adds content the doc lacks. Content the doc
+   * already holds as pending, with the same content, is not new: the room relays edits to peers before
+   * they integrate, and their resync carries them back.
    */
-  #relaysOwnersEdit(client: number, decoded: DecodedUpdate): boolean {
-    return heldAsPending(decoded.structs, client, this.#doc)
+  #foreignClients(peer: Peer, decoded: DecodedUpdate): number[] {
+    const foreign: number[] = []
+    for (const client of clientsWithNewContent(decoded.structs, this.#doc)) {
+      const owner = this.#clientOwners.get(client)
+      if (owner !== undefined && owner !== peer.userId && !heldAsPending(decoded.structs, client, this.#doc)) foreign.push(client)
+    }
+    return foreign
   }
 
   /** Remembers the owner now and durably: the store commits the binding no later than the append after it. */

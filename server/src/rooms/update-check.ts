@@ -3,6 +3,7 @@
  * functions over the decoded update and the doc's struct store. Nothing here mutates a doc.
  */
 import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
 
 export type DecodedStruct = ReturnType<typeof Y.decodeUpdate>['structs'][number]
 export type DecodedUpdate = ReturnType<typeof Y.decodeUpdate>
@@ -103,6 +104,32 @@ function againstPending(structs: readonly DecodedStruct[], doc: Y.Doc, client: n
  */
 export function heldAsPending(structs: readonly DecodedStruct[], client: number, doc: Y.Doc): boolean {
   return againstPending(structs, doc, client).held
+}
+
+/**
+ * True when the update's content under `client` starts where the doc's content for that client ends
+ * and runs without a gap: it continues that client's history instead of jumping ahead of it.
+ */
+export function extendsContiguously(structs: readonly DecodedStruct[], client: number, doc: Y.Doc): boolean {
+  let reach = Y.getState(doc.store, client)
+  for (const struct of structs) {
+    if (struct.id.client !== client) continue
+    if (struct instanceof Y.Skip || struct.id.clock > reach) return false
+    reach = Math.max(reach, struct.id.clock + struct.length)
+  }
+  return true
+}
+
+/** The update without any struct of `clients` (their deletions stay: deleting is idempotent). */
+export function withoutClients(update: Uint8Array, clients: readonly number[]): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, clients.length)
+  for (const client of clients) {
+    encoding.writeVarUint(encoder, client)
+    encoding.writeVarUint(encoder, Number.MAX_SAFE_INTEGER)
+  }
+  // diffUpdate keeps what lies beyond the given state vector: beyond "everything" is nothing.
+  return Y.diffUpdate(update, encoding.toUint8Array(encoder))
 }
 
 /** Bytes of content the doc holds while it waits for updates it has not received (Yjs pending structs). */
