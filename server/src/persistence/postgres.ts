@@ -147,8 +147,13 @@ const TRANSIENT_SQLSTATES = new Set([
   '53300', // too_many_connections
 ])
 const TRANSIENT_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
-/** pg's own wording for a connection that died, stalled or never came up (these carry no code). */
-const TRANSIENT_MESSAGES = /Connection terminated|connection timeout|Query read timeout|not queryable|Client was closed|timeout exceeded when trying to connect/i
+/**
+ * pg's own wording for a connection that died, stalled or never came up (these carry no code). `timeout
+ * expired` is pg.Client's connect timeout (a server that accepts the TCP connection and then says nothing):
+ * without it a stalled Postgres failed the writer's reconnect for good and broke the rooms waiting on it.
+ */
+const TRANSIENT_MESSAGES =
+  /Connection terminated|connection timeout|Query read timeout|not queryable|Client was closed|timeout exceeded when trying to connect|timeout expired/i
 
 class PostgresStore implements Store {
   readonly #s: string
