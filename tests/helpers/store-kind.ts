@@ -24,7 +24,7 @@ function storeUnderTest(kind: StoreKind): StoreUnderTest {
   if (kind === 'sqlite') return { kind, env: () => ({ TANDEM_STORE: 'sqlite' }) }
   const schemas = schemaNames()
   afterAll(() => schemas.dropAll())
-  return { kind, env: () => ({ TANDEM_DATABASE_URL: POSTGRES_URL, TANDEM_DATABASE_SCHEMA: schemas.fresh() }) }
+  return { kind, env: () => ({ TANDEM_STORE: 'postgres', TANDEM_DATABASE_URL: POSTGRES_URL, TANDEM_DATABASE_SCHEMA: schemas.fresh() }) }
 }
 
 /** `describe(title (kind), …)` once per store kind; the Postgres one skips visibly when Postgres is unreachable. */
