@@ -312,11 +312,11 @@ describePostgres('saved on PostgreSQL under faults', () => {
     expect(missingFrom(await storedDoc(schema, room), acked), `seed ${seed}`).toEqual([])
     // The fresh client and the rows agree.
     expect(fresh.getArray('log').toArray().sort()).toEqual((await storedDoc(schema, room)).getArray('log').toArray().sort())
-  })
+  }, 60_000)
 
   test('Postgres cut while two clients edit: no acks during it, 503, live edits, then acks in order and nothing lost', async () => {
     await outageCase('cut')
-  })
+  }, 60_000)
 
   test('Postgres stalled: the same, and the event loop stays responsive (/healthz answers)', async () => {
     await outageCase('stall', async (srv) => {
@@ -324,7 +324,7 @@ describePostgres('saved on PostgreSQL under faults', () => {
       // REST that needs no store answers too.
       expect(await status(srv.port, '/v1/openapi.json')).toBe(200)
     })
-  })
+  }, 60_000)
 
   test('past TANDEM_DATABASE_MAX_WAITING_BYTES during a cut the writer gets 1013; after restore it reconnects and its content is stored', async () => {
     const proxy = await proxyToPostgres()
@@ -377,7 +377,7 @@ describePostgres('saved on PostgreSQL under faults', () => {
     expect(fresh.getArray<string>('big').toArray().map((s) => s.slice(0, s.indexOf(':')))).toEqual(
       doc.getArray<string>('big').toArray().map((s) => s.slice(0, s.indexOf(':'))),
     )
-  })
+  }, 60_000)
 
   test('a room whose load fails (Postgres cut) is never served empty: 1013, then the real content after restore', async () => {
     const proxy = await proxyToPostgres()
@@ -435,5 +435,5 @@ describePostgres('saved on PostgreSQL under faults', () => {
     await waitFor(() => yws.synced, 'the y-websocket client to sync after restore', 20_000)
     expect(yDoc.getText('t').toString()).toBe('the real content')
     expect(syncedEmpty).toBe(false)
-  })
+  }, 60_000)
 })
