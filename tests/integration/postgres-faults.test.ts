@@ -19,6 +19,7 @@ import { describePostgres, POSTGRES_HOST, POSTGRES_PORT, POSTGRES_URL, pgQuery, 
 import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers/raw-client.js'
 import { spawnServer, startServer, tempDir, token, waitFor, type ChildServer, type RunningServer } from '../helpers/server.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { ADMIN_KEY } from './rest-client.js'
 
 const schemas = schemaNames()
 const cleanups: (() => void | Promise<void>)[] = []
@@ -382,7 +383,7 @@ describePostgres('saved on PostgreSQL under faults', () => {
     )
   }, 60_000)
 
-  test('a room whose load fails (Postgres cut) is never served empty: 1013, then the real content after restore', async () => {
+  test('a room whose load fails (Postgres cut) is never served empty: 1013 (REST 503), then the real content after restore', async () => {
     const proxy = await proxyToPostgres()
     const schema = schemas.fresh()
     const room = 'load-fails'
@@ -393,7 +394,7 @@ describePostgres('saved on PostgreSQL under faults', () => {
     writer.close()
     await first.stop()
 
-    const srv = await pgServer(postgresUrlVia(proxy), schema)
+    const srv = await pgServer(postgresUrlVia(proxy), schema, { TANDEM_ADMIN_KEY: ADMIN_KEY })
     expect(await status(srv.port, '/readyz')).toBe(200) // the pool connected through the proxy
     proxy.cut()
     const jwt = await token({ sub: 'r', rooms: { [room]: 'write' } })
@@ -431,6 +432,11 @@ describePostgres('saved on PostgreSQL under faults', () => {
     expect(yws.synced).toBe(false)
     expect(sdkRoom.status).not.toBe('synced')
     expect(yDoc.getText('t').toString()).toBe('')
+    // REST says the same: 503 unavailable (retry later), not 500, for the room's document and for listing.
+    for (const path of [`/v1/rooms/${room}/doc?format=json`, '/v1/rooms']) {
+      const res = await fetch(`http://127.0.0.1:${srv.port}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+      expect([path, res.status, ((await res.json()) as { error?: { code?: string } }).error?.code]).toEqual([path, 503, 'unavailable'])
+    }
 
     proxy.restore()
     await sdkRoom.whenSynced()
