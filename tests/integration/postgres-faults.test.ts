@@ -256,6 +256,55 @@ async function outageCase(
   expect(missingFrom(await storedDoc(schema, room), acked)).toEqual([])
 }
 
+/**
+ * Two writers on a child server whose Postgres is cut; edits typed during the cut are relayed live but
+ * never stored, then the server is SIGKILLed. Checks that everything acknowledged is stored, and that once
+ * the writers rejoin a new process with the documents they kept (a reload with offline storage), A first,
+ * every edit either of them typed is stored.
+ */
+async function killDuringCut(opts: { bothTypeDuringCut: boolean }): Promise<void> {
+  const proxy = await proxyToPostgres()
+  const schema = schemas.fresh()
+  const { dir, remove } = await tempDir()
+  cleanups.push(remove)
+  const env = { TANDEM_DATABASE_URL: postgresUrlVia(proxy), TANDEM_DATABASE_SCHEMA: schema }
+  const room = 'kill-in-outage'
+  const first = await spawnServer(dir, env)
+  cleanups.push(() => killed(first))
+  const base = `ws://127.0.0.1:${first.port}`
+  const a = await typist(base, 'single', room, 'a')
+  const b = await typist(base, 'multiplexed', room, 'b')
+  for (let i = 0; i < 5; i++) [a, b].forEach((w) => w.type())
+  await waitFor(() => a.poll().length === 5 && b.poll().length === 5, 'the first edits to be acknowledged')
+
+  proxy.cut()
+  const waiting = Array.from({ length: 5 }, () => a.type())
+  if (opts.bothTypeDuringCut) waiting.push(...Array.from({ length: 5 }, () => b.type()))
+  await waitFor(() => a.holds(waiting) && b.holds(waiting), 'the waiting edits to be relayed live')
+  first.child.kill('SIGKILL')
+  expect(await first.exited).toBe('SIGKILL')
+  expect(a.poll()).toHaveLength(5)
+  expect(b.poll()).toHaveLength(5)
+  proxy.restore()
+
+  const second = await spawnServer(dir, { ...env, TANDEM_DATABASE_URL: POSTGRES_URL })
+  cleanups.push(() => killed(second))
+  const base2 = `ws://127.0.0.1:${second.port}`
+  expect(missingFrom(await storedDoc(schema, room), [...a.acked, ...b.acked])).toEqual([])
+  await single(base2, room, { token: await token({ sub: 'a', rooms: { [room]: 'write' } }) }, a.doc)
+  const rejoined = await multiplexed(base2)
+  const answer = await join(rejoined, room, await token({ sub: 'b', rooms: { [room]: 'write' } }), b.doc)
+  expect(answer.type).toBe('authenticated')
+  await waitFor(async () => missingFrom(await storedDoc(schema, room), waiting).length === 0, 'the waiting edits to be stored once resent', 15_000)
+  expect(missingFrom(await freshRead(base2, room), [...a.sent, ...b.sent].map((s) => s.marker))).toEqual([])
+}
+
+/** SIGKILLs a child server unless it already exited, and waits for it. */
+async function killed(child: ChildServer): Promise<void> {
+  if (child.child.exitCode === null && child.child.signalCode === null) child.child.kill('SIGKILL')
+  await child.exited
+}
+
 describePostgres('saved on PostgreSQL under faults', () => {
   test('SIGKILL at random moments while two writers type: every acknowledged update survives', async () => {
     const seed = Number(process.env.TANDEM_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -315,6 +364,18 @@ describePostgres('saved on PostgreSQL under faults', () => {
     expect(missingFrom(await storedDoc(schema, room), acked), `seed ${seed}`).toEqual([])
     // The fresh client and the rows agree.
     expect(fresh.getArray('log').toArray().sort()).toEqual((await storedDoc(schema, room)).getArray('log').toArray().sort())
+  }, 60_000)
+
+  test('SIGKILL during a Postgres cut: acknowledged edits survive, and the waiting ones come back from their writer', async () => {
+    await killDuringCut({ bothTypeDuringCut: false })
+  }, 60_000)
+
+  // Known gap, kept as a failing case so that a fix shows up here: when both writers typed during the outage,
+  // each holds the other's relayed, never-stored edits. After the restart whichever rejoins first sends
+  // content under the other user's Yjs clientID that the server does not hold, and is closed with 1008
+  // (foreign clientID); the other then is too. Neither can rejoin until one of them drops its local state.
+  test.fails('SIGKILL during a Postgres cut after both writers typed: both can rejoin (known gap: 1008)', async () => {
+    await killDuringCut({ bothTypeDuringCut: true })
   }, 60_000)
 
   test('Postgres cut while two clients edit: no acks during it, 503, live edits, then acks in order and nothing lost', async () => {
