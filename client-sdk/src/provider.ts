@@ -112,8 +112,12 @@ interface Waiter {
   reject: (err: TandemError) => void
 }
 
-/** What may arrive on an address before the server authenticated the current session. */
-const PRE_AUTH_MESSAGES: ReadonlySet<Message['type']> = new Set(['authenticated', 'permission-denied', 'auth-token-request'])
+/**
+ * What may arrive on an address before the server authenticated the current session. `close` too: a room
+ * that fails to load (1011, or 1013 while the store is unreachable) is closed before the server sends
+ * Authenticated (PROTOCOL.md §6); ignoring it would leave the room syncing until the socket's auth timeout.
+ */
+const PRE_AUTH_MESSAGES: ReadonlySet<Message['type']> = new Set(['authenticated', 'permission-denied', 'auth-token-request', 'close'])
 
 const NOT_AUTHENTICATED = 0
 const AUTHENTICATING = 1
@@ -335,6 +339,7 @@ export class RoomProvider extends Emitter<RoomProviderEvents> {
         this.emit('stateless', message.payload)
         return
       case 'close':
+        if (this.#auth === NOT_AUTHENTICATED) return
         return this.#serverClosed(message.reason ?? '')
       case 'sync-status':
         return this.#syncStatus(message.applied)

@@ -1,8 +1,9 @@
 /**
- * Durability against a real `tandem serve` child process on SQLite: what was acknowledged as saved
- * survives SIGTERM (drained, 1012) and SIGKILL, and a server restarted on the same data directory serves it.
+ * Durability against a real `tandem serve` child process, on SQLite and on PostgreSQL: what was
+ * acknowledged as saved survives SIGTERM (drained, 1012) and SIGKILL, and a server restarted on the same
+ * data directory (and the same Postgres schema) serves it.
  */
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
@@ -11,6 +12,7 @@ import * as syncProtocol from 'y-protocols/sync'
 import { WebsocketProvider } from 'y-websocket'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
+import { describeEachStore } from '../helpers/store-kind.js'
 
 const cleanups: Array<() => void | Promise<void>> = []
 
@@ -24,9 +26,9 @@ async function dataDir(): Promise<string> {
   return dir
 }
 
-/** A child server that is SIGKILLed after the test if it is still running. */
-async function serve(dir: string): Promise<ChildServer> {
-  const child = await spawnServer(dir, { TANDEM_ROOM_IDLE_MS: '200' })
+/** A child server on `storeEnv` that is SIGKILLed after the test if it is still running. */
+async function serve(dir: string, storeEnv: Record<string, string>): Promise<ChildServer> {
+  const child = await spawnServer(dir, { TANDEM_ROOM_IDLE_MS: '200', ...storeEnv })
   let exited = false
   void child.exited.then(() => (exited = true))
   cleanups.push(async () => {
@@ -123,10 +125,11 @@ function rawSingleClient(port: number, room: string, jwt: string, onAck?: (acked
   return { doc, ws, state }
 }
 
-describe('durability across restarts (child process, SQLite)', () => {
+describeEachStore('durability across restarts (child process)', (store) => {
   test('SIGTERM drains (1012, exit 0) and a restarted server serves the saved content', async () => {
     const dir = await dataDir()
-    const first = await serve(dir)
+    const env = store.env()
+    const first = await serve(dir, env)
     const room = 'restart-room'
     const jwt = await token({ rooms: { [room]: 'write' } })
 
@@ -157,7 +160,7 @@ describe('durability across restarts (child process, SQLite)', () => {
     hp.provider.destroy()
     yws.destroy()
 
-    const second = await serve(dir)
+    const second = await serve(dir, env)
     const doc = await readRoom(second.port, room)
     expect(doc.getText('t').toString()).toBe('saved before SIGTERM')
     expect(doc.getMap('meta').get('version')).toBe(3)
@@ -176,7 +179,8 @@ describe('durability across restarts (child process, SQLite)', () => {
 
   test('SIGKILL right after 200 multiplexed updates are acknowledged loses none of them', async () => {
     const dir = await dataDir()
-    const first = await serve(dir)
+    const env = store.env()
+    const first = await serve(dir, env)
     const room = 'sigkill-multiplexed'
     const jwt = await token({ rooms: { [room]: 'write' } })
     const doc = new Y.Doc()
@@ -197,7 +201,7 @@ describe('durability across restarts (child process, SQLite)', () => {
     expect(await first.exited).toBe('SIGKILL')
     hp.provider.destroy()
 
-    const second = await serve(dir)
+    const second = await serve(dir, env)
     const restored = await readRoom(second.port, room)
     expect(restored.getText('t').toString()).toBe(text.toString())
     expect(restored.getText('t').length).toBe(n / 2)
@@ -207,7 +211,8 @@ describe('durability across restarts (child process, SQLite)', () => {
 
   test('SIGKILL right after 200 single-framing updates are echoed (saved) loses none of them', async () => {
     const dir = await dataDir()
-    const first = await serve(dir)
+    const env = store.env()
+    const first = await serve(dir, env)
     const room = 'sigkill-single'
     const client = rawSingleClient(first.port, room, await token({ rooms: { [room]: 'write' } }))
     await waitFor(() => client.state.synced, 'the raw client to sync')
@@ -221,14 +226,15 @@ describe('durability across restarts (child process, SQLite)', () => {
     first.child.kill('SIGKILL')
     expect(await first.exited).toBe('SIGKILL')
 
-    const second = await serve(dir)
+    const second = await serve(dir, env)
     const restored = await readRoom(second.port, room)
     expect(restored.getArray('list').toArray()).toEqual(Array.from({ length: n }, (_, i) => i))
   })
 
   test('SIGKILL in the middle of a write stream keeps every update acknowledged before it', async () => {
     const dir = await dataDir()
-    const first = await serve(dir)
+    const env = store.env()
+    const first = await serve(dir, env)
     const room = 'sigkill-midstream'
     const killAfter = 150
     let ackedAtKill = -1
@@ -249,7 +255,7 @@ describe('durability across restarts (child process, SQLite)', () => {
     const acked = client.state.acked
     expect(acked).toBeGreaterThanOrEqual(killAfter)
 
-    const second = await serve(dir)
+    const second = await serve(dir, env)
     const restored = (await readRoom(second.port, room)).getArray<number>('list').toArray()
     // Updates commit in order: what survived is a prefix, and it covers everything acknowledged.
     expect(restored).toEqual(Array.from({ length: restored.length }, (_, i) => i))

@@ -1,6 +1,6 @@
 /**
- * REST meets live rooms: updates POSTed over REST reach y-websocket clients and survive a restart
- * (SQLite), DELETE closes clients with 4404 and stale clients cannot resurrect the content, broadcasts
+ * REST meets live rooms, on SQLite and on PostgreSQL: updates POSTed over REST reach y-websocket clients
+ * and survive a restart, DELETE closes clients with 4404 and stale clients cannot resurrect the content, broadcasts
  * reach Hocuspocus providers, `/readyz` turns 503 during a drain, and `/metrics` exposes every metric.
  */
 import net from 'node:net'
@@ -12,6 +12,7 @@ import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/pro
 import { METRIC_NAMES } from '#server/metrics'
 import { encodeSingleFrame } from '@tandem/client/protocol'
 import { startServer, tempDir, token, waitFor, type RunningServer } from '../helpers/server.js'
+import { describeEachStore } from '../helpers/store-kind.js'
 import { ADMIN_KEY, RestClient } from './rest-client.js'
 
 const cleanups: Array<() => void | Promise<void>> = []
@@ -63,11 +64,11 @@ function textUpdate(text: string, key = 't'): Uint8Array {
   return Y.encodeStateAsUpdate(doc)
 }
 
-describe('documents over REST and WebSocket', () => {
+describeEachStore('documents over REST and WebSocket', (store) => {
   test('an update POSTed over REST reaches a connected y-websocket client and survives a restart', async () => {
     const { dir, remove } = await tempDir()
     cleanups.push(remove)
-    const env = { TANDEM_STORE: 'sqlite', TANDEM_DATA_DIR: dir, TANDEM_ADMIN_KEY: ADMIN_KEY }
+    const env = { ...store.env(), TANDEM_DATA_DIR: dir, TANDEM_ADMIN_KEY: ADMIN_KEY }
     const room = freshRoom('restart')
 
     const first = await startServer(env)
@@ -102,7 +103,7 @@ describe('documents over REST and WebSocket', () => {
 
   test('POST doc answers only after the commit: a server killed right after keeps the update', async () => {
     // The in-process equivalent of SIGKILL: read the store behind the server's back once the 204 is in.
-    const { srv, api } = await server({ TANDEM_STORE: 'sqlite' })
+    const { srv, api } = await server(store.env())
     const room = freshRoom('committed')
     await api.call('POST', '/v1/rooms', { body: { name: room } })
     expect((await api.call('POST', `/v1/rooms/${room}/doc`, { body: textUpdate('durable') })).status).toBe(204)
@@ -113,7 +114,7 @@ describe('documents over REST and WebSocket', () => {
   })
 
   test('DELETE closes connected clients with 4404; a client reconnecting with the old content does not resurrect it', async () => {
-    const { srv, api } = await server()
+    const { srv, api } = await server(store.env())
     const room = freshRoom('delete')
     await api.call('POST', '/v1/rooms', { body: { name: room } })
     const client = await ywsClient(srv, room)
@@ -153,7 +154,7 @@ describe('documents over REST and WebSocket', () => {
   })
 
   test('broadcast reaches Hocuspocus providers as a stateless message', async () => {
-    const { srv, api } = await server()
+    const { srv, api } = await server(store.env())
     const room = freshRoom('broadcast')
     await api.call('POST', '/v1/rooms', { body: { name: room } })
     const socket = new HocuspocusProviderWebsocket({ url: `${srv.url}/ws`, WebSocketPolyfill: WebSocket })

@@ -1,15 +1,16 @@
 /**
  * A room.changed webhook is as durable as the edit that caused it: the debounce lives in the store, so a
  * process SIGKILLed inside the debounce window right after a saved acknowledgement still delivers it
- * (from the next process on the same data directory).
+ * (from the next process on the same data directory, or the same Postgres schema). On SQLite and PostgreSQL.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, expect, test } from 'vitest'
 import { Webhook } from 'standardwebhooks'
 import { generateSecret } from '#server/webhooks/signer'
 import { closeOpenConns, single } from '../helpers/raw-client.js'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
+import { describeEachStore } from '../helpers/store-kind.js'
 
 const cleanups: (() => void | Promise<void>)[] = []
 afterEach(async () => {
@@ -56,13 +57,13 @@ async function serve(dir: string, env: Record<string, string>): Promise<ChildSer
   return child
 }
 
-describe('room.changed survives SIGKILL', () => {
+describeEachStore('room.changed survives SIGKILL', (store) => {
   test('killed inside the debounce window right after a saved ack: the restarted server delivers room.changed', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
     const secret = generateSecret()
     const hook = await receiver(secret)
-    const env = { TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: secret }
+    const env = { ...store.env(), TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: secret }
     const room = 'durable-hook'
     const jwt = await token({ rooms: { [room]: 'write' } })
 

@@ -228,6 +228,22 @@ describe('handshake', () => {
     expect(p.doc.getText('t').toString()).toBe('')
   })
 
+  test('a room close before `authenticated` (the room failed to load) backs off and joins again on the same socket', async () => {
+    const h = harness()
+    const p = h.client.room('r')
+    await waitFor(() => h.sockets.length > 0, 'socket')
+    h.socket().open()
+    await waitFor(() => h.socket().sentTypes('r').includes('sync-step-1'), 'handshake')
+    const statuses = recordStatuses(p)
+    h.socket().deliver('r', { type: 'close', reason: '1013 storage unavailable; retry later' })
+    expect(statuses.at(-1)?.[0]).toBe('reconnecting')
+    expect(statuses.at(-1)?.[1].closeCode).toBe(1013)
+    await waitFor(() => h.socket().sentTypes('r').filter((t) => t === 'auth-token').length === 2, 'a second join')
+    expect(h.sockets).toHaveLength(1)
+    h.socket().accept('r')
+    expect(p.status).toBe('synced')
+  })
+
   test('the server’s auth-token request gets a fresh token', async () => {
     const h = harness({}, (_room, call) => `t${call}`)
     await joined(h, 'r')

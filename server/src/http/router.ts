@@ -17,6 +17,7 @@ import type { Logger } from 'pino'
 import type * as z from 'zod'
 import type { Principal } from '../auth/verify.js'
 import { AppError, HTTP_STATUS, type ErrorCode } from '../errors.js'
+import { StoreUnavailableError } from '../persistence/unavailable.js'
 import { BODY_GAP_MS, ClientAborted, parseJson, readBody, type BodyReader } from './body.js'
 
 /** What the router records per answered request; the metrics module implements it. */
@@ -473,6 +474,10 @@ export class Router {
     if (err instanceof AppError) {
       appError = err
       if (err.code === 'internal') this.#log.error({ err, route, method: ex.method }, 'request failed')
+    } else if (err instanceof StoreUnavailableError) {
+      // The database is down, not the request wrong or the server broken: "retry later", like /readyz.
+      this.#log.warn({ err: { message: err.message }, route, method: ex.method }, 'request failed: storage unavailable')
+      appError = new AppError('unavailable', 'storage unavailable; retry later')
     } else {
       this.#log.error({ err, route, method: ex.method }, 'request failed')
       appError = new AppError('internal', 'internal error')

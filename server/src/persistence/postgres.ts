@@ -44,6 +44,7 @@ import {
 } from './postgres-schema.js'
 import { RetryingWriter, WriterUnavailableError } from './retrying-writer.js'
 import { mergeStateVectors } from './state-vector.js'
+import { StoreUnavailableError } from './unavailable.js'
 import type {
   ClientBinding,
   CompactionResult,
@@ -146,8 +147,13 @@ const TRANSIENT_SQLSTATES = new Set([
   '53300', // too_many_connections
 ])
 const TRANSIENT_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
-/** pg's own wording for a connection that died, stalled or never came up (these carry no code). */
-const TRANSIENT_MESSAGES = /Connection terminated|connection timeout|Query read timeout|not queryable|Client was closed|timeout exceeded when trying to connect/i
+/**
+ * pg's own wording for a connection that died, stalled or never came up (these carry no code). `timeout
+ * expired` is pg.Client's connect timeout (a server that accepts the TCP connection and then says nothing):
+ * without it a stalled Postgres failed the writer's reconnect for good and broke the rooms waiting on it.
+ */
+const TRANSIENT_MESSAGES =
+  /Connection terminated|connection timeout|Query read timeout|not queryable|Client was closed|timeout exceeded when trying to connect|timeout expired/i
 
 class PostgresStore implements Store {
   readonly #s: string
@@ -203,7 +209,7 @@ class PostgresStore implements Store {
   async loadUpdates(room: string): Promise<StoredDocument> {
     this.#assertOpen()
     // One statement, one snapshot: rows, tombstone, generation and owners agree with each other.
-    const { rows } = await this.#pool.query<{
+    const { rows } = await this.#query<{
       tombstone: Buffer | null
       generation: number | null
       updates: Buffer[]
@@ -296,7 +302,7 @@ class PostgresStore implements Store {
   async createRoom(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
     this.#assertOpen()
     const now = Date.now()
-    const { rows } = await this.#pool.query<RoomRow>(
+    const { rows } = await this.#query<RoomRow>(
       `WITH ins AS (
          INSERT INTO ${this.#s}.rooms (name, created_at, updated_at, metadata) VALUES ($1, $2, $2, $3)
          ON CONFLICT (name) DO NOTHING RETURNING name, created_at, updated_at, metadata
@@ -312,7 +318,7 @@ class PostgresStore implements Store {
     // A record created by another transaction after this statement's snapshot is neither inserted nor
     // seen: then the next attempt, with a new snapshot, sees it.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const { rows } = await this.#pool.query<RoomRow & { created: boolean }>(
+      const { rows } = await this.#query<RoomRow & { created: boolean }>(
         `WITH ins AS (
            INSERT INTO ${this.#s}.rooms (name, created_at, updated_at, metadata) VALUES ($1, $2, $2, '{}')
            ON CONFLICT (name) DO NOTHING RETURNING name, created_at, updated_at, metadata
@@ -331,7 +337,7 @@ class PostgresStore implements Store {
 
   async getRoom(name: string): Promise<RoomRecord | null> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<RoomRow>(`SELECT ${this.#roomColumns('r')} FROM ${this.#s}.rooms r WHERE r.name = $1`, [name])
+    const { rows } = await this.#query<RoomRow>(`SELECT ${this.#roomColumns('r')} FROM ${this.#s}.rooms r WHERE r.name = $1`, [name])
     return rows[0] ? toRoomRecord(rows[0]) : null
   }
 
@@ -352,7 +358,7 @@ class PostgresStore implements Store {
       if (upper !== null) where.push(`r.name < ${param(upper)}`)
     }
     const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
-    const { rows } = await this.#pool.query<RoomRow>(
+    const { rows } = await this.#query<RoomRow>(
       `SELECT ${this.#roomColumns('r')} FROM ${this.#s}.rooms r ${filter} ORDER BY r.name LIMIT ${param(clampLimit(opts.limit))}`,
       params,
     )
@@ -361,7 +367,7 @@ class PostgresStore implements Store {
 
   async updateRoomMetadata(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<RoomRow>(
+    const { rows } = await this.#query<RoomRow>(
       `WITH up AS (
          UPDATE ${this.#s}.rooms SET metadata = $2, updated_at = $3 WHERE name = $1
          RETURNING name, created_at, updated_at, metadata
@@ -410,7 +416,7 @@ class PostgresStore implements Store {
 
   async saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void> {
     this.#assertOpen()
-    await this.#pool.query(
+    await this.#query(
       `INSERT INTO ${this.#s}.webhook_endpoints (id, url, secret, events, created_at, disabled_at, previous_secret, previous_secret_expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret, events = excluded.events,
@@ -431,7 +437,7 @@ class PostgresStore implements Store {
 
   async listWebhookEndpoints(): Promise<WebhookEndpoint[]> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<EndpointRow>(
+    const { rows } = await this.#query<EndpointRow>(
       `SELECT ${ENDPOINT_COLUMNS} FROM ${this.#s}.webhook_endpoints ORDER BY created_at, id`,
     )
     return rows.map(toEndpoint)
@@ -440,7 +446,7 @@ class PostgresStore implements Store {
   async rotateWebhookSecret(id: string, newSecret: string, previousExpiresAt: number | null): Promise<WebhookEndpoint | null> {
     this.#assertOpen()
     // One statement: the replaced secret is read and moved in the same row update, whoever rotates at once.
-    const { rows } = await this.#pool.query<EndpointRow>(
+    const { rows } = await this.#query<EndpointRow>(
       `UPDATE ${this.#s}.webhook_endpoints
          SET previous_secret = CASE WHEN $2::bigint IS NULL THEN NULL ELSE secret END,
              previous_secret_expires_at = $2::bigint, secret = $3
@@ -453,7 +459,7 @@ class PostgresStore implements Store {
 
   async deleteWebhookEndpoint(id: string): Promise<boolean> {
     this.#assertOpen()
-    const res = await this.#pool.query(
+    const res = await this.#query(
       `WITH pending AS (DELETE FROM ${this.#s}.webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending')
        DELETE FROM ${this.#s}.webhook_endpoints WHERE id = $1`,
       [id],
@@ -463,14 +469,14 @@ class PostgresStore implements Store {
 
   async disableWebhookEndpoint(id: string, at: number): Promise<void> {
     this.#assertOpen()
-    await this.#pool.query(`UPDATE ${this.#s}.webhook_endpoints SET disabled_at = $2 WHERE id = $1`, [id, at])
+    await this.#query(`UPDATE ${this.#s}.webhook_endpoints SET disabled_at = $2 WHERE id = $1`, [id, at])
   }
 
   async enqueueDeliveries(deliveries: readonly NewWebhookDelivery[]): Promise<void> {
     this.#assertOpen()
     if (deliveries.length === 0) return
     // One statement: all or nothing (a duplicate id fails it whole).
-    await this.#pool.query(
+    await this.#query(
       `INSERT INTO ${this.#s}.webhook_deliveries
          (id, endpoint_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at)
        SELECT id, ep, ev, body, 'pending', 0, at, at, at
@@ -490,7 +496,7 @@ class PostgresStore implements Store {
     this.#assertOpen()
     const until = now + leaseMs
     // SKIP LOCKED: instances claiming at once take disjoint deliveries instead of waiting for each other.
-    const { rows } = await this.#pool.query<DeliveryRow & { due_at: number }>(
+    const { rows } = await this.#query<DeliveryRow & { due_at: number }>(
       `WITH due AS (
          SELECT id, next_attempt_at FROM ${this.#s}.webhook_deliveries
          WHERE status = 'pending' AND next_attempt_at <= $1::float8
@@ -511,21 +517,21 @@ class PostgresStore implements Store {
     const t = `${this.#s}.webhook_deliveries`
     switch (outcome.status) {
       case 'delivered':
-        await this.#pool.query(
+        await this.#query(
           `UPDATE ${t} SET status = 'delivered', attempts = attempts + 1, last_status_code = $2, updated_at = $3,
              leased_until = NULL WHERE id = $1`,
           [id, outcome.statusCode, at],
         )
         return
       case 'pending':
-        await this.#pool.query(
+        await this.#query(
           `UPDATE ${t} SET status = 'pending', attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
              last_status_code = $4, updated_at = $5, leased_until = NULL WHERE id = $1`,
           [id, outcome.nextAttemptAt, outcome.error, outcome.statusCode, at],
         )
         return
       case 'failed':
-        await this.#pool.query(
+        await this.#query(
           `UPDATE ${t} SET status = 'failed', attempts = attempts + 1, last_error = $2, last_status_code = $3,
              updated_at = $4, leased_until = NULL WHERE id = $1`,
           [id, outcome.error, outcome.statusCode, at],
@@ -536,7 +542,7 @@ class PostgresStore implements Store {
 
   async getDelivery(id: string): Promise<WebhookDelivery | null> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS('d')} FROM ${this.#s}.webhook_deliveries d WHERE d.id = $1`, [id])
+    const { rows } = await this.#query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS('d')} FROM ${this.#s}.webhook_deliveries d WHERE d.id = $1`, [id])
     return rows[0] ? toDelivery(rows[0]) : null
   }
 
@@ -547,11 +553,11 @@ class PostgresStore implements Store {
     const after = opts.after ?? ''
     const { rows } =
       opts.status === undefined
-        ? await this.#pool.query<DeliveryRow>(
+        ? await this.#query<DeliveryRow>(
             `SELECT ${DELIVERY_COLUMNS('d')} FROM ${this.#s}.webhook_deliveries d WHERE d.id > $1 ORDER BY d.id LIMIT $2`,
             [after, limit],
           )
-        : await this.#pool.query<DeliveryRow>(
+        : await this.#query<DeliveryRow>(
             `SELECT ${DELIVERY_COLUMNS('d')} FROM ${this.#s}.webhook_deliveries d WHERE d.status = $1 AND d.id > $2 ORDER BY d.id LIMIT $3`,
             [opts.status, after, limit],
           )
@@ -560,7 +566,7 @@ class PostgresStore implements Store {
 
   async replayDelivery(id: string, now: number): Promise<WebhookDelivery | null> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<DeliveryRow>(
+    const { rows } = await this.#query<DeliveryRow>(
       `UPDATE ${this.#s}.webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2,
          leased_until = NULL WHERE d.id = $1
        RETURNING ${DELIVERY_COLUMNS('d')}`,
@@ -571,13 +577,13 @@ class PostgresStore implements Store {
 
   async countPendingDeliveries(): Promise<number> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<{ n: number }>(`SELECT count(*) AS n FROM ${this.#s}.webhook_deliveries WHERE status = 'pending'`)
+    const { rows } = await this.#query<{ n: number }>(`SELECT count(*) AS n FROM ${this.#s}.webhook_deliveries WHERE status = 'pending'`)
     return rows[0]?.n ?? 0
   }
 
   async nextDeliveryDueAt(): Promise<number | null> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<{ at: number | null }>(
+    const { rows } = await this.#query<{ at: number | null }>(
       `SELECT min(next_attempt_at) AS at FROM ${this.#s}.webhook_deliveries WHERE status = 'pending'`,
     )
     return rows[0]?.at ?? null
@@ -585,7 +591,7 @@ class PostgresStore implements Store {
 
   async dueRoomChanges(now: number, quietMs: number, maxWaitMs: number, limit: number): Promise<RoomChange[]> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<{ room: string; first_at: number; last_at: number }>(
+    const { rows } = await this.#query<{ room: string; first_at: number; last_at: number }>(
       `SELECT room, first_at, last_at FROM ${this.#s}.room_changes
        WHERE last_at <= $1::float8 OR first_at <= $2::float8 ORDER BY first_at, room LIMIT $3`,
       [now - quietMs, now - maxWaitMs, clampLimit(limit)],
@@ -599,7 +605,7 @@ class PostgresStore implements Store {
 
   async nextRoomChangeDueAt(quietMs: number, maxWaitMs: number): Promise<number | null> {
     this.#assertOpen()
-    const { rows } = await this.#pool.query<{ at: number | null }>(
+    const { rows } = await this.#query<{ at: number | null }>(
       `SELECT min(least(last_at + $1::bigint, first_at + $2::bigint)) AS at FROM ${this.#s}.room_changes`,
       [quietMs, maxWaitMs],
     )
@@ -674,7 +680,7 @@ class PostgresStore implements Store {
     if (failure === null) return
     // The last commit failed for good (e.g. the server's disk is full): ready once a small write works.
     try {
-      await this.#pool.query(
+      await this.#query(
         `INSERT INTO ${this.#s}.store_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at`,
         [this.#now()],
       )
@@ -822,7 +828,24 @@ class PostgresStore implements Store {
 
   // ---- helpers ------------------------------------------------------------------------------------
 
+  /** A pooled statement. A connection failure becomes StoreUnavailableError: callers answer "retry later". */
+  async #query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.#pool.query<R>(text, values)
+    } catch (err) {
+      throw unavailableIfTransient(err)
+    }
+  }
+
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    try {
+      return await this.#transactionOnce(work)
+    } catch (err) {
+      throw unavailableIfTransient(err)
+    }
+  }
+
+  async #transactionOnce<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect()
     let broken: unknown = undefined
     try {
@@ -982,6 +1005,12 @@ async function endClient(client: pg.Client): Promise<void> {
     // already gone
   }
   ;(client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.()
+}
+
+/** A connection failure as StoreUnavailableError (the cause kept); anything else as it was. */
+function unavailableIfTransient(err: unknown): unknown {
+  if (err instanceof StoreUnavailableError || !isTransientPgError(err)) return err
+  return new StoreUnavailableError(`postgres is unreachable: ${describePgError(err)}`, { cause: err })
 }
 
 function unreachableError(cause: unknown): WriterUnavailableError {

@@ -15,6 +15,8 @@
  *
  * Pure of any driver: `commit` and `isTransient` are given, which makes the retry behaviour unit-testable.
  */
+import { StoreUnavailableError } from './unavailable.js'
+
 export interface RetryingWriterOptions<T> {
   /**
    * Commits `items` in one transaction. Returns one entry per item: null when it committed, or an Error
@@ -43,7 +45,7 @@ export interface RetryingWriterOptions<T> {
 }
 
 /** Refused because too much is already waiting for an unreachable database. */
-export class WriterUnavailableError extends Error {
+export class WriterUnavailableError extends StoreUnavailableError {
   constructor(
     message: string,
     readonly waitingBytes: number,

@@ -9,6 +9,7 @@ import type { Peer } from './peer.js'
 import { AppError, CLOSE_CODE } from '../errors.js'
 import type { DocumentLog } from '../persistence/document-log.js'
 import type { RoomRecords } from '../persistence/room-records.js'
+import { StoreUnavailableError } from '../persistence/unavailable.js'
 
 /** Most bytes of unsaved content kept for rooms broken by failed commits, in all (see #keepUnsaved). */
 const MAX_UNSAVED_BYTES = 64 * 1024 * 1024
@@ -194,6 +195,17 @@ export class RoomRegistry {
   }
 
   async #load(id: string, opts: LoadOptions): Promise<Room> {
+    try {
+      return await this.#loadOnce(id, opts)
+    } catch (err) {
+      // An unreachable store is an outage the client waits out (1013 / 503), not a broken room (1011).
+      // Either way the room is not served: an empty document in its place would be taken for the truth.
+      if (err instanceof StoreUnavailableError) throw new AppError('unavailable', 'storage unavailable; retry later', { cause: err })
+      throw err
+    }
+  }
+
+  async #loadOnce(id: string, opts: LoadOptions): Promise<Room> {
     if (opts.create) {
       const { created } = await this.deps.store.ensureRoom(id)
       if (created) this.deps.events.emit({ type: 'room.created', roomId: id, at: Date.now() })
