@@ -9,12 +9,14 @@ import type { Logger } from 'pino'
 import { ConfigError, type Config, type StoreConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { loadUws } from './uws.js'
-import { resolveVerificationKey, SECRET_FILE_NAME } from './auth/keys.js'
+import { resolveVerificationKey } from './auth/keys.js'
 import { createTokenVerifier } from './auth/verify.js'
 import type { Store } from './persistence/store.js'
 import { createSqliteStore } from './persistence/sqlite.js'
 import { createMemoryStore } from './persistence/memory.js'
 import { PostgresOpenError, createPostgresStore } from './persistence/postgres.js'
+import { postgresSecrets } from './persistence/postgres-secrets.js'
+import { dataDirSecrets, type SecretKeeper } from './secret-file.js'
 import { createLocalBus, type Bus } from './fanout/bus.js'
 import { createRoomEvents, type RoomEvents } from './rooms/events.js'
 import { RoomRegistry } from './rooms/registry.js'
@@ -36,7 +38,6 @@ import { createRestApi } from './http/api.js'
 import type { Router } from './http/router.js'
 import { createWebhooks } from './webhooks/service.js'
 import { webhookRoutes } from './webhooks/routes.js'
-import path from 'node:path'
 
 /** How long a drain waits for webhook attempts in flight (the rest of the budget is for commits). */
 const WEBHOOK_DRAIN_GRACE_MS = 3_000
@@ -84,10 +85,11 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   const log = deps.logger ?? createLogger(config.logLevel)
   const uws = loadUws()
 
-  const key = await resolveVerificationKey(config.auth, config.dataDir)
+  const secrets = secretKeeperFor(config)
+  const key = await resolveVerificationKey(config.auth, secrets)
   if (key.kind === 'secret' && key.generated) {
     log.info(
-      { secretFile: path.join(config.dataDir, SECRET_FILE_NAME) },
+      { secretFile: key.keptAt },
       'no JWT key configured: generated an HS256 secret; mint a client token with `npx tandem token --room <name>`',
     )
   }
@@ -161,7 +163,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
   app.any('/ws', notAnUpgrade)
   app.any('/ws/*', notAnUpgrade)
 
-  const adminKey = await resolveAdminKey(config.http.adminKey, config.dataDir)
+  const adminKey = await resolveAdminKey(config.http.adminKey, secrets)
   if (adminKey.source === 'generated') {
     log.info({ adminKeyFile: adminKey.path }, 'no TANDEM_ADMIN_KEY configured: generated a REST admin key; print it with `npx tandem admin-key`')
   }
@@ -230,6 +232,27 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     store,
     get connectionCount() {
       return sockets.size
+    },
+  }
+}
+
+/**
+ * Where generated secrets (JWT secret, admin key) are kept: in the PostgreSQL schema when the store is
+ * Postgres, so every instance and CLI run on that database agrees on them; else in the data directory.
+ * Its errors are ConfigErrors naming the setting, like the store's.
+ */
+export function secretKeeperFor(config: Pick<Config, 'store' | 'dataDir'>): SecretKeeper {
+  const cfg = config.store
+  if (cfg.kind !== 'postgres') return dataDirSecrets(config.dataDir)
+  const keeper = postgresSecrets({ url: cfg.url, schema: cfg.schema, timeoutMs: cfg.timeoutMs })
+  return {
+    async loadOrCreate(spec) {
+      try {
+        return await keeper.loadOrCreate(spec)
+      } catch (err) {
+        if (err instanceof PostgresOpenError) throw new ConfigError(err.setting, err.message)
+        throw err
+      }
     },
   }
 }

@@ -154,6 +154,14 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE $S.webhook_endpoints ADD COLUMN previous_secret text;
   ALTER TABLE $S.webhook_endpoints ADD COLUMN previous_secret_expires_at bigint;
   `,
+  // 3: generated secrets shared by every instance (postgres-secrets.ts).
+  `
+  CREATE TABLE $S.tandem_secrets (
+    name text PRIMARY KEY, -- 'jwt-secret', 'admin-key'
+    value text NOT NULL, -- base64url text, used as is (see auth/keys.ts)
+    created_at bigint NOT NULL
+  );
+  `,
 ]
 
 /** The schema version this code writes and reads. */
