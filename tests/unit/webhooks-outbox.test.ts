@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, onTestFinished, test, vi } fro
 import { pino } from 'pino'
 import { createMemoryStore } from '@tandem/server/persistence/memory'
 import type { Store, WebhookEndpoint } from '@tandem/server/persistence/store'
-import { Outbox, type DescribeRoom } from '@tandem/server/webhooks/outbox'
+import { MAX_QUEUED_EVENTS, Outbox, type DescribeRoom } from '@tandem/server/webhooks/outbox'
 
 const silent = pino({ level: 'silent' })
 
@@ -15,6 +15,8 @@ interface Harness {
   outbox: Outbox
   described: string[]
   wakes: number
+  /** user.* events the outbox gave up, by type (what tandem_webhook_events_dropped_total counts). */
+  dropped: Record<string, number>
   payloads(): Promise<{ endpointId: string; body: { type: string; timestamp: string; data: Record<string, unknown> } }[]>
 }
 
@@ -30,6 +32,7 @@ async function harness(
     store,
     described,
     wakes: 0,
+    dropped: {},
     outbox: undefined as unknown as Outbox,
     async payloads() {
       await h.outbox.idle()
@@ -50,6 +53,9 @@ async function harness(
         }),
       onEnqueued: () => {
         h.wakes++
+      },
+      onDropped: (count, type) => {
+        h.dropped[type] = (h.dropped[type] ?? 0) + count
       },
       now,
     },
@@ -117,6 +123,55 @@ describe('webhook outbox: immediate events', () => {
     await h.outbox.close()
   })
 
+  const enter = (i: number) => ({ type: 'user.entered' as const, roomId: `r${i}`, userId: 'u', name: null, activeUsers: 1, at: i })
+  const leave = (i: number) => ({ type: 'user.left' as const, roomId: `r${i}`, userId: 'u', activeUsers: 0, at: i })
+
+  test('past MAX_QUEUED_EVENTS the oldest user events are dropped and counted; the newest are written', async () => {
+    const h = await harness()
+    const original = h.store.enqueueDeliveries.bind(h.store)
+    let fail = true
+    let failures = 0
+    h.store.enqueueDeliveries = async (rows) => {
+      if (fail) {
+        failures++
+        throw new Error('disk full')
+      }
+      return original(rows)
+    }
+    h.outbox.onEvent(leave(-1))
+    await vi.waitFor(() => expect(failures).toBe(1)) // its write failed; a retry waits
+    for (let i = 0; i < MAX_QUEUED_EVENTS + 4; i++) h.outbox.onEvent(enter(i))
+    expect(h.dropped).toEqual({ 'user.left': 1, 'user.entered': 4 })
+    fail = false
+    await vi.waitFor(async () => expect(await h.store.countPendingDeliveries()).toBe(MAX_QUEUED_EVENTS), { timeout: 10_000 })
+    const rooms = new Set((await h.store.listDeliveries({ limit: MAX_QUEUED_EVENTS + 10 })).map((d) => (JSON.parse(d.payload) as { data: { room: string } }).data.room))
+    expect(['r-1', 'r0', 'r3'].filter((r) => rooms.has(r))).toEqual([])
+    expect(rooms.has('r4') && rooms.has(`r${MAX_QUEUED_EVENTS + 3}`)).toBe(true)
+    await h.outbox.close()
+    expect(h.dropped).toEqual({ 'user.left': 1, 'user.entered': 4 })
+  })
+
+  test('an event pushed out of the queue while its batch is being written counts as dropped only if that write fails', async () => {
+    for (const writeFails of [false, true]) {
+      const h = await harness()
+      const original = h.store.enqueueDeliveries.bind(h.store)
+      let failFirst = writeFails
+      h.store.enqueueDeliveries = async (rows) => {
+        if (failFirst) {
+          failFirst = false
+          throw new Error('disk full')
+        }
+        return original(rows)
+      }
+      h.outbox.onEvent(leave(-1)) // its write starts now, and ends after the flood below
+      for (let i = 0; i < MAX_QUEUED_EVENTS + 1; i++) h.outbox.onEvent(enter(i))
+      await vi.waitFor(async () => expect(await h.store.countPendingDeliveries()).toBe(MAX_QUEUED_EVENTS + (writeFails ? 0 : 1)), { timeout: 10_000 })
+      await h.outbox.close()
+      // enter(0) was pushed out from the waiting part of the queue: dropped either way.
+      expect(h.dropped).toEqual(writeFails ? { 'user.left': 1, 'user.entered': 1 } : { 'user.entered': 1 })
+    }
+  })
+
   test('at shutdown a write that fails is given up and logged, not retried forever', async () => {
     const h = await harness()
     h.store.enqueueDeliveries = async () => {
@@ -125,6 +180,7 @@ describe('webhook outbox: immediate events', () => {
     h.outbox.onEvent({ type: 'user.left', roomId: 'r', userId: 'u', activeUsers: 0, at: 1 })
     await h.outbox.close()
     expect(await h.store.listDeliveries({ limit: 10 })).toEqual([])
+    expect(h.dropped).toEqual({ 'user.left': 1 })
   })
 
   test('no endpoints: nothing is described or written', async () => {

@@ -99,6 +99,9 @@ export class Outbox {
   #retryTimer: NodeJS.Timeout | null = null
   #closed = false
   #dropped = 0
+  /** The batch being written, and the events of it that the bound pushed out meanwhile: lost only if it fails. */
+  #batch: ReadonlySet<QueuedEvent> | null = null
+  #pushedOut: QueuedEvent[] = []
 
   /** The one timer for the next look at the stored room changes, and when it fires (#now() time). */
   #changeTimer: NodeJS.Timeout | null = null
@@ -376,7 +379,8 @@ export class Outbox {
   #push(item: QueuedEvent): void {
     if (this.#queue.length >= MAX_QUEUED_EVENTS) {
       const oldest = this.#queue.shift()
-      if (oldest !== undefined) this.#countDropped([oldest])
+      if (oldest !== undefined && this.#batch?.has(oldest) === true) this.#pushedOut.push(oldest)
+      else if (oldest !== undefined) this.#countDropped([oldest])
       if (this.#dropped++ % 1000 === 0) {
         this.#deps.log.error({ dropped: this.#dropped }, 'webhook outbox is not keeping up (store failing?): dropping oldest events')
       }
@@ -396,10 +400,12 @@ export class Outbox {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, WRITE_BATCH)
+      this.#batch = new Set(batch)
       try {
         await this.#write(batch)
         this.#writeFailures = 0
       } catch (err) {
+        this.#countDropped(this.#pushedOut.splice(0))
         if (this.#closed) {
           this.#deps.log.error({ err, events: batch.length }, 'could not write webhook deliveries at shutdown; events lost')
           this.#countDropped(this.#queue.splice(0, batch.length))
@@ -415,6 +421,9 @@ export class Outbox {
         }, retryInMs)
         this.#retryTimer.unref()
         return
+      } finally {
+        this.#batch = null
+        this.#pushedOut = []
       }
       // Drops while this batch was written took events from the head, the batch's own first: remove what
       // is left of it (everything up to its last event, -1 + 1 = nothing when all of it was dropped).
