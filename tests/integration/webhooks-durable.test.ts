@@ -6,10 +6,11 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { Webhook } from 'standardwebhooks'
 import { generateSecret } from '@tandem/server/webhooks/signer'
 import { closeOpenConns, single } from '../helpers/raw-client.js'
+import { POSTGRES_URL, postgresSkip, schemaNames } from '../helpers/postgres.js'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
 
 const cleanups: (() => void | Promise<void>)[] = []
@@ -90,20 +91,34 @@ describe('room.changed survives SIGKILL', () => {
   }, 60_000)
 })
 
-describe('room.created survives SIGKILL', () => {
-  test('killed right after the 201 of POST /v1/rooms: the restarted server delivers room.created', async () => {
+const schemas = schemaNames()
+afterAll(() => schemas.dropAll())
+
+const stores = [
+  { name: 'sqlite', skip: undefined, env: (): Record<string, string> => ({}) },
+  {
+    name: 'postgres',
+    skip: postgresSkip,
+    env: (): Record<string, string> => ({ TANDEM_DATABASE_URL: POSTGRES_URL, TANDEM_DATABASE_SCHEMA: schemas.fresh() }),
+  },
+]
+
+describe.each(stores)('room.created survives SIGKILL ($name)', ({ skip, env: storeEnv }) => {
+  test.skipIf(skip !== undefined)('killed right after the 201 of POST /v1/rooms: the restarted server delivers room.created', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
+    const store = storeEnv()
     const secret = generateSecret()
     const hook = await receiver(secret)
     const adminKey = 'durable-admin-key-0123456789abcdef'
     // A short attempt timeout keeps the lease short: an attempt the kill cut off is retried after 3 s.
-    const env = { TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: secret, TANDEM_ADMIN_KEY: adminKey, TANDEM_WEBHOOK_TIMEOUT_MS: '1000' }
+    const env = { ...store, TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: secret, TANDEM_ADMIN_KEY: adminKey, TANDEM_WEBHOOK_TIMEOUT_MS: '1000' }
     const rooms = ['created-a', 'created-b', 'created-c']
 
     const first = await serve(tmp.dir, env)
     // Several creations in flight; the kill comes the moment the last 201 arrives, before its event
     // can have been turned into a delivery (and perhaps before the others' were).
+    let answered = 0
     const answers = await Promise.all(
       rooms.map((name) =>
         fetch(`http://127.0.0.1:${first.port}/v1/rooms`, {
@@ -111,7 +126,7 @@ describe('room.created survives SIGKILL', () => {
           headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
           body: JSON.stringify({ name }),
         }).then((res) => {
-          if (res.status === 201 && name === rooms[rooms.length - 1]) first.child.kill('SIGKILL')
+          if (++answered === rooms.length) first.child.kill('SIGKILL')
           return res.status
         }),
       ),
