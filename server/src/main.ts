@@ -3,13 +3,13 @@
  *
  *   tandem serve [--host H] [--port P] [--data-dir D] [--database-url URL] [--redis-url URL]
  *   tandem migrate [--database-url URL]
- *   tandem token --room <name> [--room <name> …] [--read-only] [--ttl 1h] [--sub <id>] [--name <n>]
- *   tandem admin-key [--data-dir D]
+ *   tandem token --room <name> [--room <name> …] [--read-only] [--ttl 1h] [--sub <id>] [--name <n>] [--database-url URL]
+ *   tandem admin-key [--data-dir D] [--database-url URL]
  */
 import { parseArgs } from 'node:util'
 import { loadConfig, ConfigError, type Config } from './config.js'
 import { createLogger } from './logger.js'
-import { createServer } from './server.js'
+import { createServer, secretKeeperFor } from './server.js'
 import { resolveVerificationKey } from './auth/keys.js'
 import { defaultTtlFor, mintToken, parseTtl, ttlProblem } from './auth/mint.js'
 import { isValidRoomName } from './errors.js'
@@ -22,7 +22,10 @@ const USAGE = `Usage:
   tandem serve [--host H] [--port P] [--data-dir D] [--database-url URL] [--redis-url URL]
   tandem migrate [--database-url URL]  apply PostgreSQL schema migrations and exit
   tandem token --room <name> [--room <name> ...] [--read-only] [--ttl 1h] [--sub <id>] [--name <name>]
-  tandem admin-key [--data-dir D]      print the REST admin key (generated on first use)
+               [--data-dir D] [--database-url URL]
+  tandem admin-key [--data-dir D] [--database-url URL]
+                                       print the REST admin key (generated on first use; kept in the
+                                       database when TANDEM_DATABASE_URL is set, else in the data dir)
 
 Configuration comes from TANDEM_* environment variables (see README); flags override them.`
 
@@ -131,6 +134,7 @@ async function token(args: string[]): Promise<number> {
       sub: { type: 'string', default: 'cli-user' },
       name: { type: 'string' },
       'data-dir': { type: 'string' },
+      'database-url': { type: 'string' },
     },
     strict: true,
   })
@@ -146,8 +150,8 @@ async function token(args: string[]): Promise<number> {
       return 2
     }
   }
-  const config: Config = loadConfig(process.env, { dataDir: values['data-dir'] })
-  const key = await resolveVerificationKey(config.auth, config.dataDir)
+  const config: Config = loadConfig(process.env, { dataDir: values['data-dir'], databaseUrl: values['database-url'] })
+  const key = await resolveVerificationKey(config.auth, secretKeeperFor(config))
   if (key.kind !== 'secret') {
     console.error('tandem token: this server verifies tokens signed elsewhere (public key or JWKS); mint them with that issuer')
     return 2
@@ -176,11 +180,14 @@ async function token(args: string[]): Promise<number> {
   return 0
 }
 
-/** Prints the admin key the server uses: TANDEM_ADMIN_KEY, else `<data-dir>/admin-key` (created if missing). */
+/**
+ * Prints the admin key the server uses: TANDEM_ADMIN_KEY, else the generated one (created if missing),
+ * kept in `<data-dir>/admin-key`, or with TANDEM_DATABASE_URL in the database.
+ */
 async function adminKey(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { 'data-dir': { type: 'string' } }, strict: true })
-  const config: Config = loadConfig(process.env, { dataDir: values['data-dir'] })
-  const resolved = await resolveAdminKey(config.http.adminKey, config.dataDir)
+  const { values } = parseArgs({ args, options: { 'data-dir': { type: 'string' }, 'database-url': { type: 'string' } }, strict: true })
+  const config: Config = loadConfig(process.env, { dataDir: values['data-dir'], databaseUrl: values['database-url'] })
+  const resolved = await resolveAdminKey(config.http.adminKey, secretKeeperFor(config))
   if (resolved.source === 'generated') console.error(`tandem admin-key: generated a new admin key in ${resolved.path ?? config.dataDir}`)
   process.stdout.write(`${resolved.key}\n`)
   return 0

@@ -30,6 +30,8 @@ export interface WebhookMetrics {
   webhookAttempt(outcome: 'delivered' | 'retry' | 'failed' | 'gone'): void
   /** Pending deliveries in the outbox. */
   webhookQueueDepth(depth: number): void
+  /** user.entered/user.left events given up before they reached the outbox (queue full, or shutdown). */
+  webhookEventsDropped(count: number, type: 'user.entered' | 'user.left'): void
 }
 
 export interface MetricsSources {
@@ -69,6 +71,7 @@ export const METRIC_NAMES = [
   'tandem_pending_bytes',
   'tandem_webhook_attempts_total',
   'tandem_webhook_queue_depth',
+  'tandem_webhook_events_dropped_total',
   'tandem_http_requests_total',
   'tandem_http_request_duration_seconds',
   'tandem_event_loop_lag_seconds',
@@ -179,6 +182,12 @@ export function createMetrics(sources: MetricsSources): Metrics & HttpMetrics {
     registers,
   })
   const webhookQueue = new Gauge({ name: 'tandem_webhook_queue_depth', help: 'Pending webhook deliveries in the outbox.', registers })
+  const webhookDropped = new Counter({
+    name: 'tandem_webhook_events_dropped_total',
+    help: 'user.entered/user.left webhook events given up before they were written to the outbox (queue full, or shutdown), by type.',
+    labelNames: ['type'],
+    registers,
+  })
   const httpRequests = new Counter({
     name: 'tandem_http_requests_total',
     help: 'HTTP requests answered, by route pattern, method and status (499: the client went away first).',
@@ -252,6 +261,9 @@ export function createMetrics(sources: MetricsSources): Metrics & HttpMetrics {
     },
     webhookQueueDepth(depth) {
       webhookQueue.set(depth)
+    },
+    webhookEventsDropped(count, type) {
+      webhookDropped.inc({ type }, count)
     },
     httpRequest(route, method, status, seconds) {
       const labels = { route, method, status: String(status) }

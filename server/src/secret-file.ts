@@ -26,9 +26,39 @@ export interface SecretFileSpec {
 
 export interface SecretFile {
   text: string
-  /** True when this call created the file. */
+  /** True when this call created it. */
   created: boolean
+  /** Where it is kept: the file's path, or the database table that holds it. */
   path: string
+}
+
+/**
+ * Where generated secrets are kept: the data directory (one process, SQLite), or the PostgreSQL schema,
+ * so that every instance and every CLI run on one database agrees on them (persistence/postgres-secrets.ts).
+ */
+export interface SecretKeeper {
+  /** The secret named by `spec.fileName`, created on first use. `path` says where it is kept, for messages. */
+  loadOrCreate(spec: SecretFileSpec): Promise<SecretFile>
+}
+
+/** Keeps secrets as files in `dataDir` (see loadOrCreateSecretFile). */
+export function dataDirSecrets(dataDir: string): SecretKeeper {
+  return { loadOrCreate: (spec) => loadOrCreateSecretFile(dataDir, spec) }
+}
+
+/** A keeper as given: a data directory path, or a keeper. */
+export function secretKeeper(from: string | SecretKeeper): SecretKeeper {
+  return typeof from === 'string' ? dataDirSecrets(from) : from
+}
+
+/** True for text a generated secret may be (also checked for secrets read back from a database). */
+export function isSecretText(text: string): boolean {
+  return SECRET_TEXT_PATTERN.test(text)
+}
+
+/** A new secret: 32 random bytes as base64url text. */
+export function newSecretText(): string {
+  return randomBytes(32).toString('base64url')
 }
 
 /** Reads the secret file in `dataDir`, creating it (and the directory, mode 0700) on first run. */
@@ -42,7 +72,7 @@ export async function loadOrCreateSecretFile(dataDir: string, spec: SecretFileSp
 
 /** Writes a new secret unless the file exists. Returns the text, or null if another run made it first. */
 async function createSecretFile(path: string): Promise<string | null> {
-  const text = randomBytes(32).toString('base64url')
+  const text = newSecretText()
   const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   await writeNewFile(tmp, text)
   try {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { ConfigError, type Config, type StoreConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { loadUws } from './uws.js'
-import { resolveVerificationKey, SECRET_FILE_NAME } from './auth/keys.js'
+import { resolveVerificationKey } from './auth/keys.js'
 import { createTokenVerifier } from './auth/verify.js'
 import type { Store } from './persistence/store.js'
 import { createSqliteStore } from './persistence/sqlite.js'
@@ -19,6 +19,8 @@ import type { Replication } from './rooms/replication.js'
 import { createLocalReplication } from './replication/local.js'
 import { createRedisReplication } from './replication/redis.js'
 import { redactUrlPassword } from './config.js'
+import { postgresSecrets } from './persistence/postgres-secrets.js'
+import { dataDirSecrets, type SecretKeeper } from './secret-file.js'
 import { createRoomEvents, type RoomEvents } from './rooms/events.js'
 import { RoomRegistry } from './rooms/registry.js'
 import { createFanout } from './ws/broadcast.js'
@@ -41,7 +43,6 @@ import { createRestApi } from './http/api.js'
 import type { Router } from './http/router.js'
 import { createWebhooks } from './webhooks/service.js'
 import { webhookRoutes } from './webhooks/routes.js'
-import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 
 /** How long a drain waits for webhook attempts in flight (the rest of the budget is for commits). */
@@ -108,10 +109,11 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
   const instanceId = config.instanceId ?? randomBytes(6).toString('base64url')
   const uws = loadUws()
 
-  const key = await resolveVerificationKey(config.auth, config.dataDir)
+  const secrets = secretKeeperFor(config)
+  const key = await resolveVerificationKey(config.auth, secrets)
   if (key.kind === 'secret' && key.generated) {
     log.info(
-      { secretFile: path.join(config.dataDir, SECRET_FILE_NAME) },
+      { secretFile: key.keptAt },
       'no JWT key configured: generated an HS256 secret; mint a client token with `npx tandem token --room <name>`',
     )
   }
@@ -196,7 +198,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
   app.any('/ws', notAnUpgrade)
   app.any('/ws/*', notAnUpgrade)
 
-  const adminKey = await resolveAdminKey(config.http.adminKey, config.dataDir)
+  const adminKey = await resolveAdminKey(config.http.adminKey, secrets)
   if (adminKey.source === 'generated') {
     log.info({ adminKeyFile: adminKey.path }, 'no TANDEM_ADMIN_KEY configured: generated a REST admin key; print it with `npx tandem admin-key`')
   }
@@ -266,6 +268,27 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     store,
     get connectionCount() {
       return sockets.size
+    },
+  }
+}
+
+/**
+ * Where generated secrets (JWT secret, admin key) are kept: in the PostgreSQL schema when the store is
+ * Postgres, so every instance and CLI run on that database agrees on them; else in the data directory.
+ * Its errors are ConfigErrors naming the setting, like the store's.
+ */
+export function secretKeeperFor(config: Pick<Config, 'store' | 'dataDir'>): SecretKeeper {
+  const cfg = config.store
+  if (cfg.kind !== 'postgres') return dataDirSecrets(config.dataDir)
+  const keeper = postgresSecrets({ url: cfg.url, schema: cfg.schema, timeoutMs: cfg.timeoutMs })
+  return {
+    async loadOrCreate(spec) {
+      try {
+        return await keeper.loadOrCreate(spec)
+      } catch (err) {
+        if (err instanceof PostgresOpenError) throw new ConfigError(err.setting, err.message)
+        throw err
+      }
     },
   }
 }

@@ -402,3 +402,80 @@ describeEachAdapter('Webhook secret rotation', (adapter) => {
     expect(await store.listWebhookEndpoints()).toEqual([{ ...configured, previousSecret: null }])
   })
 })
+
+describeEachAdapter('Recorded room events (room.created / room.deleted)', (adapter) => {
+  const kinds = async (store: Store): Promise<[string, string][]> => (await store.recordedRoomEvents(100)).map((e) => [e.type, e.room])
+
+  test('record changes record their event in their own transaction; no-ops record nothing', async () => {
+    const { store } = await openStore(adapter)
+    expect(await store.recordedRoomEvents(10)).toEqual([])
+    const before = Date.now()
+    const created = await store.createRoom('a', { k: 1 })
+    expect(await store.createRoom('a', {})).toBeNull() // exists: no second event
+    expect((await store.ensureRoom('b')).created).toBe(true)
+    expect((await store.ensureRoom('b')).created).toBe(false)
+    expect((await store.ensureRoom('a')).created).toBe(false)
+    expect(await store.deleteRoom('a', null)).toBe(true)
+    expect(await store.deleteRoom('a', null)).toBe(false) // gone: no second event
+    expect(await store.deleteRoom('never', null)).toBe(false)
+    await store.appendUpdate('log-only', update) // a log without a record still counts as existing
+    expect(await store.deleteRoom('log-only', null)).toBe(true)
+
+    const events = await store.recordedRoomEvents(10)
+    expect(events.map((e) => [e.type, e.room])).toEqual([
+      ['room.created', 'a'],
+      ['room.created', 'b'],
+      ['room.deleted', 'a'],
+      ['room.deleted', 'log-only'],
+    ])
+    // Ids increase in commit order; room.created carries the record's createdAt; times are wall clock.
+    const ids = events.map((e) => e.id)
+    expect([...ids].sort((x, y) => x - y)).toEqual(ids)
+    expect(new Set(ids).size).toBe(4)
+    expect(events[0]?.at).toBe(created?.createdAt)
+    for (const e of events) expect(e.at).toBeGreaterThanOrEqual(before)
+    expect((await store.recordedRoomEvents(2)).map((e) => e.room)).toEqual(['a', 'b'])
+  })
+
+  test('settleRoomEvents turns each event into its deliveries exactly once', async () => {
+    const { store } = await openStore(adapter)
+    await store.createRoom('a', {})
+    await store.createRoom('b', {})
+    await store.deleteRoom('a', null)
+    const [ea, eb, ed] = await store.recordedRoomEvents(10)
+    if (!ea || !eb || !ed) throw new Error('expected three events')
+
+    const first = [
+      { id: ea.id, deliveries: [newDelivery('msg_a1', { eventType: 'room.created' }), newDelivery('msg_a2', { endpointId: 'ep_2', eventType: 'room.created' })] },
+      { id: eb.id, deliveries: [] }, // no endpoint subscribes: only cleared
+    ]
+    await store.settleRoomEvents(first)
+    expect(await kinds(store)).toEqual([['room.deleted', 'a']])
+    expect((await store.listDeliveries({ limit: 10 })).map((d) => [d.id, d.status, d.eventType])).toEqual([
+      ['msg_a1', 'pending', 'room.created'],
+      ['msg_a2', 'pending', 'room.created'],
+    ])
+
+    // Settling again (another instance that read the same events) adds nothing; a fresh event still settles.
+    await store.settleRoomEvents([
+      { id: ea.id, deliveries: [newDelivery('msg_dup', { eventType: 'room.created' })] },
+      { id: ed.id, deliveries: [newDelivery('msg_d1', { eventType: 'room.deleted' })] },
+    ])
+    expect(await store.recordedRoomEvents(10)).toEqual([])
+    expect((await store.listDeliveries({ limit: 10 })).map((d) => d.id)).toEqual(['msg_a1', 'msg_a2', 'msg_d1'])
+    expect(await store.countPendingDeliveries()).toBe(3)
+    await store.settleRoomEvents([])
+  })
+
+  test.runIf(adapter.reopen !== undefined)('recorded events survive close and reopen', async () => {
+    const first = await adapter.open()
+    onTestFinished(() => first.close())
+    await first.createRoom('kept', {})
+    await first.deleteRoom('kept', null)
+    const before = await first.recordedRoomEvents(10)
+    await first.close()
+    const second = await reopenStore(adapter, first)
+    expect(await second.recordedRoomEvents(10)).toEqual(before)
+    expect(before.map((e) => e.type)).toEqual(['room.created', 'room.deleted'])
+  })
+})

@@ -72,8 +72,9 @@ describe.skipIf(postgresSkip !== undefined)('server on PostgreSQL', () => {
   })
 })
 
-/** The admin key a test server generated into its data directory. */
+/** The admin key a test server generated (on Postgres it is kept in the schema). */
 async function adminKeyOf(srv: RunningServer): Promise<string> {
   const { resolveAdminKey } = await import('#server/http/admin-key')
-  return (await resolveAdminKey(srv.config.http.adminKey, srv.config.dataDir)).key
+  const { secretKeeperFor } = await import('#server/server')
+  return (await resolveAdminKey(srv.config.http.adminKey, secretKeeperFor(srv.config))).key
 }

@@ -1,7 +1,9 @@
 /**
  * A room.changed webhook is as durable as the edit that caused it: the debounce lives in the store, so a
  * process SIGKILLed inside the debounce window right after a saved acknowledgement still delivers it
- * (from the next process on the same data directory, or the same Postgres schema). On SQLite and PostgreSQL.
+ * (from the next process on the same data directory, or the same Postgres schema). room.created is
+ * recorded with the room's record, so a process SIGKILLed right after answering 201 still delivers it.
+ * On SQLite and PostgreSQL.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -87,5 +89,46 @@ describeEachStore('room.changed survives SIGKILL', (store) => {
     expect(await second.exited).toBe(0)
     // Announced once: a clean shutdown left nothing for a third process to send again.
     expect(hook.received.filter((d) => d.body.type === 'room.changed')).toHaveLength(1)
+  }, 60_000)
+})
+
+describeEachStore('room.created survives SIGKILL', (store) => {
+  test('killed right after the 201 of POST /v1/rooms: the restarted server delivers room.created', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const secret = generateSecret()
+    const hook = await receiver(secret)
+    const adminKey = 'durable-admin-key-0123456789abcdef'
+    // A short attempt timeout keeps the lease short: an attempt the kill cut off is retried after 3 s.
+    const env = { ...store.env(), TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: secret, TANDEM_ADMIN_KEY: adminKey, TANDEM_WEBHOOK_TIMEOUT_MS: '1000' }
+    const rooms = ['created-a', 'created-b', 'created-c']
+
+    const first = await serve(tmp.dir, env)
+    // Several creations in flight; the kill comes the moment the last 201 arrives, before its event
+    // can have been turned into a delivery (and perhaps before the others' were).
+    let answered = 0
+    const answers = await Promise.all(
+      rooms.map((name) =>
+        fetch(`http://127.0.0.1:${first.port}/v1/rooms`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name }),
+        }).then((res) => {
+          if (++answered === rooms.length) first.child.kill('SIGKILL')
+          return res.status
+        }),
+      ),
+    )
+    expect(answers).toEqual([201, 201, 201])
+    first.child.kill('SIGKILL')
+    expect(await first.exited).toBe('SIGKILL')
+
+    const second = await serve(tmp.dir, env)
+    const createdFor = (room: string): Delivery[] => hook.received.filter((d) => d.body.type === 'room.created' && d.body.data.room === room)
+    await waitFor(() => rooms.every((room) => createdFor(room).length > 0), 'room.created for every created room after the restart', 15_000)
+    second.child.kill('SIGTERM')
+    expect(await second.exited).toBe(0)
+    // At least once, and one logical event each: a repeat (killed mid-attempt) carries the same webhook-id.
+    for (const room of rooms) expect(new Set(createdFor(room).map((d) => d.id)).size).toBe(1)
   }, 60_000)
 })

@@ -25,7 +25,7 @@ async function startApi(opts: { allowPrivate?: boolean } = {}) {
   const events = createRoomEvents(() => {})
   const webhooks = await createWebhooks(
     { url: null, secret: null, previousSecret: null, secretOverlapSec: 86_400, allowPrivate: opts.allowPrivate ?? true, timeoutMs: 1_000, debounceMs: 20, maxWaitMs: 100, maxAttempts: 2, retryBaseMs: 20, retryMaxMs: 100 },
-    { store, events, log: silent, metrics: { webhookAttempt() {}, webhookQueueDepth() {} }, describeRoom: async () => ({ sizeBytes: 1, stateVector: new Uint8Array([0]) }) },
+    { store, events, log: silent, metrics: { webhookAttempt() {}, webhookQueueDepth() {}, webhookEventsDropped() {} }, describeRoom: async () => ({ sizeBytes: 1, stateVector: new Uint8Array([0]) }) },
   )
   const router = new Router({
     log: silent,
@@ -61,7 +61,7 @@ async function startApi(opts: { allowPrivate?: boolean } = {}) {
     const text = await res.text()
     return { status: res.status, json: (text === '' ? null : JSON.parse(text)) as Record<string, unknown> & { error?: { code: string; message: string } } }
   }
-  return { call, events, router }
+  return { call, events, router, store }
 }
 
 async function receiver(status: () => number) {
@@ -101,6 +101,8 @@ describe('webhook REST routes', () => {
     expect(listed.json.webhooks).toEqual([publicView])
     expect(JSON.stringify(listed.json)).not.toContain('whsec_')
 
+    // As RoomService does: the store records the room (and its room.created) first; the event is a hint.
+    await api.store.createRoom('r1', {})
     api.events.emit({ type: 'room.created', roomId: 'r1', at: Date.now() })
     await waitFor(async () => ((await api.call('GET', '/v1/webhooks/deliveries?status=failed')).json.deliveries as unknown[]).length === 1, 'failed delivery')
     const failed = (await api.call('GET', '/v1/webhooks/deliveries?status=failed&limit=10')).json

@@ -124,18 +124,36 @@ interface Running {
   attempts: string[]
 }
 
+/**
+ * Room events as rooms emit them: room.created / room.deleted only after the store changed the record,
+ * which records the webhook event in the same transaction; the emitted event is only a hint.
+ */
+function storeBackedEvents(store: Store, inner: RoomEvents): RoomEvents {
+  return {
+    on: (listener) => inner.on(listener),
+    emit(event) {
+      if (event.type === 'room.created') void store.createRoom(event.roomId, {}).then(() => inner.emit(event))
+      else if (event.type === 'room.deleted') void store.deleteRoom(event.roomId, null).then(() => inner.emit(event))
+      else inner.emit(event)
+    },
+  }
+}
+
 async function startWebhooks(store: Store, opts: Partial<WebhooksOptions> = {}, extra: { resolver?: Resolver } = {}): Promise<Running> {
   const attempts: string[] = []
-  const events = createRoomEvents((err) => {
-    throw err
-  })
+  const events = storeBackedEvents(
+    store,
+    createRoomEvents((err) => {
+      throw err
+    }),
+  )
   const webhooks = await createWebhooks(
     { ...BASE, ...opts },
     {
       store,
       events,
       log: silent,
-      metrics: { webhookAttempt: (o) => attempts.push(o), webhookQueueDepth: () => {} },
+      metrics: { webhookAttempt: (o) => attempts.push(o), webhookQueueDepth: () => {}, webhookEventsDropped: () => {} },
       describeRoom: async (roomId) => ({ sizeBytes: roomId.length * 100, stateVector: new Uint8Array([1, 2, 3]) }),
       ...extra,
     },
@@ -542,14 +560,17 @@ const store = await createSqliteStore({ path: dbPath }, log)
 const events = createRoomEvents(() => {})
 const webhooks = await createWebhooks(
   { url, secret, allowPrivate: false, timeoutMs: 1000, debounceMs: 0, maxWaitMs: 0, maxAttempts: 5, retryBaseMs: 20, retryMaxMs: 200 },
-  { store, events, log, metrics: { webhookAttempt() {}, webhookQueueDepth() {} }, describeRoom: async () => null },
+  { store, events, log, metrics: { webhookAttempt() {}, webhookQueueDepth() {}, webhookEventsDropped() {} }, describeRoom: async () => null },
 )
 process.on('SIGTERM', async () => {
   await webhooks.close()
   await store.close()
   process.exit(0)
 })
-if (mode === 'emit') events.emit({ type: 'room.created', roomId: 'crash-room', at: Date.now() })
+if (mode === 'emit') {
+  await store.createRoom('crash-room', {})
+  events.emit({ type: 'room.created', roomId: 'crash-room', at: Date.now() })
+}
 process.stdout.write('ready\\n')
 setInterval(() => {}, 60_000)
 `

@@ -81,7 +81,7 @@ describe('a wall clock stepped back 10 minutes', () => {
       {
         store,
         log: silent,
-        metrics: { webhookAttempt: () => {}, webhookQueueDepth: () => {} },
+        metrics: { webhookAttempt: () => {}, webhookQueueDepth: () => {}, webhookEventsDropped: () => {} },
         transport: async () => answers[attempts++] ?? answers[1]!,
         resolver: async () => [{ address: '93.184.216.34', family: 4 }],
         random: () => 0.5,

@@ -1,6 +1,6 @@
 /** Which pg failures the Postgres writer waits out and retries (isTransientPgError), and which it does not. */
 import { describe, expect, test } from 'vitest'
-import { isTransientPgError } from '@tandem/server/persistence/postgres'
+import { isTransientPgError } from '#server/persistence/postgres'
 
 const withCode = (message: string, code: string): Error => Object.assign(new Error(message), { code })
 

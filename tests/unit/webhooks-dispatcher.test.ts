@@ -74,7 +74,7 @@ async function setup(
     {
       store,
       log: silent,
-      metrics: { webhookAttempt: (o) => attempts.push(o), webhookQueueDepth: (n) => depths.push(n) },
+      metrics: { webhookAttempt: (o) => attempts.push(o), webhookQueueDepth: (n) => depths.push(n), webhookEventsDropped: () => {} },
       transport,
       resolver: extra.resolver ?? publicResolver,
     },

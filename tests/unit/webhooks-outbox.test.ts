@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, onTestFinished, test, vi } from 'vitest'
 import { pino } from 'pino'
 import { createMemoryStore } from '#server/persistence/memory'
 import type { Store, WebhookEndpoint } from '#server/persistence/store'
-import { Outbox, type DescribeRoom } from '#server/webhooks/outbox'
+import { MAX_QUEUED_EVENTS, Outbox, type DescribeRoom } from '#server/webhooks/outbox'
 
 const silent = pino({ level: 'silent' })
 
@@ -15,6 +15,8 @@ interface Harness {
   outbox: Outbox
   described: string[]
   wakes: number
+  /** user.* events the outbox gave up, by type (what tandem_webhook_events_dropped_total counts). */
+  dropped: Record<string, number>
   payloads(): Promise<{ endpointId: string; body: { type: string; timestamp: string; data: Record<string, unknown> } }[]>
 }
 
@@ -30,6 +32,7 @@ async function harness(
     store,
     described,
     wakes: 0,
+    dropped: {},
     outbox: undefined as unknown as Outbox,
     async payloads() {
       await h.outbox.idle()
@@ -51,6 +54,9 @@ async function harness(
       onEnqueued: () => {
         h.wakes++
       },
+      onDropped: (count, type) => {
+        h.dropped[type] = (h.dropped[type] ?? 0) + count
+      },
       now,
     },
   )
@@ -64,22 +70,31 @@ describe('webhook outbox: immediate events', () => {
       endpoints: [endpoint('ep_all'), endpoint('ep_users', ['user.entered', 'user.left']), endpoint('ep_off', null, 5), endpoint('ep_rooms', ['room.created'])],
     })
     const at = Date.UTC(2026, 4, 1, 10, 0, 0)
+    // room.created/deleted are recorded by the store with the record (at its clock); the event is a hint.
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(at)
+    onTestFinished(() => void vi.useRealTimers())
+    await h.store.createRoom('r1', {})
     h.outbox.onEvent({ type: 'room.created', roomId: 'r1', at })
     h.outbox.onEvent({ type: 'user.entered', roomId: 'r1', userId: 'u1', name: 'Ada', activeUsers: 1, at })
     h.outbox.onEvent({ type: 'user.left', roomId: 'r1', userId: 'u1', activeUsers: 0, at })
+    await h.store.deleteRoom('r1', null)
     h.outbox.onEvent({ type: 'room.deleted', roomId: 'r1', at })
     // internal events are ignored
     h.outbox.onEvent({ type: 'room.loaded', roomId: 'r1' })
     h.outbox.onEvent({ type: 'peer.joined', roomId: 'r1', peerId: 1, userId: 'u1' })
     const rows = await h.payloads()
     const iso = new Date(at).toISOString()
-    expect(rows.filter((r) => r.endpointId === 'ep_all').map((r) => r.body)).toEqual([
+    // One clock instant: ids do not order them, so compare without order.
+    const all = rows.filter((r) => r.endpointId === 'ep_all').map((r) => r.body)
+    expect(all).toHaveLength(4)
+    expect(all).toEqual(expect.arrayContaining([
       { type: 'room.created', timestamp: iso, data: { room: 'r1' } },
       { type: 'user.entered', timestamp: iso, data: { room: 'r1', userId: 'u1', name: 'Ada', activeUsers: 1 } },
       { type: 'user.left', timestamp: iso, data: { room: 'r1', userId: 'u1', activeUsers: 0 } },
       { type: 'room.deleted', timestamp: iso, data: { room: 'r1' } },
-    ])
-    expect(rows.filter((r) => r.endpointId === 'ep_users').map((r) => r.body.type)).toEqual(['user.entered', 'user.left'])
+    ]))
+    expect(rows.filter((r) => r.endpointId === 'ep_users').map((r) => r.body.type).sort()).toEqual(['user.entered', 'user.left'])
     expect(rows.filter((r) => r.endpointId === 'ep_rooms').map((r) => r.body.type)).toEqual(['room.created'])
     expect(rows.filter((r) => r.endpointId === 'ep_off')).toEqual([])
     expect(h.wakes).toBeGreaterThan(0)
@@ -100,12 +115,61 @@ describe('webhook outbox: immediate events', () => {
       }
       return original(rows)
     }
-    expect(() => h.outbox.onEvent({ type: 'room.created', roomId: 'first', at: 1 })).not.toThrow()
+    expect(() => h.outbox.onEvent({ type: 'user.entered', roomId: 'first', userId: 'u', name: null, activeUsers: 1, at: 1 })).not.toThrow()
     await vi.waitFor(() => expect(failures).toBeGreaterThanOrEqual(2), { timeout: 5_000 }) // retried, not dropped
-    h.outbox.onEvent({ type: 'room.created', roomId: 'second', at: 2 })
+    h.outbox.onEvent({ type: 'user.entered', roomId: 'second', userId: 'u', name: null, activeUsers: 1, at: 2 })
     fail = false
     await vi.waitFor(async () => expect((await h.payloads()).map((r) => r.body.data.room)).toEqual(['first', 'second']), { timeout: 5_000 })
     await h.outbox.close()
+  })
+
+  const enter = (i: number) => ({ type: 'user.entered' as const, roomId: `r${i}`, userId: 'u', name: null, activeUsers: 1, at: i })
+  const leave = (i: number) => ({ type: 'user.left' as const, roomId: `r${i}`, userId: 'u', activeUsers: 0, at: i })
+
+  test('past MAX_QUEUED_EVENTS the oldest user events are dropped and counted; the newest are written', async () => {
+    const h = await harness()
+    const original = h.store.enqueueDeliveries.bind(h.store)
+    let fail = true
+    let failures = 0
+    h.store.enqueueDeliveries = async (rows) => {
+      if (fail) {
+        failures++
+        throw new Error('disk full')
+      }
+      return original(rows)
+    }
+    h.outbox.onEvent(leave(-1))
+    await vi.waitFor(() => expect(failures).toBe(1)) // its write failed; a retry waits
+    for (let i = 0; i < MAX_QUEUED_EVENTS + 4; i++) h.outbox.onEvent(enter(i))
+    expect(h.dropped).toEqual({ 'user.left': 1, 'user.entered': 4 })
+    fail = false
+    await vi.waitFor(async () => expect(await h.store.countPendingDeliveries()).toBe(MAX_QUEUED_EVENTS), { timeout: 10_000 })
+    const rooms = new Set((await h.store.listDeliveries({ limit: MAX_QUEUED_EVENTS + 10 })).map((d) => (JSON.parse(d.payload) as { data: { room: string } }).data.room))
+    expect(['r-1', 'r0', 'r3'].filter((r) => rooms.has(r))).toEqual([])
+    expect(rooms.has('r4') && rooms.has(`r${MAX_QUEUED_EVENTS + 3}`)).toBe(true)
+    await h.outbox.close()
+    expect(h.dropped).toEqual({ 'user.left': 1, 'user.entered': 4 })
+  })
+
+  test('an event pushed out of the queue while its batch is being written counts as dropped only if that write fails', async () => {
+    for (const writeFails of [false, true]) {
+      const h = await harness()
+      const original = h.store.enqueueDeliveries.bind(h.store)
+      let failFirst = writeFails
+      h.store.enqueueDeliveries = async (rows) => {
+        if (failFirst) {
+          failFirst = false
+          throw new Error('disk full')
+        }
+        return original(rows)
+      }
+      h.outbox.onEvent(leave(-1)) // its write starts now, and ends after the flood below
+      for (let i = 0; i < MAX_QUEUED_EVENTS + 1; i++) h.outbox.onEvent(enter(i))
+      await vi.waitFor(async () => expect(await h.store.countPendingDeliveries()).toBe(MAX_QUEUED_EVENTS + (writeFails ? 0 : 1)), { timeout: 10_000 })
+      await h.outbox.close()
+      // enter(0) was pushed out from the waiting part of the queue: dropped either way.
+      expect(h.dropped).toEqual(writeFails ? { 'user.left': 1, 'user.entered': 1 } : { 'user.entered': 1 })
+    }
   })
 
   test('at shutdown a write that fails is given up and logged, not retried forever', async () => {
@@ -113,14 +177,17 @@ describe('webhook outbox: immediate events', () => {
     h.store.enqueueDeliveries = async () => {
       throw new Error('disk full')
     }
-    h.outbox.onEvent({ type: 'room.created', roomId: 'r', at: 1 })
+    h.outbox.onEvent({ type: 'user.left', roomId: 'r', userId: 'u', activeUsers: 0, at: 1 })
     await h.outbox.close()
     expect(await h.store.listDeliveries({ limit: 10 })).toEqual([])
+    expect(h.dropped).toEqual({ 'user.left': 1 })
   })
 
   test('no endpoints: nothing is described or written', async () => {
     const h = await harness({ endpoints: [] })
+    await h.store.createRoom('r', {})
     h.outbox.onEvent({ type: 'room.created', roomId: 'r', at: 1 })
+    h.outbox.onEvent({ type: 'user.left', roomId: 'r', userId: 'u', activeUsers: 0, at: 1 })
     await h.outbox.close()
     expect(await h.payloads()).toEqual([])
   })
@@ -258,6 +325,7 @@ describe('webhook outbox: room.changed debounce (recorded by the store with each
     })
     await change(h, 'doomed')
     deleted.add('doomed')
+    await h.store.deleteRoom('doomed', null)
     h.outbox.onEvent({ type: 'room.deleted', roomId: 'doomed', at: Date.now() })
     await vi.advanceTimersByTimeAsync(20_000)
     expect((await h.payloads()).map((r) => r.body.type)).toEqual(['room.deleted'])

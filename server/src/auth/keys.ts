@@ -1,12 +1,13 @@
 /**
  * Resolves the key tokens are verified with: a shared HS256 secret, a PEM public key, a JWKS URL, or (with
- * none configured) a secret generated on first run and kept in the data directory.
+ * none configured) a secret generated on first run and kept in the data directory, or on PostgreSQL in the
+ * database (see secret-file.ts).
  * Everything that can be wrong with a key fails here, at boot, with an error naming the variable.
  */
 import { createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { errorCode, loadOrCreateSecretFile } from '../secret-file.js'
+import { errorCode, secretKeeper, type SecretKeeper } from '../secret-file.js'
 
 export interface AuthOptions {
   /** TANDEM_JWT_SECRET: HS256 shared secret, UTF-8 text (≥ 32 bytes, enforced by config). */
@@ -28,7 +29,8 @@ export interface AuthOptions {
 }
 
 export type VerificationKey =
-  | { kind: 'secret'; key: Uint8Array; generated: boolean }
+  // keptAt: where a generated secret is kept (a file path or the database table); absent when configured.
+  | { kind: 'secret'; key: Uint8Array; generated: boolean; keptAt?: string }
   | { kind: 'public'; key: KeyObject; algorithms: string[] }
   | { kind: 'jwks'; url: URL }
 
@@ -53,7 +55,8 @@ const MIN_RSA_BITS = 2048
 /** 32 random bytes as base64url text. Longer values written by an operator are accepted. */
 const PRIVATE_PEM_PATTERN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/
 
-export async function resolveVerificationKey(opts: AuthOptions, dataDir: string): Promise<VerificationKey> {
+/** `secrets`: where a generated secret is kept, a data directory or a keeper (used only with no key configured). */
+export async function resolveVerificationKey(opts: AuthOptions, secrets: string | SecretKeeper): Promise<VerificationKey> {
   if (opts.secret !== null) {
     return { kind: 'secret', key: new TextEncoder().encode(opts.secret), generated: false }
   }
@@ -64,24 +67,24 @@ export async function resolveVerificationKey(opts: AuthOptions, dataDir: string)
   if (opts.jwksUrl !== null) {
     return { kind: 'jwks', url: parseJwksUrl(opts.jwksUrl) }
   }
-  return { kind: 'secret', ...(await loadOrCreateSecret(dataDir)) }
+  return { kind: 'secret', ...(await loadOrCreateSecret(secrets)) }
 }
 
 /**
- * Returns the secret kept in `<dataDir>/jwt-secret`, creating it (mode 0600) on first run.
+ * Returns the kept secret (`<dataDir>/jwt-secret`, mode 0600, or the database's), creating it on first run.
  *
- * The key is the UTF-8 bytes of the file's base64url text (not the decoded bytes), so the file's content is
- * also a valid TANDEM_JWT_SECRET value: an operator can move to an explicit secret without invalidating tokens.
+ * The key is the UTF-8 bytes of the base64url text (not the decoded bytes), so the kept text is also a
+ * valid TANDEM_JWT_SECRET value: an operator can move to an explicit secret without invalidating tokens.
  */
-export async function loadOrCreateSecret(dataDir: string): Promise<{ key: Uint8Array; generated: boolean }> {
-  const file = await loadOrCreateSecretFile(dataDir, {
+export async function loadOrCreateSecret(secrets: string | SecretKeeper): Promise<{ key: Uint8Array; generated: boolean; keptAt: string }> {
+  const file = await secretKeeper(secrets).loadOrCreate({
     fileName: SECRET_FILE_NAME,
     noun: 'secret',
     holds: 'the token signing secret',
     envVar: 'TANDEM_JWT_SECRET',
     regenerateNote: 'tokens issued with the old one stop working',
   })
-  return { key: new TextEncoder().encode(file.text), generated: file.created }
+  return { key: new TextEncoder().encode(file.text), generated: file.created, keptAt: file.path }
 }
 
 async function readPem(value: string): Promise<string> {

@@ -12,11 +12,13 @@ import type {
   ListDeliveriesOptions,
   ListRoomsOptions,
   NewWebhookDelivery,
+  RecordedRoomEvent,
   RoomChange,
   RoomMetadata,
   RoomRecord,
   Store,
   SettledRoomChange,
+  SettledRoomEvent,
   StoredDocument,
   WebhookDelivery,
   WebhookEndpoint,
@@ -49,6 +51,9 @@ interface MemoryState {
   deliveryMeta: Map<string, { room: string | null; leasedUntil: number | null }>
   /** The store-side debounce of room.changed, written with the appends. */
   changes: Map<string, { firstAt: number; lastAt: number }>
+  /** room.created / room.deleted recorded with the record change, until settled (by id, in id order). */
+  roomEvents: Map<number, RecordedRoomEvent>
+  nextRoomEventId: number
 }
 
 export interface MemoryStoreOptions {
@@ -73,6 +78,8 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     deliveries: new Map(),
     deliveryMeta: new Map(),
     changes: new Map(),
+    roomEvents: new Map(),
+    nextRoomEventId: 1,
   }
   const changeListeners = new Listeners(null)
   const committer = new GroupCommitter<PendingWrite>({
@@ -161,6 +168,7 @@ class MemoryStore implements Store {
     if (this.state.rooms.has(name)) return null
     const now = Date.now()
     this.state.rooms.set(name, { createdAt: now, updatedAt: now, metadata: JSON.stringify(metadata) })
+    this.#recordRoomEvent('room.created', name, now)
     return this.#record(name)
   }
 
@@ -170,6 +178,7 @@ class MemoryStore implements Store {
     if (created) {
       const now = Date.now()
       this.state.rooms.set(name, { createdAt: now, updatedAt: now, metadata: '{}' })
+      this.#recordRoomEvent('room.created', name, now)
     }
     const record = this.#record(name)
     if (!record) throw new Error(`room ${name} vanished while being ensured`)
@@ -210,7 +219,13 @@ class MemoryStore implements Store {
     this.state.rows.delete(name)
     this.state.owners.delete(name)
     if (merged) this.state.tombstones.set(name, merged)
+    if (existed) this.#recordRoomEvent('room.deleted', name, Date.now())
     return existed
+  }
+
+  #recordRoomEvent(type: RecordedRoomEvent['type'], room: string, at: number): void {
+    const id = this.state.nextRoomEventId++
+    this.state.roomEvents.set(id, { id, type, room, at })
   }
 
   // ---- webhook endpoints and outbox ----------------------------------------------------------------
@@ -385,6 +400,30 @@ class MemoryStore implements Store {
       if (next === null || due < next) next = due
     }
     return next
+  }
+
+  async recordedRoomEvents(limit: number): Promise<RecordedRoomEvent[]> {
+    this.#assertOpen()
+    // Map iteration is insertion order, which is id order.
+    return [...this.state.roomEvents.values()].slice(0, clampLimit(limit)).map((e) => ({ ...e }))
+  }
+
+  async settleRoomEvents(events: readonly SettledRoomEvent[]): Promise<void> {
+    this.#assertOpen()
+    // All or nothing, like the SQL transaction: check the delivery ids before changing anything.
+    const ids = new Set<string>()
+    for (const e of events) {
+      if (!this.state.roomEvents.has(e.id)) continue
+      for (const d of e.deliveries) {
+        if (this.state.deliveries.has(d.id) || ids.has(d.id)) throw new Error(`webhook delivery ${d.id} already exists`)
+        ids.add(d.id)
+      }
+    }
+    const rows: NewWebhookDelivery[] = []
+    for (const e of events) {
+      if (this.state.roomEvents.delete(e.id)) rows.push(...e.deliveries)
+    }
+    await this.enqueueDeliveries(rows)
   }
 
   async settleRoomChanges(changes: readonly SettledRoomChange[], now: number): Promise<void> {

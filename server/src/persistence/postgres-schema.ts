@@ -154,6 +154,22 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE $S.webhook_endpoints ADD COLUMN previous_secret text;
   ALTER TABLE $S.webhook_endpoints ADD COLUMN previous_secret_expires_at bigint;
   `,
+  // 3: generated secrets shared by every instance (postgres-secrets.ts); room.created / room.deleted
+  // recorded with the record change, until they become deliveries.
+  `
+  CREATE TABLE $S.tandem_secrets (
+    name text PRIMARY KEY, -- 'jwt-secret', 'admin-key'
+    value text NOT NULL, -- base64url text, used as is (see auth/keys.ts)
+    created_at bigint NOT NULL
+  );
+
+  CREATE TABLE $S.room_events (
+    id bigserial PRIMARY KEY,
+    type text NOT NULL CHECK (type IN ('room.created', 'room.deleted')),
+    room text NOT NULL,
+    at bigint NOT NULL -- wall clock, ms since the epoch
+  );
+  `,
 ]
 
 /** The schema version this code writes and reads. */

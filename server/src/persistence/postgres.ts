@@ -52,10 +52,12 @@ import type {
   ListDeliveriesOptions,
   ListRoomsOptions,
   NewWebhookDelivery,
+  RecordedRoomEvent,
   RoomChange,
   RoomMetadata,
   RoomRecord,
   SettledRoomChange,
+  SettledRoomEvent,
   Store,
   StoredDocument,
   WebhookDelivery,
@@ -302,10 +304,13 @@ class PostgresStore implements Store {
   async createRoom(name: string, metadata: RoomMetadata): Promise<RoomRecord | null> {
     this.#assertOpen()
     const now = Date.now()
+    // One statement, so the room.created event commits with the record (a data-modifying CTE always runs).
     const { rows } = await this.#query<RoomRow>(
       `WITH ins AS (
          INSERT INTO ${this.#s}.rooms (name, created_at, updated_at, metadata) VALUES ($1, $2, $2, $3)
          ON CONFLICT (name) DO NOTHING RETURNING name, created_at, updated_at, metadata
+       ), ev AS (
+         INSERT INTO ${this.#s}.room_events (type, room, at) SELECT 'room.created', name, created_at FROM ins
        )
        SELECT ${this.#roomColumns('ins')} FROM ins`,
       [name, now, JSON.stringify(metadata)],
@@ -322,6 +327,8 @@ class PostgresStore implements Store {
         `WITH ins AS (
            INSERT INTO ${this.#s}.rooms (name, created_at, updated_at, metadata) VALUES ($1, $2, $2, '{}')
            ON CONFLICT (name) DO NOTHING RETURNING name, created_at, updated_at, metadata
+         ), ev AS (
+           INSERT INTO ${this.#s}.room_events (type, room, at) SELECT 'room.created', name, created_at FROM ins
          )
          SELECT ${this.#roomColumns('ins')}, true AS created FROM ins
          UNION ALL
@@ -398,6 +405,9 @@ class PostgresStore implements Store {
       const log = await client.query(`DELETE FROM ${this.#s}.updates WHERE room = $1`, [name])
       await client.query(`DELETE FROM ${this.#s}.room_clients WHERE room = $1`, [name])
       const existed = (record.rowCount ?? 0) + (log.rowCount ?? 0) > 0
+      if (existed) {
+        await client.query(`INSERT INTO ${this.#s}.room_events (type, room, at) VALUES ('room.deleted', $1, $2)`, [name, Date.now()])
+      }
       if (!existed && merged === storedVector) return { existed, generation: before?.generation ?? 0 }
       const bumped = await client.query<{ generation: number }>(
         `INSERT INTO ${this.#s}.room_tombstones (name, state_vector, generation) VALUES ($1, $2, 1)
@@ -663,6 +673,44 @@ class PostgresStore implements Store {
           await client.query(`UPDATE ${this.#s}.room_changes SET first_at = greatest(first_at, $2) WHERE room = $1`, [c.room, c.lastAt])
         }
       }
+    })
+  }
+
+  async recordedRoomEvents(limit: number): Promise<RecordedRoomEvent[]> {
+    this.#assertOpen()
+    const { rows } = await this.#query<{ id: number; type: RecordedRoomEvent['type']; room: string; at: number }>(
+      `SELECT id, type, room, at FROM ${this.#s}.room_events ORDER BY id LIMIT $1`,
+      [clampLimit(limit)],
+    )
+    return rows.map((r) => ({ id: r.id, type: r.type, room: r.room, at: r.at }))
+  }
+
+  async settleRoomEvents(events: readonly SettledRoomEvent[]): Promise<void> {
+    this.#assertOpen()
+    if (events.length === 0) return
+    await this.#transaction(async (client) => {
+      // An instance settling the same event waits on its row lock here and then finds it gone: its
+      // deliveries are not added, so each event becomes deliveries once across the cluster.
+      const { rows } = await client.query<{ id: number }>(`DELETE FROM ${this.#s}.room_events WHERE id = ANY($1::bigint[]) RETURNING id`, [
+        events.map((e) => e.id),
+      ])
+      const cleared = new Set(rows.map((r) => r.id))
+      const deliveries = events.filter((e) => cleared.has(e.id)).flatMap((e) => e.deliveries)
+      if (deliveries.length === 0) return
+      await client.query(
+        `INSERT INTO ${this.#s}.webhook_deliveries
+           (id, endpoint_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at)
+         SELECT id, ep, ev, body, 'pending', 0, at, at, at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS t(id, ep, ev, body, at, n)
+         ORDER BY n`,
+        [
+          deliveries.map((d) => d.id),
+          deliveries.map((d) => d.endpointId),
+          deliveries.map((d) => d.eventType),
+          deliveries.map((d) => d.payload),
+          deliveries.map((d) => d.createdAt),
+        ],
+      )
     })
   }
 

@@ -26,7 +26,10 @@ export interface ListRoomsOptions {
 }
 
 export interface RoomRecords {
-  /** Creates the room's record; null if it already exists. */
+  /**
+   * Creates the room's record; null if it already exists. A created record also records a `room.created`
+   * event in the same transaction (WebhookOutbox.recordedRoomEvents), as does ensureRoom when it creates one.
+   */
   createRoom(name: string, metadata: RoomMetadata): Promise<RoomRecord | null>
   /** The room's record, created with empty metadata when missing; `created` tells which. */
   ensureRoom(name: string): Promise<{ record: RoomRecord; created: boolean }>
@@ -37,7 +40,8 @@ export interface RoomRecords {
   /**
    * Deletes the room's record and every stored update in one transaction (after queued appends have
    * committed), and merges `tombstone` (a state vector) into the room's remembered tombstone.
-   * Returns false when neither a record nor updates existed.
+   * Returns false when neither a record nor updates existed; otherwise records a `room.deleted` event in
+   * the same transaction (WebhookOutbox.recordedRoomEvents).
    *
    * It lives here rather than in DocumentLog because deleting is what ends a room as a resource: REST
    * and the registry call it beside createRoom/getRoom, and "did the room exist" is a question about

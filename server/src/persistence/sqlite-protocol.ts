@@ -6,7 +6,17 @@
  * arrival order, and answers each with a `WorkerResponse` carrying the same id. Startup ends with one
  * `WorkerStartup` message: ready, or the reason the database could not be opened.
  */
-import type { CompactionResult, DeliveryOutcome, DeliveryStatus, NewWebhookDelivery, RoomChange, SettledRoomChange, WebhookDelivery } from './store.js'
+import type {
+  CompactionResult,
+  DeliveryOutcome,
+  DeliveryStatus,
+  NewWebhookDelivery,
+  RecordedRoomEvent,
+  RoomChange,
+  SettledRoomChange,
+  SettledRoomEvent,
+  WebhookDelivery,
+} from './store.js'
 
 /**
  * `writer`: the only connection that writes; it creates and migrates the file and serves every operation.
@@ -83,6 +93,7 @@ export interface ReadCalls {
   nextDueAt: Record<string, never>
   dueRoomChanges: { now: number; quietMs: number; maxWaitMs: number; limit: number }
   nextRoomChangeDueAt: { quietMs: number; maxWaitMs: number }
+  roomEvents: { limit: number }
   ping: Record<string, never>
 }
 
@@ -103,6 +114,7 @@ export interface WorkerCalls extends ReadCalls {
   completeDelivery: { id: string; outcome: DeliveryOutcome; at: number }
   replayDelivery: { id: string; now: number }
   settleRoomChanges: { changes: SettledRoomChange[]; now: number }
+  settleRoomEvents: { events: SettledRoomEvent[] }
   probeWrite: { at: number }
   close: Record<string, never>
 }
@@ -134,6 +146,8 @@ export interface WorkerResults {
   dueRoomChanges: RoomChange[]
   nextRoomChangeDueAt: number | null
   settleRoomChanges: undefined
+  roomEvents: RecordedRoomEvent[]
+  settleRoomEvents: undefined
   probeWrite: undefined
   ping: undefined
   close: undefined

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3'
 import type { EndpointRow, LoadResult, ReadCalls, ReadOp, RoomRow, WorkerResults } from './sqlite-protocol.js'
-import type { RoomChange, WebhookDelivery } from './store.js'
+import type { RecordedRoomEvent, RoomChange, WebhookDelivery } from './store.js'
 
 export type ReadHandlers = { [K in ReadOp]: (args: ReadCalls[K]) => WorkerResults[K] }
 
@@ -168,6 +168,8 @@ export function createReads(db: Database.Database): Reads {
     .prepare<[number, number], number | null>('SELECT MIN(min(last_at + ?, first_at + ?)) FROM room_changes')
     .pluck()
 
+  const selectRoomEvents = db.prepare<[number], RecordedRoomEvent>('SELECT id, type, room, at FROM room_events ORDER BY id LIMIT ?')
+
   return {
     selectRoom,
     selectTombstone,
@@ -185,6 +187,7 @@ export function createReads(db: Database.Database): Reads {
       nextDueAt: () => nextDueAt.get() ?? null,
       dueRoomChanges: ({ now, quietMs, maxWaitMs, limit }) => selectDueChanges.all(now - quietMs, now - maxWaitMs, sqlLimit(limit)),
       nextRoomChangeDueAt: ({ quietMs, maxWaitMs }) => selectNextChangeDue.get(quietMs, maxWaitMs) ?? null,
+      roomEvents: ({ limit }) => selectRoomEvents.all(sqlLimit(limit)),
       ping: () => void ping.get(),
     },
   }

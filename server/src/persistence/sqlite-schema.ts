@@ -95,6 +95,16 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       ALTER TABLE webhook_endpoints ADD COLUMN previous_secret TEXT;
       ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_expires_at INTEGER; -- wall clock; NULL: while set
     `),
+  // 6: room.created / room.deleted recorded with the record change, until they become deliveries.
+  (db) =>
+    db.exec(`
+      CREATE TABLE room_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL CHECK (type IN ('room.created', 'room.deleted')),
+        room TEXT NOT NULL,
+        at INTEGER NOT NULL -- wall clock, ms since the epoch
+      );
+    `),
 ]
 
 function schemaVersion(db: Database.Database): number {

@@ -29,7 +29,7 @@ import type {
 import { DELIVERY_COLUMNS, ENDPOINT_COLUMNS, createReads, sqlLimit } from './sqlite-reads.js'
 import { openReader, openWriter } from './sqlite-schema.js'
 import { mergeStateVectors } from './state-vector.js'
-import type { CompactionResult, NewWebhookDelivery, SettledRoomChange, WebhookDelivery } from './store.js'
+import type { CompactionResult, NewWebhookDelivery, SettledRoomChange, SettledRoomEvent, WebhookDelivery } from './store.js'
 
 type Handlers<Op extends WorkerOp> = { [K in Op]: (args: WorkerCalls[K]) => WorkerResults[K] }
 
@@ -118,16 +118,20 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     'UPDATE rooms SET metadata = ?, updated_at = ? WHERE name = ?',
   )
   const deleteRoomRecord = db.prepare<[string]>('DELETE FROM rooms WHERE name = ?')
+  // In the record change's transaction: a created or deleted room always leaves its webhook event behind.
+  const recordRoomEvent = db.prepare<[string, string, number]>('INSERT INTO room_events (type, room, at) VALUES (?, ?, ?)')
 
   const createRoom = db.transaction((name: string, metadata: string): RoomRow | null => {
     const now = Date.now()
     if (insertRoom.run(name, now, now, metadata).changes === 0) return null
+    recordRoomEvent.run('room.created', name, now)
     return selectRoom.get(name) ?? null
   })
 
   const ensureRoom = db.transaction((name: string): { row: RoomRow; created: boolean } => {
     const now = Date.now()
     const created = insertRoom.run(name, now, now, '{}').changes > 0
+    if (created) recordRoomEvent.run('room.created', name, now)
     const row = selectRoom.get(name)
     if (!row) throw new Error(`room ${name} vanished while being ensured`)
     return { row, created }
@@ -146,6 +150,7 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
       const merged = mergeStateVectors(selectTombstone.get(room) ?? null, tombstone)
       if (merged) upsertTombstone.run(room, merged)
     }
+    if (existed) recordRoomEvent.run('room.deleted', room, Date.now())
     return existed
   })
 
@@ -266,6 +271,14 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     }
   })
 
+  const clearRoomEvent = db.prepare<[number]>('DELETE FROM room_events WHERE id = ?')
+  const settleRoomEvents = db.transaction((events: readonly SettledRoomEvent[]) => {
+    for (const e of events) {
+      if (clearRoomEvent.run(e.id).changes === 0) continue // settled already
+      for (const d of e.deliveries) insertDelivery.run(d.id, d.endpointId, d.eventType, d.payload, d.createdAt, d.createdAt, d.createdAt)
+    }
+  })
+
   const probe = db.prepare<[number]>('INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at')
 
   const replayDelivery = db.transaction((id: string, now: number): WebhookDelivery | null => {
@@ -303,6 +316,7 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     },
     replayDelivery: ({ id, now }) => replayDelivery(id, now),
     settleRoomChanges: ({ changes, now }) => void settleRoomChanges(changes, now),
+    settleRoomEvents: ({ events }) => void settleRoomEvents(events),
     probeWrite: ({ at }) => void probe.run(at),
     // Closing the last connection checkpoints the WAL into the main file and removes the -wal file
     // (the adapter closes the reader first, so the writer's connection is the last one).

@@ -29,11 +29,13 @@ import type {
   ListDeliveriesOptions,
   ListRoomsOptions,
   NewWebhookDelivery,
+  RecordedRoomEvent,
   RoomChange,
   RoomMetadata,
   RoomRecord,
   Store,
   SettledRoomChange,
+  SettledRoomEvent,
   StoredDocument,
   WebhookDelivery,
   WebhookEndpoint,
@@ -431,6 +433,19 @@ class SqliteStore implements Store {
       deliveries: deliveries.map(({ id, endpointId }) => ({ id, endpointId })),
     }))
     return this.#write('settleRoomChanges', { changes: plain, now })
+  }
+
+  recordedRoomEvents(limit: number): Promise<RecordedRoomEvent[]> {
+    return this.#read('roomEvents', { limit })
+  }
+
+  settleRoomEvents(events: readonly SettledRoomEvent[]): Promise<void> {
+    // Only the contract's fields cross the thread boundary.
+    const plain = events.map(({ id, deliveries }) => ({
+      id,
+      deliveries: deliveries.map(({ id: deliveryId, endpointId, eventType, payload, createdAt }) => ({ id: deliveryId, endpointId, eventType, payload, createdAt })),
+    }))
+    return this.#write('settleRoomEvents', { events: plain })
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------------

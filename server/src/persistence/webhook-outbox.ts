@@ -1,6 +1,7 @@
 /**
- * The webhook side of the store: endpoints, the durable outbox of deliveries, and the room changes that
- * appends record (the store-side debounce of `room.changed`). webhooks/ calls it. An adapter implements it
+ * The webhook side of the store: endpoints, the durable outbox of deliveries, the room changes that
+ * appends record (the store-side debounce of `room.changed`) and the room events that record changes
+ * record (`room.created`, `room.deleted`). webhooks/ calls it. An adapter implements it
  * over the same storage as the document log, because appendUpdate records the room change in the append's commit.
  */
 export interface WebhookEndpoint {
@@ -65,6 +66,28 @@ export interface RoomChange {
   readonly firstAt: number
   /** When the latest one was committed. */
   readonly lastAt: number
+}
+
+/**
+ * A room created or deleted, recorded by createRoom/ensureRoom (when they created the record) and deleteRoom
+ * (when something existed) in the transaction of that change, and waiting to become deliveries: so a
+ * `room.created` or `room.deleted` webhook is as durable as the record change that caused it.
+ */
+export interface RecordedRoomEvent {
+  /** Increasing in the order the events committed (per store). */
+  readonly id: number
+  readonly type: 'room.created' | 'room.deleted'
+  readonly room: string
+  /** When it happened: wall clock, ms since the epoch (the record's createdAt for room.created). */
+  readonly at: number
+}
+
+/** What the outbox made of a recorded room event (see settleRoomEvents). */
+export interface SettledRoomEvent {
+  /** RecordedRoomEvent.id */
+  readonly id: number
+  /** Its deliveries, one per subscribed endpoint; none to only clear it. */
+  readonly deliveries: readonly NewWebhookDelivery[]
 }
 
 /** What the outbox made of a due room change (see settleRoomChanges). */
@@ -137,4 +160,12 @@ export interface WebhookOutbox {
    * the room changed again after `lastAt`: then it stays, counted from `lastAt`.
    */
   settleRoomChanges(changes: readonly SettledRoomChange[], now: number): Promise<void>
+  /** Up to `limit` recorded room.created/room.deleted events not yet turned into deliveries, oldest first. */
+  recordedRoomEvents(limit: number): Promise<RecordedRoomEvent[]>
+  /**
+   * In one transaction, for each event: removes it and, only if it was still recorded (no one settled it
+   * first, e.g. another instance), adds its deliveries (pending, attempts 0, due at their createdAt). So
+   * each recorded event becomes its deliveries exactly once.
+   */
+  settleRoomEvents(events: readonly SettledRoomEvent[]): Promise<void>
 }

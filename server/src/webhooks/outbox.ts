@@ -8,13 +8,27 @@
  * the next process finds the change and announces it. The store says when a commit recorded changes
  * (onRoomChanges), which arms the one timer; the rooms' own room.changed events are not needed.
  *
- * The other events (room.created/deleted, user.entered/left) are written as they come: the RoomEvents
- * listener is synchronous and never throws, so it queues them and a single writer drains the queue into
- * the store in order. A failed write is retried with backoff (a full disk recovers); past
- * MAX_QUEUED_EVENTS the oldest are dropped, and every drop is logged with a count.
+ * `room.created` and `room.deleted` are recorded by the store in the transaction that creates or deletes
+ * the record (WebhookOutbox.recordedRoomEvents), so they are as durable as the change itself. This class
+ * turns recorded events into deliveries, removing each event in the transaction that adds its deliveries:
+ * at once when this process's room event says one was recorded, and at start for those a killed process
+ * left behind.
+ *
+ * `user.entered` / `user.left` have no stored cause (a connection is not data), so they are queued in
+ * memory: the RoomEvents listener is synchronous and never throws, and a single writer drains the queue
+ * into the store in order. A failed write is retried with backoff (a full disk recovers); past
+ * MAX_QUEUED_EVENTS the oldest are dropped, and every drop is counted (onDropped) and logged. A process
+ * killed before the writer ran loses what was queued.
  */
 import type { Logger } from 'pino'
-import type { NewWebhookDelivery, RoomChange, SettledRoomChange, WebhookEndpoint, WebhookOutbox } from '../persistence/webhook-outbox.js'
+import type {
+  NewWebhookDelivery,
+  RoomChange,
+  SettledRoomChange,
+  SettledRoomEvent,
+  WebhookEndpoint,
+  WebhookOutbox,
+} from '../persistence/webhook-outbox.js'
 import type { RoomEvent } from '../rooms/events.js'
 import { processNow, type Now } from '../clock.js'
 import { generateId } from './signer.js'
@@ -43,6 +57,8 @@ export interface OutboxOptions {
 export interface OutboxDeps {
   readonly store: WebhookOutbox
   readonly log: Logger
+  /** Called with the number of user.* events given up (queue full, or not written by shutdown). */
+  readonly onDropped?: (count: number, type: QueuedEvent['type']) => void
   readonly describeRoom: DescribeRoom
   /** Called after rows were written, to wake the dispatcher. */
   readonly onEnqueued: () => void
@@ -52,7 +68,7 @@ export interface OutboxDeps {
 
 /** Base64 state vectors longer than this are left out, keeping room.changed bodies well under 20 KB. */
 export const MAX_STATE_VECTOR_BASE64 = 16 * 1024
-/** Events waiting for the store; past this the oldest are dropped (the store is down or far behind). */
+/** user.* events waiting for the store; past this the oldest are dropped (the store is down or far behind). */
 export const MAX_QUEUED_EVENTS = 10_000
 const WRITE_BATCH = 256
 /** Room changes turned into deliveries per store transaction. */
@@ -64,8 +80,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 /** "Everything is due" for close(): a time every stored change lies far before. */
 const FAR_FUTURE = Number.MAX_SAFE_INTEGER / 2
 
+/** Recorded room events turned into deliveries per store transaction. */
+const ROOM_EVENT_BATCH = 256
+
 interface QueuedEvent {
-  readonly type: Exclude<WebhookEventType, 'room.changed'>
+  readonly type: 'user.entered' | 'user.left'
   readonly at: number
   readonly data: Record<string, unknown>
 }
@@ -80,6 +99,9 @@ export class Outbox {
   #retryTimer: NodeJS.Timeout | null = null
   #closed = false
   #dropped = 0
+  /** The batch being written, and the events of it that the bound pushed out meanwhile: lost only if it fails. */
+  #batch: ReadonlySet<QueuedEvent> | null = null
+  #pushedOut: QueuedEvent[] = []
 
   /** The one timer for the next look at the stored room changes, and when it fires (#now() time). */
   #changeTimer: NodeJS.Timeout | null = null
@@ -88,6 +110,12 @@ export class Outbox {
   /** A look was asked for while one was running: run another when it ends. */
   #settleAgain = false
   #settleFailures = 0
+
+  /** Turning recorded room.created/room.deleted into deliveries: one run at a time, another if asked meanwhile. */
+  #eventsRun: Promise<void> | null = null
+  #eventsAgain = false
+  #eventsTimer: NodeJS.Timeout | null = null
+  #eventsFailures = 0
 
   constructor(opts: OutboxOptions, deps: OutboxDeps) {
     this.#opts = opts
@@ -107,6 +135,7 @@ export class Outbox {
     // one read, which re-arms the timer for the real due time.
     this.#unwatch = this.#deps.store.onRoomChanges(() => this.#lookAt(this.#now() + Math.min(this.#opts.debounceMs, this.#opts.maxWaitMs)))
     this.#lookAt(this.#now())
+    this.#settleEventsSoon()
   }
 
   /** The RoomEvents listener. Synchronous; never throws; ignores events it does not deliver. */
@@ -115,7 +144,8 @@ export class Outbox {
     switch (event.type) {
       case 'room.created':
       case 'room.deleted':
-        return this.#push({ type: event.type, at: event.at, data: { room: event.roomId } })
+        return this.#settleEventsSoon() // recorded by the store with the record change
+
       case 'room.changed':
         return // recorded by the store with the append that caused it (see start)
       case 'user.entered':
@@ -142,9 +172,10 @@ export class Outbox {
 
   /** Resolves once everything queued so far has been written (or is waiting for a retry). */
   async idle(): Promise<void> {
-    while (this.#writing !== null || this.#settling !== null) {
+    while (this.#writing !== null || this.#settling !== null || this.#eventsRun !== null) {
       await this.#writing
       await this.#settling
+      await this.#eventsRun
     }
   }
 
@@ -161,17 +192,25 @@ export class Outbox {
       this.#clearChangeTimer()
       if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
       this.#retryTimer = null
+      if (this.#eventsTimer !== null) clearTimeout(this.#eventsTimer)
+      this.#eventsTimer = null
       await this.idle()
       try {
         await this.#settle(true)
       } catch (err) {
         this.#deps.log.warn({ err }, 'could not announce room changes at shutdown; the next start will')
       }
+      try {
+        await this.#settleEvents()
+      } catch (err) {
+        this.#deps.log.warn({ err }, 'could not turn recorded room events into deliveries at shutdown; the next start will')
+      }
       this.#kick()
     }
     await this.idle()
     if (this.#queue.length > 0) {
       this.#deps.log.error({ events: this.#queue.length }, 'could not write webhook events before shutdown; events lost')
+      this.#countDropped(this.#queue)
       this.#queue = []
     }
   }
@@ -279,11 +318,69 @@ export class Outbox {
     }
   }
 
-  // ---- the other events --------------------------------------------------------------------------
+  // ---- room.created / room.deleted -----------------------------------------------------------------
+
+  /** Turns recorded room events into deliveries now, or right after the run in progress. */
+  #settleEventsSoon(): void {
+    if (this.#closed) return
+    if (this.#eventsRun !== null) {
+      this.#eventsAgain = true
+      return
+    }
+    if (this.#eventsTimer !== null) return // a retry is scheduled; it reads everything recorded
+    this.#eventsAgain = false
+    this.#eventsRun = this.#settleEvents().then(
+      () => {
+        this.#eventsFailures = 0
+        this.#eventsRun = null
+        if (this.#eventsAgain) this.#settleEventsSoon()
+      },
+      (err: unknown) => {
+        this.#eventsRun = null
+        const retryInMs = backoff(++this.#eventsFailures)
+        this.#deps.log.error({ err, retryInMs }, 'could not turn room events into webhook deliveries; will retry')
+        this.#eventsTimer = setTimeout(() => {
+          this.#eventsTimer = null
+          this.#settleEventsSoon()
+        }, retryInMs)
+        this.#eventsTimer.unref()
+      },
+    )
+  }
+
+  async #settleEvents(): Promise<void> {
+    const { store } = this.#deps
+    for (;;) {
+      const recorded = await store.recordedRoomEvents(ROOM_EVENT_BATCH)
+      if (recorded.length === 0) return
+      const endpoints = await this.#endpoints()
+      const settled = recorded.map((event): SettledRoomEvent => {
+        const targets = endpoints.filter((e) => subscribes(e, event.type))
+        const body = JSON.stringify({ type: event.type, timestamp: iso(event.at), data: { room: event.room } } satisfies WebhookPayload)
+        const createdAt = this.#now()
+        const deliveries = targets.map((e) => ({ id: generateId('msg_', createdAt), endpointId: e.id, eventType: event.type, payload: body, createdAt }))
+        return { id: event.id, deliveries }
+      })
+      await store.settleRoomEvents(settled)
+      if (settled.some((s) => s.deliveries.length > 0)) this.#deps.onEnqueued()
+      if (recorded.length < ROOM_EVENT_BATCH) return
+    }
+  }
+
+  // ---- user.entered / user.left -------------------------------------------------------------------
+
+  #countDropped(events: readonly QueuedEvent[]): void {
+    for (const type of ['user.entered', 'user.left'] as const) {
+      const n = events.filter((e) => e.type === type).length
+      if (n > 0) this.#deps.onDropped?.(n, type)
+    }
+  }
 
   #push(item: QueuedEvent): void {
     if (this.#queue.length >= MAX_QUEUED_EVENTS) {
-      this.#queue.shift()
+      const oldest = this.#queue.shift()
+      if (oldest !== undefined && this.#batch?.has(oldest) === true) this.#pushedOut.push(oldest)
+      else if (oldest !== undefined) this.#countDropped([oldest])
       if (this.#dropped++ % 1000 === 0) {
         this.#deps.log.error({ dropped: this.#dropped }, 'webhook outbox is not keeping up (store failing?): dropping oldest events')
       }
@@ -303,13 +400,15 @@ export class Outbox {
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, WRITE_BATCH)
+      this.#batch = new Set(batch)
       try {
         await this.#write(batch)
         this.#writeFailures = 0
       } catch (err) {
+        this.#countDropped(this.#pushedOut.splice(0))
         if (this.#closed) {
           this.#deps.log.error({ err, events: batch.length }, 'could not write webhook deliveries at shutdown; events lost')
-          this.#queue.splice(0, batch.length)
+          this.#countDropped(this.#queue.splice(0, batch.length))
           continue
         }
         // Kept at the head of the queue (in order) and retried: a store that fails now (a full disk) may
@@ -322,6 +421,9 @@ export class Outbox {
         }, retryInMs)
         this.#retryTimer.unref()
         return
+      } finally {
+        this.#batch = null
+        this.#pushedOut = []
       }
       // Drops while this batch was written took events from the head, the batch's own first: remove what
       // is left of it (everything up to its last event, -1 + 1 = nothing when all of it was dropped).

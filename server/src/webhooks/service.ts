@@ -148,6 +148,7 @@ export async function createWebhooks(opts: WebhooksOptions, deps: WebhooksDeps):
     log,
     describeRoom: deps.describeRoom,
     onEnqueued: () => dispatcher.wake(),
+    onDropped: (count, type) => deps.metrics.webhookEventsDropped(count, type),
     now: deps.now ?? processNow,
   })
   const unsubscribe = deps.events.on(outbox.onEvent)
