@@ -269,9 +269,19 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     forged.clientID = (a.docs.get(room) as Y.Doc).clientID
     const before = Y.encodeStateVector(forged)
     forged.getText('t').insert(4, ' (not really)')
+    // Continuing her history: left out of what is stored, the connection stays.
     b.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forged, before) })
+    await b.roundTrip(room)
+    expect(b.closeInfo).toBeNull()
+    expect(s2.server.registry.get(room)?.doc.getText('t').toString()).toBe('mine')
+    // Jumping ahead of her clock (the forgery that would make her next edits vanish): closed, 1008.
+    forged.getText('pad').insert(0, 'x'.repeat(32))
+    const ahead = Y.encodeStateVector(forged)
+    forged.getText('t').insert(0, 'bob: ')
+    b.send(room, { type: 'update', update: Y.encodeStateAsUpdate(forged, ahead) })
     expect((await b.closedWith(10_000)).code).toBe(1008)
     expect(s2.server.registry.get(room)?.doc.getText('t').toString()).toBe('mine')
+    expect(s1.server.registry.get(room)?.doc.getText('t').toString()).toBe('mine')
   })
 
   test('a kick on one instance closes the user’s connections on the other', async (ctx) => {

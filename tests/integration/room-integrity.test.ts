@@ -387,12 +387,9 @@ describe('storage failure', () => {
     await waitFor(async () => (await storedText(running, room)) === 'saved unsaved', 'the re-sent edit to be stored')
   })
 
-  // KNOWN BUG (found by tests/integration/fuzz-durability.test.ts, not fixed here): the room relays an
-  // edit to the other peers before its commit. When the commit is lost (storage failure, or SIGKILL),
-  // another user's client holds content under the author's clientID that the server lacks; its resync
-  // carries it, the ownership check takes it for a forgery (1008), and since every reconnect resends the
-  // same sync step 2 that client can never rejoin, nor save its own edits. `test.fails` keeps the
-  // expected behaviour written down until the room is changed; remove `.fails` with the fix.
+  // The room relays an edit to the other peers before its commit. When the commit fails, another user's
+  // client holds content under the author's clientID that the store lacks; the room keeps what it held
+  // and stores it on its next load, so that client's resync finds it there.
   test("a client holding another user's relayed edit whose commit failed can rejoin after recovery", async () => {
     const control = controllableStore()
     const running = await serve({}, control.store)
