@@ -129,6 +129,8 @@ export async function startServer(kind, opts = {}) {
         TANDEM_ALLOW_ANONYMOUS: 'true',
         TANDEM_STORE: store,
         TANDEM_LOG_LEVEL: 'warn',
+        // Every bench client connects from 127.0.0.1: the per-address cap (256) would refuse most of them.
+        TANDEM_MAX_CONNECTIONS_PER_ADDRESS: '0',
         ...(database && { TANDEM_DATABASE_URL: database.url, TANDEM_DATABASE_SCHEMA: database.schema }),
         ...opts.env,
       })

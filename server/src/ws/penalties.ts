@@ -30,13 +30,20 @@ export class RatePenalties {
   }
 }
 
-/** The users a socket acts for: its upgrade token's, and on the multiplexed framing each room's. */
+/**
+ * The users a socket acts for: its upgrade token's, and on the multiplexed framing each room's. Tokenless
+ * clients (TANDEM_ALLOW_ANONYMOUS) all share one identity, so penalising it would lock every one of them
+ * out for one flooder: they are left out, and only their socket's own buckets apply.
+ */
 export function usersOf(data: SocketData): Set<string> {
   const users = new Set<string>()
-  if (data.kind === 'single') users.add(data.principal.userId)
+  const add = (principal: { userId: string; expiresAtMs: number | null } | null): void => {
+    if (principal !== null && principal.expiresAtMs !== null) users.add(principal.userId)
+  }
+  if (data.kind === 'single') add(data.principal)
   else {
-    if (data.principal !== null) users.add(data.principal.userId)
-    for (const binding of data.bindings.values()) if (binding.principal !== null) users.add(binding.principal.userId)
+    add(data.principal)
+    for (const binding of data.bindings.values()) add(binding.principal)
   }
   return users
 }
