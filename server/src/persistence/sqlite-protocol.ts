@@ -6,7 +6,7 @@
  * arrival order, and answers each with a `WorkerResponse` carrying the same id. Startup ends with one
  * `WorkerStartup` message: ready, or the reason the database could not be opened.
  */
-import type { CompactionResult, DeliveryOutcome, DeliveryStatus, NewWebhookDelivery, RoomChange, SettledRoomChange, WebhookDelivery } from './store.js'
+import type { CompactionResult, DeliveryOutcome, DeliveryStatus, NewVersion, NewWebhookDelivery, RoomChange, SettledRoomChange, WebhookDelivery } from './store.js'
 
 /**
  * `writer`: the only connection that writes; it creates and migrates the file and serves every operation.
@@ -59,6 +59,18 @@ export interface RoomRow {
   sizeBytes: number
 }
 
+/** A `room_versions` row without its document; `kind` as stored (checked by the table). */
+export interface VersionRow {
+  id: string
+  room: string
+  createdAt: number
+  kind: string
+  label: string | null
+  author: string | null
+  sizeBytes: number
+  fingerprint: Uint8Array
+}
+
 /** A `webhook_endpoints` row; `events` is a JSON array or null. */
 export interface EndpointRow {
   id: string
@@ -83,6 +95,9 @@ export interface ReadCalls {
   nextDueAt: Record<string, never>
   dueRoomChanges: { now: number; quietMs: number; maxWaitMs: number; limit: number }
   nextRoomChangeDueAt: { quietMs: number; maxWaitMs: number }
+  listVersions: { room: string; before: string | null; limit: number }
+  getVersion: { room: string; id: string }
+  getVersionUpdate: { room: string; id: string }
   ping: Record<string, never>
 }
 
@@ -104,6 +119,8 @@ export interface WorkerCalls extends ReadCalls {
   replayDelivery: { id: string; now: number }
   settleRoomChanges: { changes: SettledRoomChange[]; now: number }
   probeWrite: { at: number }
+  saveVersion: { version: NewVersion; keepAuto: number | null }
+  deleteVersion: { room: string; id: string }
   close: Record<string, never>
 }
 
@@ -135,6 +152,11 @@ export interface WorkerResults {
   nextRoomChangeDueAt: number | null
   settleRoomChanges: undefined
   probeWrite: undefined
+  listVersions: VersionRow[]
+  getVersion: VersionRow | null
+  getVersionUpdate: Uint8Array | null
+  saveVersion: VersionRow | null
+  deleteVersion: boolean
   ping: undefined
   close: undefined
 }
