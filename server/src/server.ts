@@ -32,6 +32,8 @@ import type { WsContext } from './ws/context.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { CLOSE_CODE } from './errors.js'
 import { RoomService } from './rooms/service.js'
+import { VersionService } from './rooms/versions.js'
+import { versionRoutes } from './http/versions.js'
 import { resolveAdminKey } from './http/admin-key.js'
 import { createRestApi } from './http/api.js'
 import type { Router } from './http/router.js'
@@ -124,6 +126,18 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     idleUnloadMs: config.rooms.idleUnloadMs,
     keepaliveMs: config.rooms.keepaliveMs,
     autoCreate: config.rooms.autoCreate,
+    autoVersions:
+      config.versions.keepAuto === 0
+        ? null
+        : { quietMs: config.versions.quietMs, maxIntervalMs: config.versions.maxIntervalMs, take: (room): Promise<void> => versions.takeAuto(room) },
+  })
+  const versions: VersionService = new VersionService({
+    store,
+    registry,
+    events,
+    broadcast: fanout.broadcast,
+    log: log.child({ component: 'versions' }),
+    settings: config.versions,
   })
 
   const penalties = new RatePenalties()
@@ -196,7 +210,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     metrics,
     describeRoom: (roomId) => rooms.describe(roomId),
   })
-  rest.router.add(...webhookRoutes(webhooks))
+  rest.router.add(...versionRoutes(versions), ...webhookRoutes(webhooks))
   deps.routes?.(rest.router)
   rest.router.attach(app)
 

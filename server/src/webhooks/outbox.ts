@@ -19,7 +19,7 @@ import type { RoomEvent } from '../rooms/events.js'
 import { processNow, type Now } from '../clock.js'
 import { generateId } from './signer.js'
 
-export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.deleted', 'room.changed', 'user.entered', 'user.left'] as const
+export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.deleted', 'room.changed', 'room.restored', 'user.entered', 'user.left'] as const
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
 
 /** What the lead's wiring reports about a room for `room.changed`; null when the room no longer exists. */
@@ -129,6 +129,12 @@ export class Outbox {
           type: event.type,
           at: event.at,
           data: { room: event.roomId, userId: event.userId, activeUsers: event.activeUsers },
+        })
+      case 'room.restored':
+        return this.#push({
+          type: event.type,
+          at: event.at,
+          data: { room: event.roomId, version: event.versionId, beforeRestore: event.beforeRestoreId, restoredBy: event.restoredBy },
         })
       default:
         return // room.loaded, room.unloaded, peer.*: internal
