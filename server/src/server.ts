@@ -232,6 +232,7 @@ export async function createServer(config: Config, deps: ServerDeps = {}): Promi
     // Writes debounced room.changed events to the outbox; attempts cut off here retry after the restart.
     await webhooks.close(Math.min(config.webhooks.timeoutMs, WEBHOOK_DRAIN_GRACE_MS))
     await bus.close()
+    await versions.close()
     await store.close()
     metrics.close()
     log.info('server closed')

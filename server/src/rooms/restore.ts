@@ -51,9 +51,10 @@ type RootKind = 'text' | 'map' | 'array' | 'xml' | 'empty'
  * `current`, under the scratch doc's own fresh clientID, in one transaction:
  *
  * - Y.Map roots: keys the version lacks are deleted, keys whose value differs are set (nested types cloned);
- * - Y.Text, Y.Array and Y.XmlFragment roots (and roots whose kind changed): when their content differs,
- *   every live item is deleted and the version's content inserted (text with its formatting, elements
- *   with their attributes and children).
+ * - Y.Text, Y.Array and Y.XmlFragment roots: the longest common prefix and suffix (text with the same
+ *   formatting; children with the same structure) are kept, and the middle is replaced by the version's
+ *   (text with its formatting, elements with their attributes and children, cloned);
+ * - a root whose kind changed: every live item is deleted and the version's content inserted.
  *
  * Only items of `current` are deleted, so edits concurrent with the restore (made by clients on top of
  * `current`) survive it, merged as Yjs merges any concurrent edit.
@@ -88,8 +89,19 @@ function restoreRoot(tr: Y.Transaction, scratch: Y.Doc, version: Y.Doc, key: str
   const haveKind = have ? kindOf(have) : 'empty'
   const wantKind = want ? kindOf(want) : 'empty'
   if (haveKind === 'empty' && wantKind === 'empty') return
-  if (haveKind === 'map' && wantKind === 'map') return restoreMap(scratch.getMap(key), version.getMap(key))
-  if (haveKind === wantKind && stableJson(structure(typed(scratch, key, haveKind))) === stableJson(structure(typed(version, key, wantKind)))) return
+  if (haveKind === wantKind) {
+    // Same kind: change only what differs, so the update (and the tombstones it leaves) stays small.
+    switch (haveKind) {
+      case 'map':
+        return restoreMap(scratch.getMap(key), version.getMap(key))
+      case 'text':
+        return restoreText(scratch.getText(key), version.getText(key))
+      case 'array':
+        return restoreSequence(scratch.getArray(key), version.getArray(key).toArray(), cloneValue)
+      case 'xml':
+        return restoreSequence(scratch.getXmlFragment(key), version.getXmlFragment(key).toArray(), (node) => (node as Y.XmlElement).clone())
+    }
+  }
   // Before any typed getter converts it, so this works whatever the root held.
   if (have) clearType(tr, have)
   switch (wantKind) {
@@ -107,6 +119,90 @@ function restoreRoot(tr: Y.Transaction, scratch: Y.Doc, version: Y.Doc, key: str
       return
     }
   }
+}
+
+interface Sequence {
+  readonly length: number
+  toArray(): unknown[]
+  delete(index: number, length: number): void
+  insert(index: number, content: never[]): void
+}
+
+/** Keeps the longest common prefix and suffix of children (compared by structure), replaces the middle. */
+function restoreSequence(have: Sequence, want: readonly unknown[], clone: (value: unknown) => unknown): void {
+  const haveKeys = have.toArray().map((v) => stableJson(structure(v)))
+  const wantKeys = want.map((v) => stableJson(structure(v)))
+  const [prefix, suffix] = commonEnds(haveKeys.length, wantKeys.length, (i, j) => haveKeys[i] === wantKeys[j])
+  const deleted = haveKeys.length - prefix - suffix
+  if (deleted > 0) have.delete(prefix, deleted)
+  const inserted = want.slice(prefix, want.length - suffix)
+  if (inserted.length > 0) have.insert(prefix, inserted.map(clone) as never[])
+}
+
+type DeltaOp = { insert?: unknown; attributes?: Record<string, unknown> }
+
+/**
+ * Keeps the longest common prefix and suffix of the text whose formatting also matches, replaces the
+ * middle with the version's text and formatting.
+ */
+function restoreText(have: Y.Text, want: Y.Text): void {
+  const haveDelta = have.toDelta() as DeltaOp[]
+  const wantDelta = want.toDelta() as DeltaOp[]
+  const haveFlat = flatten(haveDelta)
+  const wantFlat = flatten(wantDelta)
+  let [prefix, suffix] = commonEnds(haveFlat.length, wantFlat.length, (i, j) => haveFlat.charCodeAt(i) === wantFlat.charCodeAt(j))
+  // Never split a surrogate pair.
+  if (prefix > 0 && isHighSurrogate(haveFlat.charCodeAt(prefix - 1))) prefix -= 1
+  if (suffix > 0 && isLowSurrogate(haveFlat.charCodeAt(haveFlat.length - suffix))) suffix -= 1
+  const same = (from: number, to: number, wantFrom: number): boolean =>
+    stableJson(structure(sliceDelta(haveDelta, from, to))) === stableJson(structure(sliceDelta(wantDelta, wantFrom, wantFrom + to - from)))
+  if (!same(0, prefix, 0)) prefix = 0
+  if (!same(haveFlat.length - suffix, haveFlat.length, wantFlat.length - suffix)) suffix = 0
+  const deleted = haveFlat.length - prefix - suffix
+  const inserted = sliceDelta(wantDelta, prefix, wantFlat.length - suffix)
+  if (deleted === 0 && inserted.length === 0) return
+  if (deleted > 0) have.delete(prefix, deleted)
+  if (inserted.length > 0) have.applyDelta([...(prefix > 0 ? [{ retain: prefix }] : []), ...inserted.map(cloneDeltaOp)])
+}
+
+/** The text of a delta, one placeholder per embed, so positions match Y.Text's. */
+function flatten(delta: readonly DeltaOp[]): string {
+  return delta.map((op) => (typeof op.insert === 'string' ? op.insert : '\ufffc')).join('')
+}
+
+/** The ops covering positions [from, to) of a delta, each insert cut to the range. */
+function sliceDelta(delta: readonly DeltaOp[], from: number, to: number): DeltaOp[] {
+  const out: DeltaOp[] = []
+  let pos = 0
+  for (const op of delta) {
+    const len = typeof op.insert === 'string' ? op.insert.length : 1
+    const start = Math.max(from, pos)
+    const end = Math.min(to, pos + len)
+    if (start < end) {
+      const insert = typeof op.insert === 'string' ? op.insert.slice(start - pos, end - pos) : op.insert
+      out.push(op.attributes ? { insert, attributes: op.attributes } : { insert })
+    }
+    pos += len
+    if (pos >= to) break
+  }
+  return out
+}
+
+/** Lengths of the common prefix and (non-overlapping) common suffix of two sequences. */
+function commonEnds(a: number, b: number, equal: (i: number, j: number) => boolean): [number, number] {
+  let prefix = 0
+  while (prefix < a && prefix < b && equal(prefix, prefix)) prefix++
+  let suffix = 0
+  while (suffix < a - prefix && suffix < b - prefix && equal(a - 1 - suffix, b - 1 - suffix)) suffix++
+  return [prefix, suffix]
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code < 0xdc00
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code < 0xe000
 }
 
 function restoreMap(have: Y.Map<unknown>, want: Y.Map<unknown>): void {
@@ -141,21 +237,6 @@ function kindOf(type: AnyType): RootKind {
   }
   for (const item of type._map.values()) if (!item.deleted) return 'map'
   return 'empty'
-}
-
-function typed(doc: Y.Doc, key: string, kind: RootKind): unknown {
-  switch (kind) {
-    case 'text':
-      return doc.getText(key)
-    case 'map':
-      return doc.getMap(key)
-    case 'array':
-      return doc.getArray(key)
-    case 'xml':
-      return doc.getXmlFragment(key)
-    case 'empty':
-      return null
-  }
 }
 
 /** A value ready to insert into another doc: shared types and subdocuments cannot be integrated twice. */

@@ -21,7 +21,8 @@ import type { RoomEvents } from './events.js'
 import type { Broadcast } from './peer.js'
 import type { RoomRegistry } from './registry.js'
 import type { Room } from './room.js'
-import { restoreUpdate, snapshotOf, snapshotOfUpdate, type DocSnapshot } from './restore.js'
+import { snapshotOf, snapshotOfUpdate, type DocSnapshot } from './restore.js'
+import { RestoreThread } from './restore-thread.js'
 import { docToJson } from './service.js'
 
 export interface VersionSettings {
@@ -70,11 +71,18 @@ export class VersionService {
   #counter = 0
   /** Restores per room run one at a time: two computed from the same state would insert both versions. */
   readonly #restores = new Map<string, Promise<unknown>>()
+  /** Computes restore updates off the event loop (hundreds of ms for a MiB-sized document). */
+  readonly #thread = new RestoreThread()
 
   constructor(private readonly deps: VersionServiceDeps) {}
 
   get settings(): VersionSettings {
     return this.deps.settings
+  }
+
+  /** Stops the restore thread (restores in flight fail). */
+  close(): Promise<void> {
+    return this.#thread.close()
   }
 
   async list(room: string, opts: { limit: number; before?: string }): Promise<VersionPage> {
@@ -161,10 +169,13 @@ export class VersionService {
     const targetUpdate = target === null ? null : await this.deps.store.getVersionUpdate(name, id)
     if (target === null || targetUpdate === null) throw versionNotFound(name, id)
     if (room.state !== 'active') room = await this.deps.registry.getOrLoad(name, { create: false })
-    // Synchronously, from one state: what the before-restore version holds, and the update undoing it.
+    // From one state: what the before-restore version holds, and the update that turns it into the
+    // version. Edits arriving meanwhile are not in that update's delete set, so they survive it.
     const current = snapshotOf(room.doc)
-    const update = restoreUpdate(current.update, targetUpdate)
-    const beforeRestore = await this.#save(name, 'before-restore', null, author, current)
+    const [update, beforeRestore] = await Promise.all([
+      this.#thread.compute(current.update, targetUpdate),
+      this.#save(name, 'before-restore', null, author, current),
+    ])
     if (update !== null) {
       // Unloaded meanwhile: the stored log holds at least `current`, so the update applies to a fresh load.
       if (room.state !== 'active') room = await this.deps.registry.getOrLoad(name, { create: false })
