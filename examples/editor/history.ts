@@ -149,11 +149,11 @@ export function mountHistory(opts: HistoryOptions): void {
 
   // The server tells every window when someone restored; the text itself arrives as an ordinary edit.
   provider.on('stateless', (payload) => {
-    let notice: { type?: string; restoredBy?: string | null } | null = null
+    let notice: { type?: string; restoredBy?: string | null }
     try {
       notice = JSON.parse(payload) as { type?: string; restoredBy?: string | null }
     } catch {
-      return
+      return // not JSON: another app message
     }
     if (notice?.type !== 'room.restored') return
     say(`${notice.restoredBy ?? 'Someone'} restored an earlier version.`)
