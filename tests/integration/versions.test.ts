@@ -13,7 +13,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { createMemoryStore } from '#server/persistence/memory'
 import type { Store } from '#server/persistence/store'
-import { TandemClient, type RoomProvider } from '../../client-sdk/src/index.js'
+import { TandemApi, TandemClient, TandemError, type RoomProvider } from '../../client-sdk/src/index.js'
 import { startServer, token, waitFor, type RunningServer } from '../helpers/server.js'
 import { ADMIN_KEY, RestClient } from './rest-client.js'
 
@@ -327,6 +327,8 @@ describe('version history', () => {
     expect(ids).toEqual(created.map((v) => v.id).reverse())
     const doc = await rest.call('GET', `/v1/rooms/${room}/versions/${created[2]?.id}/doc?format=json`)
     expect(doc.json).toEqual({ text: '012' })
+    const one = await rest.call('GET', `/v1/rooms/${room}/versions/${created[2]?.id}`)
+    expect([one.status, one.json]).toEqual([200, created[2]])
 
     // Unloaded: the version is taken from the stored log.
     a.destroy()
@@ -396,5 +398,32 @@ describe('version history', () => {
     a.destroy()
     await waitFor(() => srv.server.registry.size === 0, 'the room to unload')
     expect((await listAll(rest, room)).map((v) => v.id)).toEqual([named.id])
+  })
+
+  test('the SDK’s REST client covers the version routes', async () => {
+    const { srv } = await server({ TANDEM_STORE: 'memory' })
+    const api = new TandemApi({ baseUrl: `http://127.0.0.1:${srv.port}`, adminKey: ADMIN_KEY })
+    const room = freshRoom('sdk')
+    await api.createRoom({ name: room })
+    const update = (text: string): Uint8Array => {
+      const d = new Y.Doc()
+      d.getText('text').insert(0, text)
+      return Y.encodeStateAsUpdate(d)
+    }
+    await api.applyRoomUpdate(room, update('one'))
+    const v = await api.createVersion(room, { label: 'one', author: 'sdk-user' })
+    expect(v).toMatchObject({ kind: 'named', label: 'one', author: 'sdk-user' })
+    expect(await api.getVersion(room, v.id)).toEqual(v)
+    expect((await api.listVersions(room, { limit: 10 })).versions).toEqual([v])
+    expect(await api.getVersionDocJson(room, v.id)).toEqual({ text: 'one' })
+    expect(docOf(await api.getVersionDoc(room, v.id)).getText('text').toString()).toBe('one')
+    await api.applyRoomUpdate(room, update('two'))
+    const restored = await api.restoreVersion(room, v.id)
+    expect(restored.restored).toEqual(v)
+    expect(await api.getRoomDocJson(room)).toEqual({ text: 'one' })
+    await api.deleteVersion(room, v.id)
+    const err = await api.getVersion(room, v.id).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(TandemError)
+    expect((err as TandemError).code).toBe('version_not_found')
   })
 })
