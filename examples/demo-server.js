@@ -7,6 +7,8 @@
  *  - `GET /`, `/chat`, `/editor`, `/richtext`, `/whiteboard`: the pages; `GET /demo/assets/:file`: their bundles.
  *  - `GET /demo/token?room=demo-…&name=…&user=…`: a 10-minute token for one `demo-` room, signed with
  *    the server's key. It stands in for your app's backend; a production server has no such route.
+ *  - `/demo/versions…`: version history of `demo-` rooms (list, save, preview, restore) for the editor's
+ *    History panel, relayed to the REST API with the admin key, as your backend would call it.
  *  - The webhook bot on 127.0.0.1 (random port), configured as the server's TANDEM_WEBHOOK_URL with a
  *    `whsec_` secret kept in `<data-dir>/demo-webhook-secret`.
  */
@@ -49,13 +51,35 @@ const CONTENT_TYPES = {
 }
 
 /**
- * The demo routes: pages, bundles and the demo token route.
- * @param {{ signingKey: () => Promise<Uint8Array | null>, issuer: string | null, audience: string | null, assetsDir?: string }} opts
+ * The demo routes: pages, bundles, the demo token route and the version-history relay.
+ * @param {{ signingKey: () => Promise<Uint8Array | null>, issuer: string | null, audience: string | null, assetsDir?: string, api?: () => { url: string, adminKey: string } }} opts
  *   `signingKey` resolves to the server's HS256 secret, or null when tokens are verified with a public key or JWKS.
+ *   `api` says where the REST API is and its admin key (for the version-history routes).
  * @returns {import('#server/http/router').Route[]}
  */
 export function demoRoutes(opts) {
   const assetsDir = opts.assetsDir ?? ASSETS_DIR
+  const demoRoom = roomName.refine((room) => room.startsWith(DEMO_ROOM_PREFIX), `only ${DEMO_ROOM_PREFIX}… rooms`)
+  const versionId = z.string().regex(/^ver_[0-9a-z]{1,64}$/)
+  const displayName = z.string().trim().min(1).max(40).optional()
+  const relayed = { description: 'What the REST API answered (JSON).', json: z.unknown() }
+
+  /**
+   * Calls the REST API as an app backend would, with the admin key, and answers with what it answered.
+   * @param {string} method @param {string} pathname @param {unknown} [body]
+   */
+  const relay = async (method, pathname, body) => {
+    if (!opts.api) throw new AppError('unavailable', 'version history is not wired in this demo server')
+    const { url, adminKey } = opts.api()
+    const res = await fetch(`${url}${pathname}`, {
+      method,
+      headers: { authorization: `Bearer ${adminKey}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    })
+    const text = await res.text()
+    return { status: res.status, contentType: 'application/json', body: text === '' ? '{}' : text }
+  }
+  const roomPath = (/** @type {string} */ room) => `/v1/rooms/${encodeURIComponent(room)}/versions`
   const html = { description: 'An HTML page.', content: { type: 'text/html' } }
 
   /** @param {string} file @param {string} contentType */
@@ -136,6 +160,54 @@ export function demoRoutes(opts) {
         return jsonReply(200, { token, expiresAt: new Date(Date.now() + DEMO_TOKEN_TTL_SEC * 1000).toISOString() })
       },
     }),
+    defineRoute({
+      method: 'GET',
+      path: '/demo/versions',
+      operationId: 'demoListVersions',
+      summary: "A demo room's versions, newest first (demo mode only)",
+      description: 'Relays GET /v1/rooms/{room}/versions with the admin key: the part your backend plays.',
+      tag: 'demo',
+      auth: 'public',
+      query: z.object({ room: demoRoom }),
+      responses: { 200: relayed },
+      handle: ({ query }) => relay('GET', `${roomPath(query.room)}?limit=50`),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/demo/versions',
+      operationId: 'demoSaveVersion',
+      summary: 'Save a named version of a demo room (demo mode only)',
+      description: 'Relays POST /v1/rooms/{room}/versions with the admin key, recording `name` as the author.',
+      tag: 'demo',
+      auth: 'public',
+      query: z.object({ room: demoRoom, name: displayName }),
+      body: { kind: 'json', schema: z.strictObject({ label: z.string().trim().min(1).max(200) }) },
+      responses: { 201: relayed },
+      handle: ({ query, body }) => relay('POST', roomPath(query.room), { label: body.label, ...(query.name !== undefined && { author: query.name }) }),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/demo/version-doc',
+      operationId: 'demoVersionDoc',
+      summary: "A demo room's version as JSON, for a read-only preview (demo mode only)",
+      tag: 'demo',
+      auth: 'public',
+      query: z.object({ room: demoRoom, id: versionId }),
+      responses: { 200: relayed },
+      handle: ({ query }) => relay('GET', `${roomPath(query.room)}/${query.id}/doc?format=json`),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/demo/restore',
+      operationId: 'demoRestoreVersion',
+      summary: 'Restore a version of a demo room (demo mode only)',
+      description: 'Relays POST /v1/rooms/{room}/versions/{id}/restore with the admin key; every open editor changes live.',
+      tag: 'demo',
+      auth: 'public',
+      query: z.object({ room: demoRoom, id: versionId, name: displayName }),
+      responses: { 200: relayed },
+      handle: ({ query }) => relay('POST', `${roomPath(query.room)}/${query.id}/restore`, query.name !== undefined ? { author: query.name } : {}),
+    }),
   ]
 }
 
@@ -207,6 +279,7 @@ export async function startDemos(options = {}) {
     signingKey: () => (signingKey ??= resolveVerificationKey(config.auth, config.dataDir).then((key) => (key.kind === 'secret' ? key.key : null))),
     issuer: config.auth.issuer,
     audience: config.auth.audience,
+    api: () => ({ url: tandemUrl, adminKey: adminKey.key }),
   })
 
   let server

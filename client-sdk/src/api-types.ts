@@ -194,6 +194,79 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rooms/{room}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a room's versions, newest first, with cursor paging */
+        get: operations["listVersions"];
+        put?: never;
+        /** Save a named version of the document as it is now */
+        post: operations["createVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room}/versions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get one version (without its document) */
+        get: operations["getVersion"];
+        put?: never;
+        post?: never;
+        /** Delete a version */
+        delete: operations["deleteVersion"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room}/versions/{id}/doc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a version's document as one binary Yjs update, or as JSON */
+        get: operations["getVersionDoc"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room}/versions/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a version: the document changes to the version's content, live, for every client
+         * @description Moves forward, never rewrites history: first a `before-restore` version of the current document is saved (restore it to undo), then one ordinary Yjs update turns the document into the version's content. That update is broadcast to connected clients, stored and acknowledged like any edit; the answer comes once it is durably stored. Edits clients make meanwhile are kept, merged as Yjs merges concurrent edits. Emits the `room.restored` webhook and a stateless message `{"type":"room.restored",…}` to multiplexed clients.
+         */
+        post: operations["restoreVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks": {
         parameters: {
             query?: never;
@@ -303,7 +376,7 @@ export interface components {
                  * @description Stable snake_case code.
                  * @enum {string}
                  */
-                code: "token_missing" | "token_invalid" | "token_expired" | "forbidden" | "invalid_room_name" | "room_not_found" | "room_exists" | "bad_request" | "not_found" | "payload_too_large" | "unavailable" | "internal" | "method_not_allowed" | "unsupported_media_type" | "minting_disabled" | "webhook_not_found" | "webhook_managed_by_config" | "delivery_not_found" | "document_too_large" | "request_timeout" | "header_fields_too_large" | "too_many_connections" | "rate_limited";
+                code: "token_missing" | "token_invalid" | "token_expired" | "forbidden" | "invalid_room_name" | "room_not_found" | "room_exists" | "bad_request" | "not_found" | "payload_too_large" | "unavailable" | "internal" | "method_not_allowed" | "unsupported_media_type" | "minting_disabled" | "webhook_not_found" | "webhook_managed_by_config" | "delivery_not_found" | "document_too_large" | "request_timeout" | "header_fields_too_large" | "too_many_connections" | "rate_limited" | "version_not_found";
                 /** @description Human-readable detail; may change between releases. */
                 message: string;
             };
@@ -1939,6 +2012,870 @@ export interface operations {
             };
         };
     };
+    listVersions: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–200. */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Room name: 1–128 characters, letters, digits and . _ : - (not starting with a symbol). The same grammar as WebSocket URLs. */
+                room: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of versions, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Newest first. */
+                        versions: {
+                            /** @description Version id (`ver_…`); newer versions have greater ids. */
+                            id: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 UTC timestamp
+                             * @example 2026-01-31T12:00:00.000Z
+                             */
+                            createdAt: string;
+                            /**
+                             * @description `auto`: taken after the room went quiet or during long editing; `named`: saved on request; `before-restore`: the document right before a restore replaced it.
+                             * @enum {string}
+                             */
+                            kind: "auto" | "named" | "before-restore";
+                            label: string | null;
+                            /** @description The `sub` of who asked for it; null for automatic versions and for the admin key. */
+                            author: string | null;
+                            /** @description Bytes of the version's document (one Yjs update). */
+                            sizeBytes: number;
+                        }[];
+                        /** @description Pass as `cursor` for the next (older) page; null on the last page. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: `bad_request`, `invalid_room_name`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "bad_request" | "invalid_room_name";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `token_missing`, `token_invalid`, `token_expired`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "token_missing" | "token_invalid" | "token_expired";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `room_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "room_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `internal`. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "internal";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Room name: 1–128 characters, letters, digits and . _ : - (not starting with a symbol). The same grammar as WebSocket URLs. */
+                room: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Shown in the history; at most 200 characters. */
+                    label?: string;
+                    /** @description Who the version is recorded for, when the admin key calls on a user's behalf. An admin token's own `sub` is used otherwise (and overrides this). */
+                    author?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The new version. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Version id (`ver_…`); newer versions have greater ids. */
+                        id: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 UTC timestamp
+                         * @example 2026-01-31T12:00:00.000Z
+                         */
+                        createdAt: string;
+                        /**
+                         * @description `auto`: taken after the room went quiet or during long editing; `named`: saved on request; `before-restore`: the document right before a restore replaced it.
+                         * @enum {string}
+                         */
+                        kind: "auto" | "named" | "before-restore";
+                        label: string | null;
+                        /** @description The `sub` of who asked for it; null for automatic versions and for the admin key. */
+                        author: string | null;
+                        /** @description Bytes of the version's document (one Yjs update). */
+                        sizeBytes: number;
+                    };
+                };
+            };
+            /** @description Error: `bad_request`, `invalid_room_name`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "bad_request" | "invalid_room_name";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `token_missing`, `token_invalid`, `token_expired`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "token_missing" | "token_invalid" | "token_expired";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `room_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "room_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "payload_too_large";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unsupported_media_type";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `internal`. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "internal";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Room name: 1–128 characters, letters, digits and . _ : - (not starting with a symbol). The same grammar as WebSocket URLs. */
+                room: string;
+                /** @description Version id (`ver_…`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Version id (`ver_…`); newer versions have greater ids. */
+                        id: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO 8601 UTC timestamp
+                         * @example 2026-01-31T12:00:00.000Z
+                         */
+                        createdAt: string;
+                        /**
+                         * @description `auto`: taken after the room went quiet or during long editing; `named`: saved on request; `before-restore`: the document right before a restore replaced it.
+                         * @enum {string}
+                         */
+                        kind: "auto" | "named" | "before-restore";
+                        label: string | null;
+                        /** @description The `sub` of who asked for it; null for automatic versions and for the admin key. */
+                        author: string | null;
+                        /** @description Bytes of the version's document (one Yjs update). */
+                        sizeBytes: number;
+                    };
+                };
+            };
+            /** @description Error: `bad_request`, `invalid_room_name`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "bad_request" | "invalid_room_name";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `token_missing`, `token_invalid`, `token_expired`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "token_missing" | "token_invalid" | "token_expired";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `room_not_found`, `version_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "room_not_found" | "version_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `internal`. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "internal";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    deleteVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Room name: 1–128 characters, letters, digits and . _ : - (not starting with a symbol). The same grammar as WebSocket URLs. */
+                room: string;
+                /** @description Version id (`ver_…`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: `bad_request`, `invalid_room_name`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "bad_request" | "invalid_room_name";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `token_missing`, `token_invalid`, `token_expired`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "token_missing" | "token_invalid" | "token_expired";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `room_not_found`, `version_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "room_not_found" | "version_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `internal`. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "internal";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getVersionDoc: {
+        parameters: {
+            query?: {
+                /** @description `binary`: one Yjs update; `json`: every top-level shared type as JSON. */
+                format?: "binary" | "json";
+            };
+            header?: never;
+            path: {
+                /** @description Room name: 1–128 characters, letters, digits and . _ : - (not starting with a symbol). The same grammar as WebSocket URLs. */
+                room: string;
+                /** @description Version id (`ver_…`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `format=binary` (default): application/octet-stream, apply with Y.applyUpdate to an empty Y.Doc for a read-only preview. `format=json`: application/json, shaped like `GET /v1/rooms/{room}/doc?format=json`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Error: `bad_request`, `invalid_room_name`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "bad_request" | "invalid_room_name";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `token_missing`, `token_invalid`, `token_expired`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "token_missing" | "token_invalid" | "token_expired";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `room_not_found`, `version_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "room_not_found" | "version_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `internal`. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "internal";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    restoreVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Room name: 1–128 characters, letters, digits and . _ : - (not starting with a symbol). The same grammar as WebSocket URLs. */
+                room: string;
+                /** @description Version id (`ver_…`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Who restored, when the admin key calls on a user's behalf (as for creating a version). */
+                    author?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Restored and stored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The version whose content the document now holds. */
+                        restored: {
+                            /** @description Version id (`ver_…`); newer versions have greater ids. */
+                            id: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 UTC timestamp
+                             * @example 2026-01-31T12:00:00.000Z
+                             */
+                            createdAt: string;
+                            /**
+                             * @description `auto`: taken after the room went quiet or during long editing; `named`: saved on request; `before-restore`: the document right before a restore replaced it.
+                             * @enum {string}
+                             */
+                            kind: "auto" | "named" | "before-restore";
+                            label: string | null;
+                            /** @description The `sub` of who asked for it; null for automatic versions and for the admin key. */
+                            author: string | null;
+                            /** @description Bytes of the version's document (one Yjs update). */
+                            sizeBytes: number;
+                        };
+                        /** @description The document as it was right before the restore; restore it to undo. */
+                        beforeRestore: {
+                            /** @description Version id (`ver_…`); newer versions have greater ids. */
+                            id: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601 UTC timestamp
+                             * @example 2026-01-31T12:00:00.000Z
+                             */
+                            createdAt: string;
+                            /**
+                             * @description `auto`: taken after the room went quiet or during long editing; `named`: saved on request; `before-restore`: the document right before a restore replaced it.
+                             * @enum {string}
+                             */
+                            kind: "auto" | "named" | "before-restore";
+                            label: string | null;
+                            /** @description The `sub` of who asked for it; null for automatic versions and for the admin key. */
+                            author: string | null;
+                            /** @description Bytes of the version's document (one Yjs update). */
+                            sizeBytes: number;
+                        };
+                    };
+                };
+            };
+            /** @description Error: `bad_request`, `invalid_room_name`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "bad_request" | "invalid_room_name";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `token_missing`, `token_invalid`, `token_expired`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "token_missing" | "token_invalid" | "token_expired";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `room_not_found`, `version_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "room_not_found" | "version_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `request_timeout`. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "request_timeout";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `payload_too_large`, `document_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "payload_too_large" | "document_too_large";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unsupported_media_type";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `internal`. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "internal";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
     listWebhooks: {
         parameters: {
             query?: never;
@@ -1960,7 +2897,7 @@ export interface operations {
                             id: string;
                             url: string;
                             /** @description Delivered event types; null means all. */
-                            events: ("room.created" | "room.deleted" | "room.changed" | "user.entered" | "user.left")[] | null;
+                            events: ("room.created" | "room.deleted" | "room.changed" | "room.restored" | "user.entered" | "user.left")[] | null;
                             /**
                              * Format: date-time
                              * @description ISO 8601 UTC timestamp
@@ -2057,7 +2994,7 @@ export interface operations {
                      *       "user.entered"
                      *     ]
                      */
-                    events?: ("room.created" | "room.deleted" | "room.changed" | "user.entered" | "user.left")[] | null;
+                    events?: ("room.created" | "room.deleted" | "room.changed" | "room.restored" | "user.entered" | "user.left")[] | null;
                 };
             };
         };
@@ -2073,7 +3010,7 @@ export interface operations {
                         id: string;
                         url: string;
                         /** @description Delivered event types; null means all. */
-                        events: ("room.created" | "room.deleted" | "room.changed" | "user.entered" | "user.left")[] | null;
+                        events: ("room.created" | "room.deleted" | "room.changed" | "room.restored" | "user.entered" | "user.left")[] | null;
                         /**
                          * Format: date-time
                          * @description ISO 8601 UTC timestamp
@@ -2341,7 +3278,7 @@ export interface operations {
                         id: string;
                         url: string;
                         /** @description Delivered event types; null means all. */
-                        events: ("room.created" | "room.deleted" | "room.changed" | "user.entered" | "user.left")[] | null;
+                        events: ("room.created" | "room.deleted" | "room.changed" | "room.restored" | "user.entered" | "user.left")[] | null;
                         /**
                          * Format: date-time
                          * @description ISO 8601 UTC timestamp

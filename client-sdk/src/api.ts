@@ -40,6 +40,18 @@ export type RoomUsers = JsonResponse<operations['listRoomUsers'], 200>
 export type BroadcastBody = JsonBody<operations['broadcastToRoom']>
 /** Answer of a broadcast: how many connections the room had when the message was sent. */
 export type BroadcastResult = JsonResponse<operations['broadcastToRoom'], 200>
+/** A version of a room's document: id, createdAt, kind (`auto`, `named`, `before-restore`), label, author, sizeBytes. */
+export type Version = JsonResponse<operations['getVersion'], 200>
+/** Query of `GET /v1/rooms/{room}/versions`: `limit` (1–200, default 50), `cursor` (a previous page's `nextCursor`). */
+export type ListVersionsQuery = NonNullable<QueryParams<operations['listVersions']>>
+/** One page of versions, newest first; `nextCursor` is null on the last page. */
+export type VersionPage = JsonResponse<operations['listVersions'], 200>
+/** Body of `POST /v1/rooms/{room}/versions`: `{ label?, author? }`. */
+export type CreateVersionBody = JsonBody<operations['createVersion']>
+/** Body of `POST /v1/rooms/{room}/versions/{id}/restore`: `{ author? }`. */
+export type RestoreVersionBody = JsonBody<operations['restoreVersion']>
+/** Answer of a restore: the version restored and the `before-restore` version that undoes it. */
+export type RestoreResult = JsonResponse<operations['restoreVersion'], 200>
 /** Body of `POST /v1/tokens`: `{ sub, name?, rooms, ttl?, admin? }`. */
 export type MintTokenBody = JsonBody<operations['mintToken']>
 /** A minted client token and when it expires. */
@@ -239,6 +251,53 @@ export class TandemApi {
    */
   broadcastToRoom(room: string, body: BroadcastBody, options?: RequestOptions): Promise<BroadcastResult> {
     return this.#request('post', '/v1/rooms/{room}/broadcast', { params: { room }, json: body }, 'json', options) as Promise<BroadcastResult>
+  }
+
+  // ---- versions ------------------------------------------------------------------------------------
+
+  /**
+   * `GET /v1/rooms/{room}/versions`: one page of the room's versions, newest first. Pass the page's
+   * `nextCursor` as `cursor` for the next (older) one. @throws TandemError `room_not_found` (404).
+   */
+  listVersions(room: string, query: ListVersionsQuery = {}, options?: RequestOptions): Promise<VersionPage> {
+    return this.#request('get', '/v1/rooms/{room}/versions', { params: { room }, query }, 'json', options) as Promise<VersionPage>
+  }
+
+  /** `POST /v1/rooms/{room}/versions`: saves a named version of the document as it is now. */
+  createVersion(room: string, body: CreateVersionBody = {}, options?: RequestOptions): Promise<Version> {
+    return this.#request('post', '/v1/rooms/{room}/versions', { params: { room }, json: body }, 'json', options) as Promise<Version>
+  }
+
+  /** `GET /v1/rooms/{room}/versions/{id}`. @throws TandemError `room_not_found`, `version_not_found` (404). */
+  getVersion(room: string, id: string, options?: RequestOptions): Promise<Version> {
+    return this.#request('get', '/v1/rooms/{room}/versions/{id}', { params: { room, id } }, 'json', options) as Promise<Version>
+  }
+
+  /**
+   * `GET /v1/rooms/{room}/versions/{id}/doc`: the version's document as one binary Yjs update; apply it to
+   * an empty `Y.Doc` for a read-only preview. @throws TandemError `version_not_found` (404).
+   */
+  async getVersionDoc(room: string, id: string, options?: RequestOptions): Promise<Uint8Array> {
+    return (await this.#request('get', '/v1/rooms/{room}/versions/{id}/doc', { params: { room, id }, query: { format: 'binary' } }, 'bytes', options)) as Uint8Array
+  }
+
+  /** `GET /v1/rooms/{room}/versions/{id}/doc?format=json`: the version's document shaped like {@link TandemApi.getRoomDocJson}. */
+  getVersionDocJson(room: string, id: string, options?: RequestOptions): Promise<RoomDocJson> {
+    return this.#request('get', '/v1/rooms/{room}/versions/{id}/doc', { params: { room, id }, query: { format: 'json' } }, 'json', options) as Promise<RoomDocJson>
+  }
+
+  /** `DELETE /v1/rooms/{room}/versions/{id}`. @throws TandemError `version_not_found` (404). */
+  async deleteVersion(room: string, id: string, options?: RequestOptions): Promise<void> {
+    await this.#request('delete', '/v1/rooms/{room}/versions/{id}', { params: { room, id } }, 'none', options)
+  }
+
+  /**
+   * `POST /v1/rooms/{room}/versions/{id}/restore`: the document changes to the version's content, live in
+   * every open editor, after a `before-restore` version was saved (restore that one to undo). Resolves once
+   * the restoring update is durably stored. @throws TandemError `version_not_found` (404).
+   */
+  restoreVersion(room: string, id: string, body: RestoreVersionBody = {}, options?: RequestOptions): Promise<RestoreResult> {
+    return this.#request('post', '/v1/rooms/{room}/versions/{id}/restore', { params: { room, id }, json: body }, 'json', options) as Promise<RestoreResult>
   }
 
   // ---- tokens --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { EditorView, keymap, placeholder } from '@codemirror/view'
 import { yCollab, yRemoteSelectionsTheme, yUndoManagerKeymap } from 'y-codemirror.next'
 import * as Y from 'yjs'
 import { createClient, mountFacepile, mountNameInput, mountStatus, saveState, sharePresence } from '../shared/tandem.js'
+import { mountHistory } from './history.js'
 import { remoteCarets } from './remote-carets.js'
 
 const DOC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -25,7 +26,8 @@ document.title = `${docName}.md · Docs · Tandem demos`
 
 // ---- the room ----------------------------------------------------------------------------------
 const client = createClient()
-const provider = client.room(`demo-editor:${docName}`)
+const roomName = `demo-editor:${docName}`
+const provider = client.room(roomName)
 const ytext = provider.doc.getText('body')
 // Undo only your own edits (y-codemirror.next tracks the binding's local origin).
 const undoManager = new Y.UndoManager(ytext)
@@ -76,6 +78,7 @@ ytext.observe(renderCounts)
 renderCounts()
 
 mountStatus($('status'), provider)
+mountHistory({ button: $<HTMLButtonElement>('history-toggle'), panel: $('history'), room: roomName, provider, textKey: 'body' })
 mountFacepile($('facepile'), provider)
 mountNameInput($<HTMLInputElement>('me-name'), () => presence.refresh())
 

@@ -127,6 +127,14 @@ export type Config = Readonly<{
     retryBaseMs: number
     retryMaxMs: number
   }>
+  versions: Readonly<{
+    /** An automatic version is taken once a room has been quiet this long after an edit. */
+    quietMs: number
+    /** ...and at least this often while edits continue. */
+    maxIntervalMs: number
+    /** Automatic versions kept per room (named and before-restore versions are always kept); 0 turns them off. */
+    keepAuto: number
+  }>
   shutdownTimeoutMs: number
 }>
 
@@ -310,6 +318,11 @@ function readConfig(merged: Env, label: (variable: string) => string): Config {
       maxAttempts: intVar(merged, 'TANDEM_WEBHOOK_MAX_ATTEMPTS', { default: 10, min: 1, max: 100 }),
       retryBaseMs: intVar(merged, 'TANDEM_WEBHOOK_RETRY_BASE_MS', { default: 5_000, min: 1, max: 3_600_000 }),
       retryMaxMs: intVar(merged, 'TANDEM_WEBHOOK_RETRY_MAX_MS', { default: 3_600_000, min: 1, max: 86_400_000 }),
+    },
+    versions: {
+      quietMs: intVar(merged, 'TANDEM_VERSION_QUIET_MS', { default: 300_000, min: 10, max: 86_400_000 }),
+      maxIntervalMs: intVar(merged, 'TANDEM_VERSION_MAX_INTERVAL_MS', { default: 1_800_000, min: 10, max: 7 * 86_400_000 }),
+      keepAuto: intVar(merged, 'TANDEM_VERSION_KEEP_AUTO', { default: 50, min: 0, max: 100_000 }),
     },
     shutdownTimeoutMs: intVar(merged, 'TANDEM_SHUTDOWN_TIMEOUT_MS', { default: 20_000, min: 100, max: 120_000 }),
   })

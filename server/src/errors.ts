@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'header_fields_too_large'
   | 'too_many_connections'
   | 'rate_limited'
+  | 'version_not_found'
 
 export class AppError extends Error {
   constructor(
@@ -70,6 +71,8 @@ export const HTTP_STATUS: Record<ErrorCode, string> = {
   too_many_connections: '429 Too Many Requests',
   /** An upgrade from an address whose connection was just closed with 4429, before its penalty ran out. */
   rate_limited: '429 Too Many Requests',
+  /** The room exists but has no version with this id. */
+  version_not_found: '404 Not Found',
 }
 
 /** WebSocket close codes: RFC 6455 where one fits, else 4000 + the HTTP analogue. Documented in PROTOCOL.md. */

@@ -31,7 +31,7 @@ export interface WebhookMetrics {
   /** Pending deliveries in the outbox. */
   webhookQueueDepth(depth: number): void
   /** user.entered/user.left events given up before they reached the outbox (queue full, or shutdown). */
-  webhookEventsDropped(count: number, type: 'user.entered' | 'user.left'): void
+  webhookEventsDropped(count: number, type: 'user.entered' | 'user.left' | 'room.restored'): void
 }
 
 export interface MetricsSources {

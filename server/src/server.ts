@@ -38,6 +38,8 @@ import type { WsContext } from './ws/context.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { CLOSE_CODE } from './errors.js'
 import { RoomService } from './rooms/service.js'
+import { VersionService } from './rooms/versions.js'
+import { versionRoutes } from './http/versions.js'
 import { resolveAdminKey } from './http/admin-key.js'
 import { createRestApi } from './http/api.js'
 import type { Router } from './http/router.js'
@@ -150,6 +152,18 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     idleUnloadMs: config.rooms.idleUnloadMs,
     keepaliveMs: config.rooms.keepaliveMs,
     autoCreate: config.rooms.autoCreate,
+    autoVersions:
+      config.versions.keepAuto === 0
+        ? null
+        : { quietMs: config.versions.quietMs, maxIntervalMs: config.versions.maxIntervalMs, take: (room): Promise<void> => versions.takeAuto(room) },
+  })
+  const versions: VersionService = new VersionService({
+    store,
+    registry,
+    events,
+    broadcast: fanout.broadcast,
+    log: log.child({ component: 'versions' }),
+    settings: config.versions,
   })
 
   const penalties = new RatePenalties()
@@ -222,7 +236,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     metrics,
     describeRoom: (roomId) => rooms.describe(roomId),
   })
-  rest.router.add(...webhookRoutes(webhooks))
+  rest.router.add(...versionRoutes(versions), ...webhookRoutes(webhooks))
   deps.routes?.(rest.router)
   rest.router.attach(app)
 
@@ -244,6 +258,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     // Writes debounced room.changed events to the outbox; attempts cut off here retry after the restart.
     await webhooks.close(Math.min(config.webhooks.timeoutMs, WEBHOOK_DRAIN_GRACE_MS))
     await replication.close()
+    await versions.close()
     await store.close()
     metrics.close()
     lock.release()

@@ -202,6 +202,48 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     await shoot(bob, 'editor-bob.png')
   }, 60_000)
 
+  test('editor history: Alice saves a version and restores it; Bob’s editor shows the restored text without a reload', async () => {
+    const doc = `history-${run}`
+    const alice = await openAs('Alice', `/editor#${doc}`)
+    const bob = await openAs('Bob', `/editor#${doc}`)
+    await waitForStatus(alice, 'synced')
+    await waitForStatus(bob, 'synced')
+
+    await alice.locator('.cm-content').click()
+    await alice.keyboard.type('First draft of the plan.')
+    await alice.locator('#save-status[data-state="saved"]').waitFor({ timeout: UI_TIMEOUT })
+    await alice.locator('#history-toggle').click()
+    await alice.locator('.history-save input').fill('First draft')
+    await alice.locator('.history-save button').click()
+    await alice.locator('.history-item', { hasText: 'First draft' }).waitFor({ timeout: UI_TIMEOUT })
+    await expect(alice.locator('.history-item', { hasText: 'First draft' }).locator('.history-item-meta').textContent()).resolves.toContain('Alice')
+
+    await bob.locator('.cm-content', { hasText: 'First draft of the plan.' }).waitFor({ timeout: UI_TIMEOUT })
+    await bob.locator('.cm-content').click()
+    await bob.keyboard.press('Control+End')
+    await bob.keyboard.type(' Bob rewrote the ending.')
+    await alice.locator('.cm-content', { hasText: 'Bob rewrote the ending.' }).waitFor({ timeout: UI_TIMEOUT })
+    await bob.locator('#save-status[data-state="saved"]').waitFor({ timeout: UI_TIMEOUT })
+    // Marks Bob's page, so a reload (which would clear it) cannot pass for a live change.
+    await bob.evaluate(() => ((window as unknown as { historyMarker: number }).historyMarker = 42))
+
+    // The preview is read-only and shows the version, not the live text.
+    await alice.locator('.history-item', { hasText: 'First draft' }).click()
+    await alice.locator('.history-preview-text', { hasText: 'First draft of the plan.' }).waitFor({ timeout: UI_TIMEOUT })
+    expect(await alice.locator('.history-preview-text').textContent()).toBe('First draft of the plan.')
+    await shoot(alice, 'editor-history-preview.png')
+    await alice.locator('.history-restore').click()
+
+    await bob.waitForFunction(() => !(document.querySelector('.cm-content')?.textContent ?? '').includes('Bob rewrote the ending.'), undefined, { timeout: UI_TIMEOUT })
+    for (const page of [alice, bob]) expect(await page.evaluate(editorText)).toBe('First draft of the plan.')
+    expect(await bob.evaluate(() => (window as unknown as { historyMarker?: number }).historyMarker)).toBe(42)
+    // Bob is told what happened; Alice's list gained the version that undoes the restore.
+    await bob.locator('#history .history-notice', { hasText: 'restored an earlier version' }).waitFor({ state: 'attached', timeout: UI_TIMEOUT })
+    await alice.locator('.history-item[data-kind="before-restore"]').waitFor({ timeout: UI_TIMEOUT })
+    await shoot(alice, 'editor-history-alice.png')
+    await shoot(bob, 'editor-history-bob.png')
+  }, 60_000)
+
   test('whiteboard: shapes and pointers travel both ways; undo only undoes your own changes', async () => {
     const board = `e2e-${run}`
     const alice = await openAs('Alice', `/whiteboard#${board}`)

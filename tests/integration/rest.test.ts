@@ -486,6 +486,13 @@ describe('operations', () => {
         'GET /v1/webhooks/deliveries',
         'POST /v1/webhooks/deliveries/{id}/replay',
         'POST /v1/webhooks/{id}/rotate-secret',
+        // Version history (exercised in versions.test.ts).
+        'GET /v1/rooms/{room}/versions',
+        'POST /v1/rooms/{room}/versions',
+        'GET /v1/rooms/{room}/versions/{id}',
+        'GET /v1/rooms/{room}/versions/{id}/doc',
+        'DELETE /v1/rooms/{room}/versions/{id}',
+        'POST /v1/rooms/{room}/versions/{id}/restore',
       ].sort(),
     )
     expect(paths['/v1/rooms']?.post?.security).toEqual([{ bearer: [] }])

@@ -15,6 +15,7 @@ type JsonObject = Record<string, unknown>
 const TAGS = [
   { name: 'rooms', description: 'Room records, live stats, users and messages.' },
   { name: 'documents', description: 'Read and write the Yjs document of a room.' },
+  { name: 'versions', description: "Version history: list, save, preview, delete and restore snapshots of a room's document." },
   { name: 'tokens', description: 'Mint client tokens.' },
   { name: 'webhooks', description: 'Webhook endpoints and deliveries.' },
   { name: 'operations', description: 'Health, readiness, metrics and this document.' },

@@ -189,3 +189,59 @@ export const errorBody = z
     }),
   })
   .meta({ description: 'Every error response has this body.' })
+
+// ---- versions ----------------------------------------------------------------------------------------
+
+export const versionId = withErrorCode(
+  z.string().regex(/^ver_[0-9a-z]{1,64}$/, 'not a version id').meta({ description: 'Version id (`ver_…`).', examples: ['ver_00mabc12340000k3j9x2qa'] }),
+  'version_not_found',
+)
+
+export const versionParams = z.object({ room: roomName, id: versionId })
+
+export const version = z.object({
+  id: z.string().meta({ description: 'Version id (`ver_…`); newer versions have greater ids.' }),
+  createdAt: timestamp,
+  kind: z.enum(['auto', 'named', 'before-restore']).meta({
+    description: '`auto`: taken after the room went quiet or during long editing; `named`: saved on request; `before-restore`: the document right before a restore replaced it.',
+  }),
+  label: z.string().nullable(),
+  author: z.string().nullable().meta({ description: 'The `sub` of who asked for it; null for automatic versions and for the admin key.' }),
+  sizeBytes: z.int().nonnegative().meta({ description: "Bytes of the version's document (one Yjs update)." }),
+})
+
+export const listVersionsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50).meta({ description: 'Page size, 1–200.' }),
+  cursor: z
+    .string()
+    .regex(/^ver_[0-9a-z]{1,64}$/, 'not a cursor returned by this endpoint')
+    .optional()
+    .meta({ description: 'The `nextCursor` of the previous page.' }),
+})
+
+export const versionPage = z.object({
+  versions: z.array(version).meta({ description: 'Newest first.' }),
+  nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next (older) page; null on the last page.' }),
+})
+
+/** Longest version label, in characters. */
+export const MAX_VERSION_LABEL_CHARS = 200
+
+export const createVersionBody = z.strictObject({
+  label: z.string().max(MAX_VERSION_LABEL_CHARS).optional().meta({ description: `Shown in the history; at most ${MAX_VERSION_LABEL_CHARS} characters.` }),
+  author: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .meta({ description: "Who the version is recorded for, when the admin key calls on a user's behalf. An admin token's own `sub` is used otherwise (and overrides this)." }),
+})
+
+export const restoreVersionBody = z.strictObject({
+  author: z.string().min(1).max(256).optional().meta({ description: 'Who restored, when the admin key calls on a user\'s behalf (as for creating a version).' }),
+})
+
+export const restoreResult = z.object({
+  restored: version.meta({ description: 'The version whose content the document now holds.' }),
+  beforeRestore: version.meta({ description: 'The document as it was right before the restore; restore it to undo.' }),
+})

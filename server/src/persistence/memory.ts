@@ -23,6 +23,7 @@ import type {
   WebhookDelivery,
   WebhookEndpoint,
 } from './store.js'
+import type { ListVersionsOptions, NewVersion, VersionInfo } from './versions.js'
 
 /** What goes through the group committer, in call order: appends and clientID bindings. */
 type PendingWrite =
@@ -54,6 +55,8 @@ interface MemoryState {
   /** room.created / room.deleted recorded with the record change, until settled (by id, in id order). */
   roomEvents: Map<number, RecordedRoomEvent>
   nextRoomEventId: number
+  /** Per room: version id -> version, in insertion order. */
+  versions: Map<string, Map<string, { info: VersionInfo; update: Uint8Array }>>
 }
 
 export interface MemoryStoreOptions {
@@ -80,6 +83,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     changes: new Map(),
     roomEvents: new Map(),
     nextRoomEventId: 1,
+    versions: new Map(),
   }
   const changeListeners = new Listeners(null)
   const committer = new GroupCommitter<PendingWrite>({
@@ -218,6 +222,7 @@ class MemoryStore implements Store {
     const existed = this.state.rooms.delete(name) || this.state.rows.has(name)
     this.state.rows.delete(name)
     this.state.owners.delete(name)
+    this.state.versions.delete(name)
     if (merged) this.state.tombstones.set(name, merged)
     if (existed) this.#recordRoomEvent('room.deleted', name, Date.now())
     return existed
@@ -226,6 +231,59 @@ class MemoryStore implements Store {
   #recordRoomEvent(type: RecordedRoomEvent['type'], room: string, at: number): void {
     const id = this.state.nextRoomEventId++
     this.state.roomEvents.set(id, { id, type, room, at })
+  }
+
+  // ---- versions -----------------------------------------------------------------------------------
+
+  async saveVersion(version: NewVersion, keepAuto?: number): Promise<VersionInfo | null> {
+    this.#assertOpen()
+    if (!this.state.rooms.has(version.room)) return null
+    let versions = this.state.versions.get(version.room)
+    if (!versions) this.state.versions.set(version.room, (versions = new Map()))
+    if (versions.has(version.id)) throw new Error(`version ${version.id} already exists`)
+    const info: VersionInfo = {
+      id: version.id,
+      room: version.room,
+      createdAt: version.createdAt,
+      kind: version.kind,
+      label: version.label,
+      author: version.author,
+      sizeBytes: version.update.byteLength,
+      fingerprint: version.fingerprint.slice(),
+    }
+    versions.set(version.id, { info, update: version.update.slice() })
+    if (keepAuto !== undefined && version.kind === 'auto') {
+      const autos = [...versions.values()].filter((v) => v.info.kind === 'auto').sort((a, b) => compareCodePoints(b.info.id, a.info.id))
+      for (const old of autos.slice(Math.max(0, Math.floor(keepAuto)))) versions.delete(old.info.id)
+    }
+    return copyVersion(info)
+  }
+
+  async listVersions(room: string, opts: ListVersionsOptions): Promise<VersionInfo[]> {
+    this.#assertOpen()
+    const { before } = opts
+    return [...(this.state.versions.get(room)?.values() ?? [])]
+      .map((v) => v.info)
+      .filter((v) => before === undefined || compareCodePoints(v.id, before) < 0)
+      .sort((a, b) => compareCodePoints(b.id, a.id))
+      .slice(0, clampLimit(opts.limit))
+      .map(copyVersion)
+  }
+
+  async getVersion(room: string, id: string): Promise<VersionInfo | null> {
+    this.#assertOpen()
+    const v = this.state.versions.get(room)?.get(id)
+    return v ? copyVersion(v.info) : null
+  }
+
+  async getVersionUpdate(room: string, id: string): Promise<Uint8Array | null> {
+    this.#assertOpen()
+    return this.state.versions.get(room)?.get(id)?.update.slice() ?? null
+  }
+
+  async deleteVersion(room: string, id: string): Promise<boolean> {
+    this.#assertOpen()
+    return this.state.versions.get(room)?.delete(id) ?? false
   }
 
   // ---- webhook endpoints and outbox ----------------------------------------------------------------
@@ -522,6 +580,10 @@ class MemoryStore implements Store {
     }
     return found.sort((a, b) => Number(a.attempts > 0) - Number(b.attempts > 0) || a.createdAt - b.createdAt || compareCodePoints(a.id, b.id))
   }
+}
+
+function copyVersion(v: VersionInfo): VersionInfo {
+  return { ...v, fingerprint: v.fingerprint.slice() }
 }
 
 function copyEndpoint(e: WebhookEndpoint): WebhookEndpoint {

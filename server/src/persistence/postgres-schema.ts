@@ -170,6 +170,20 @@ const MIGRATIONS: readonly string[] = [
     at bigint NOT NULL -- wall clock, ms since the epoch
   );
   `,
+  // 4: version history — immutable snapshots of rooms' documents (Store.saveVersion).
+  `
+  CREATE TABLE $S.room_versions (
+    id text COLLATE "C" PRIMARY KEY, -- ver_…, sortable: newer versions have greater ids
+    room text NOT NULL,
+    created_at bigint NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('auto', 'named', 'before-restore')),
+    label text,
+    author text, -- the JWT sub of who asked; NULL for automatic versions
+    fingerprint bytea NOT NULL, -- encoded Yjs snapshot (state vector and delete set)
+    data bytea NOT NULL -- the document as one Yjs update
+  );
+  CREATE INDEX room_versions_room_id ON $S.room_versions (room, id COLLATE "C");
+  `,
 ]
 
 /** The schema version this code writes and reads. */

@@ -63,6 +63,7 @@ import type {
   WebhookDelivery,
   WebhookEndpoint,
 } from './store.js'
+import type { ListVersionsOptions, NewVersion, VersionInfo, VersionKind } from './versions.js'
 
 export { PostgresOpenError, redactUrl } from './postgres-schema.js'
 
@@ -404,6 +405,7 @@ class PostgresStore implements Store {
       const record = await client.query(`DELETE FROM ${this.#s}.rooms WHERE name = $1`, [name])
       const log = await client.query(`DELETE FROM ${this.#s}.updates WHERE room = $1`, [name])
       await client.query(`DELETE FROM ${this.#s}.room_clients WHERE room = $1`, [name])
+      await client.query(`DELETE FROM ${this.#s}.room_versions WHERE room = $1`, [name])
       const existed = (record.rowCount ?? 0) + (log.rowCount ?? 0) > 0
       if (existed) {
         await client.query(`INSERT INTO ${this.#s}.room_events (type, room, at) VALUES ('room.deleted', $1, $2)`, [name, Date.now()])
@@ -420,6 +422,67 @@ class PostgresStore implements Store {
     })
     this.#rememberGeneration(name, generation)
     return existed
+  }
+
+  // ---- versions -----------------------------------------------------------------------------------
+
+  async saveVersion(version: NewVersion, keepAuto?: number): Promise<VersionInfo | null> {
+    this.#assertOpen()
+    return this.#transaction(async (client) => {
+      // Shared with appends, exclusive for deleteRoom: a version never outlives a deletion it raced with.
+      await client.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LOCK.room, version.room])
+      const { rows } = await client.query<VersionRow>(
+        `INSERT INTO ${this.#s}.room_versions (id, room, created_at, kind, label, author, fingerprint, data)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM ${this.#s}.rooms WHERE name = $2)
+         RETURNING ${VERSION_COLUMNS}`,
+        [version.id, version.room, version.createdAt, version.kind, version.label, version.author, toBuffer(version.fingerprint), toBuffer(version.update)],
+      )
+      const row = rows[0]
+      if (!row) return null
+      if (keepAuto !== undefined && version.kind === 'auto') {
+        await client.query(
+          `DELETE FROM ${this.#s}.room_versions WHERE room = $1 AND kind = 'auto' AND id NOT IN (
+             SELECT id FROM ${this.#s}.room_versions WHERE room = $1 AND kind = 'auto' ORDER BY id DESC LIMIT $2)`,
+          [version.room, clampLimit(keepAuto)],
+        )
+      }
+      return toVersionInfo(row)
+    })
+  }
+
+  async listVersions(room: string, opts: ListVersionsOptions): Promise<VersionInfo[]> {
+    this.#assertOpen()
+    const { rows } = await this.#pool.query<VersionRow>(
+      `SELECT ${VERSION_COLUMNS} FROM ${this.#s}.room_versions
+       WHERE room = $1 AND ($2::text IS NULL OR id < $2::text) ORDER BY id DESC LIMIT $3`,
+      [room, opts.before ?? null, clampLimit(opts.limit)],
+    )
+    return rows.map(toVersionInfo)
+  }
+
+  async getVersion(room: string, id: string): Promise<VersionInfo | null> {
+    this.#assertOpen()
+    const { rows } = await this.#pool.query<VersionRow>(
+      `SELECT ${VERSION_COLUMNS} FROM ${this.#s}.room_versions WHERE room = $1 AND id = $2`,
+      [room, id],
+    )
+    return rows[0] ? toVersionInfo(rows[0]) : null
+  }
+
+  async getVersionUpdate(room: string, id: string): Promise<Uint8Array | null> {
+    this.#assertOpen()
+    const { rows } = await this.#pool.query<{ data: Buffer }>(
+      `SELECT data FROM ${this.#s}.room_versions WHERE room = $1 AND id = $2`,
+      [room, id],
+    )
+    const data = rows[0]?.data
+    return data === undefined ? null : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  }
+
+  async deleteVersion(room: string, id: string): Promise<boolean> {
+    this.#assertOpen()
+    const result = await this.#pool.query(`DELETE FROM ${this.#s}.room_versions WHERE room = $1 AND id = $2`, [room, id])
+    return (result.rowCount ?? 0) > 0
   }
 
   // ---- webhook endpoints and outbox ----------------------------------------------------------------
@@ -1010,6 +1073,32 @@ function toDelivery(row: DeliveryRow): WebhookDelivery {
     lastError: row.last_error,
     lastStatusCode: row.last_status_code,
     updatedAt: row.updated_at,
+  }
+}
+
+const VERSION_COLUMNS = `id, room, created_at, kind, label, author, length(data)::float8 AS size_bytes, fingerprint`
+
+interface VersionRow {
+  id: string
+  room: string
+  created_at: number
+  kind: string
+  label: string | null
+  author: string | null
+  size_bytes: number
+  fingerprint: Buffer
+}
+
+function toVersionInfo(row: VersionRow): VersionInfo {
+  return {
+    id: row.id,
+    room: row.room,
+    createdAt: row.created_at,
+    kind: row.kind as VersionKind,
+    label: row.label,
+    author: row.author,
+    sizeBytes: row.size_bytes,
+    fingerprint: new Uint8Array(row.fingerprint),
   }
 }
 

@@ -45,7 +45,7 @@ export interface RoomRecords {
    *
    * It lives here rather than in DocumentLog because deleting is what ends a room as a resource: REST
    * and the registry call it beside createRoom/getRoom, and "did the room exist" is a question about
-   * records. It also erases the room's document log (updates, clientID owners) and writes the tombstone
+   * records. It also erases the room's document log (updates, clientID owners) and its versions, and writes the tombstone
    * the log loads back, in the same transaction, which is why an adapter implements both over one storage.
    */
   deleteRoom(name: string, tombstone: Uint8Array | null): Promise<boolean>

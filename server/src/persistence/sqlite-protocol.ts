@@ -10,6 +10,7 @@ import type {
   CompactionResult,
   DeliveryOutcome,
   DeliveryStatus,
+  NewVersion,
   NewWebhookDelivery,
   RecordedRoomEvent,
   RoomChange,
@@ -69,6 +70,18 @@ export interface RoomRow {
   sizeBytes: number
 }
 
+/** A `room_versions` row without its document; `kind` as stored (checked by the table). */
+export interface VersionRow {
+  id: string
+  room: string
+  createdAt: number
+  kind: string
+  label: string | null
+  author: string | null
+  sizeBytes: number
+  fingerprint: Uint8Array
+}
+
 /** A `webhook_endpoints` row; `events` is a JSON array or null. */
 export interface EndpointRow {
   id: string
@@ -94,6 +107,9 @@ export interface ReadCalls {
   dueRoomChanges: { now: number; quietMs: number; maxWaitMs: number; limit: number }
   nextRoomChangeDueAt: { quietMs: number; maxWaitMs: number }
   roomEvents: { limit: number }
+  listVersions: { room: string; before: string | null; limit: number }
+  getVersion: { room: string; id: string }
+  getVersionUpdate: { room: string; id: string }
   ping: Record<string, never>
 }
 
@@ -116,6 +132,8 @@ export interface WorkerCalls extends ReadCalls {
   settleRoomChanges: { changes: SettledRoomChange[]; now: number }
   settleRoomEvents: { events: SettledRoomEvent[] }
   probeWrite: { at: number }
+  saveVersion: { version: NewVersion; keepAuto: number | null }
+  deleteVersion: { room: string; id: string }
   close: Record<string, never>
 }
 
@@ -149,6 +167,11 @@ export interface WorkerResults {
   roomEvents: RecordedRoomEvent[]
   settleRoomEvents: undefined
   probeWrite: undefined
+  listVersions: VersionRow[]
+  getVersion: VersionRow | null
+  getVersionUpdate: Uint8Array | null
+  saveVersion: VersionRow | null
+  deleteVersion: boolean
   ping: undefined
   close: undefined
 }

@@ -4,7 +4,7 @@
  * database cannot be shared, as with `:memory:`). Runs inside the workers only.
  */
 import type Database from 'better-sqlite3'
-import type { EndpointRow, LoadResult, ReadCalls, ReadOp, RoomRow, WorkerResults } from './sqlite-protocol.js'
+import type { EndpointRow, LoadResult, ReadCalls, ReadOp, RoomRow, VersionRow, WorkerResults } from './sqlite-protocol.js'
 import type { RecordedRoomEvent, RoomChange, WebhookDelivery } from './store.js'
 
 export type ReadHandlers = { [K in ReadOp]: (args: ReadCalls[K]) => WorkerResults[K] }
@@ -15,6 +15,7 @@ export interface Reads {
   selectRoom: Database.Statement<[string], RoomRow>
   selectTombstone: Database.Statement<[string], Buffer>
   selectDelivery: Database.Statement<[string], WebhookDelivery>
+  selectVersion: Database.Statement<[string, string], VersionRow>
 }
 
 /** Size of a room's log, computed per returned row (a page at most), never for the whole table. */
@@ -30,6 +31,9 @@ export const DELIVERY_COLUMNS = `
   id, endpoint_id AS endpointId, event_type AS eventType, payload, created_at AS createdAt, status, attempts,
   next_attempt_at AS nextAttemptAt, last_error AS lastError, last_status_code AS lastStatusCode,
   updated_at AS updatedAt`
+
+export const VERSION_COLUMNS = `
+  id, room, created_at AS createdAt, kind, label, author, length(data) AS sizeBytes, fingerprint`
 
 /** Named parameters of the room listing; only those its statement uses may be present. */
 interface ListParams {
@@ -169,12 +173,29 @@ export function createReads(db: Database.Database): Reads {
     .pluck()
 
   const selectRoomEvents = db.prepare<[number], RecordedRoomEvent>('SELECT id, type, room, at FROM room_events ORDER BY id LIMIT ?')
+  // ---- versions ----------------------------------------------------------------------------------
+  const selectVersion = db.prepare<[string, string], VersionRow>(`SELECT ${VERSION_COLUMNS} FROM room_versions WHERE room = ? AND id = ?`)
+  const selectVersionData = db.prepare<[string, string], Buffer>('SELECT data FROM room_versions WHERE room = ? AND id = ?').pluck()
+  const listVersionsFirst = db.prepare<[string, number], VersionRow>(
+    `SELECT ${VERSION_COLUMNS} FROM room_versions WHERE room = ? ORDER BY id DESC LIMIT ?`,
+  )
+  const listVersionsBefore = db.prepare<[string, string, number], VersionRow>(
+    `SELECT ${VERSION_COLUMNS} FROM room_versions WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+  )
 
   return {
     selectRoom,
     selectTombstone,
     selectDelivery,
+    selectVersion,
     handlers: {
+      listVersions: ({ room, before, limit }) =>
+        before === null ? listVersionsFirst.all(room, sqlLimit(limit)) : listVersionsBefore.all(room, before, sqlLimit(limit)),
+      getVersion: ({ room, id }) => selectVersion.get(room, id) ?? null,
+      getVersionUpdate: ({ room, id }) => {
+        const data = selectVersionData.get(room, id)
+        return data === undefined ? null : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      },
       load: ({ room }) => load(room),
       getRoom: ({ name }) => selectRoom.get(name) ?? null,
       listRooms,

@@ -105,6 +105,21 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         at INTEGER NOT NULL -- wall clock, ms since the epoch
       );
     `),
+  // 7: version history: immutable snapshots of rooms' documents (Store.saveVersion).
+  (db) =>
+    db.exec(`
+      CREATE TABLE room_versions (
+        id TEXT PRIMARY KEY, -- ver_…, sortable: newer versions have greater ids
+        room TEXT NOT NULL,
+        created_at INTEGER NOT NULL, -- ms since the Unix epoch
+        kind TEXT NOT NULL CHECK (kind IN ('auto', 'named', 'before-restore')),
+        label TEXT,
+        author TEXT, -- the JWT sub of who asked; NULL for automatic versions
+        fingerprint BLOB NOT NULL, -- encoded Yjs snapshot (state vector and delete set)
+        data BLOB NOT NULL -- the document as one Yjs update
+      );
+      CREATE INDEX room_versions_room_id ON room_versions (room, id);
+    `),
 ]
 
 function schemaVersion(db: Database.Database): number {

@@ -29,7 +29,7 @@ import type {
 import { DELIVERY_COLUMNS, ENDPOINT_COLUMNS, createReads, sqlLimit } from './sqlite-reads.js'
 import { openReader, openWriter } from './sqlite-schema.js'
 import { mergeStateVectors } from './state-vector.js'
-import type { CompactionResult, NewWebhookDelivery, SettledRoomChange, SettledRoomEvent, WebhookDelivery } from './store.js'
+import type { CompactionResult, NewVersion, NewWebhookDelivery, SettledRoomChange, SettledRoomEvent, WebhookDelivery } from './store.js'
 
 type Handlers<Op extends WorkerOp> = { [K in Op]: (args: WorkerCalls[K]) => WorkerResults[K] }
 
@@ -49,7 +49,7 @@ function serializeError(err: unknown): SerializedError {
 /** Every operation, reads included: the writer's connection sees its own writes the moment they commit. */
 function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
   const reads = createReads(db)
-  const { selectRoom, selectTombstone, selectDelivery } = reads
+  const { selectRoom, selectTombstone, selectDelivery, selectVersion } = reads
 
   // ---- document log ------------------------------------------------------------------------------
   const insert = db.prepare<[string, Uint8Array, number]>(
@@ -70,6 +70,7 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     'INSERT INTO room_clients (room, client, owner) VALUES (?, ?, ?) ON CONFLICT (room, client) DO NOTHING',
   )
   const deleteClients = db.prepare<[string]>('DELETE FROM room_clients WHERE room = ?')
+  const deleteVersions = db.prepare<[string]>('DELETE FROM room_versions WHERE room = ?')
 
   // The store-side debounce of room.changed (see settleRoomChanges): written with the updates, so an
   // acknowledged edit always leaves its webhook behind, whenever the process dies.
@@ -145,6 +146,7 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
   const deleteRoom = db.transaction((room: string, tombstone: Uint8Array | null): boolean => {
     const existed = deleteRoomRecord.run(room).changes + deleteAll.run(room).changes > 0
     deleteClients.run(room)
+    deleteVersions.run(room)
     if (tombstone) {
       // A malformed vector throws here and rolls the whole deletion back.
       const merged = mergeStateVectors(selectTombstone.get(room) ?? null, tombstone)
@@ -279,6 +281,25 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     }
   })
 
+  // ---- versions ----------------------------------------------------------------------------------
+  const roomExists = db.prepare<[string], number>('SELECT 1 FROM rooms WHERE name = ?').pluck()
+  const insertVersion = db.prepare<[string, string, number, string, string | null, string | null, Uint8Array, Uint8Array]>(
+    `INSERT INTO room_versions (id, room, created_at, kind, label, author, fingerprint, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+  // Automatic versions beyond the newest N; named and before-restore ones are never pruned.
+  const pruneAuto = db.prepare<[string, string, number]>(
+    `DELETE FROM room_versions WHERE room = ? AND kind = 'auto' AND id NOT IN (
+       SELECT id FROM room_versions WHERE room = ? AND kind = 'auto' ORDER BY id DESC LIMIT ?)`,
+  )
+  const deleteVersion = db.prepare<[string, string]>('DELETE FROM room_versions WHERE room = ? AND id = ?')
+
+  const saveVersion = db.transaction((v: NewVersion, keepAuto: number | null) => {
+    if (roomExists.get(v.room) === undefined) return null
+    insertVersion.run(v.id, v.room, v.createdAt, v.kind, v.label, v.author, v.fingerprint, v.update)
+    if (keepAuto !== null && v.kind === 'auto') pruneAuto.run(v.room, v.room, sqlLimit(keepAuto))
+    return selectVersion.get(v.room, v.id) ?? null
+  })
+
   const probe = db.prepare<[number]>('INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at')
 
   const replayDelivery = db.transaction((id: string, now: number): WebhookDelivery | null => {
@@ -318,6 +339,8 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     settleRoomChanges: ({ changes, now }) => void settleRoomChanges(changes, now),
     settleRoomEvents: ({ events }) => void settleRoomEvents(events),
     probeWrite: ({ at }) => void probe.run(at),
+    saveVersion: ({ version, keepAuto }) => saveVersion(version, keepAuto),
+    deleteVersion: ({ room, id }) => deleteVersion.run(room, id).changes > 0,
     // Closing the last connection checkpoints the WAL into the main file and removes the -wal file
     // (the adapter closes the reader first, so the writer's connection is the last one).
     close: () => void db.close(),

@@ -14,6 +14,7 @@ import type {
   ReaderOp,
   RoomRow,
   SerializedError,
+  VersionRow,
   WorkerCalls,
   WorkerInit,
   WorkerOp,
@@ -40,6 +41,7 @@ import type {
   WebhookDelivery,
   WebhookEndpoint,
 } from './store.js'
+import type { ListVersionsOptions, NewVersion, VersionInfo, VersionKind } from './versions.js'
 
 export interface SqliteStoreOptions {
   /** Database file. Missing parent directories are created. `:memory:` gives a throwaway database. */
@@ -339,6 +341,36 @@ class SqliteStore implements Store {
     return this.#write('deleteRoom', { room: name, tombstone })
   }
 
+  // ---- versions -----------------------------------------------------------------------------------
+
+  async saveVersion(version: NewVersion, keepAuto?: number): Promise<VersionInfo | null> {
+    // Only the contract's fields cross the thread boundary.
+    const { id, room, createdAt, kind, label, author, update, fingerprint } = version
+    const row = await this.#write('saveVersion', {
+      version: { id, room, createdAt, kind, label, author, update, fingerprint },
+      keepAuto: keepAuto ?? null,
+    })
+    return row && toVersionInfo(row)
+  }
+
+  async listVersions(room: string, opts: ListVersionsOptions): Promise<VersionInfo[]> {
+    const rows = await this.#read('listVersions', { room, before: opts.before ?? null, limit: opts.limit })
+    return rows.map(toVersionInfo)
+  }
+
+  async getVersion(room: string, id: string): Promise<VersionInfo | null> {
+    const row = await this.#read('getVersion', { room, id })
+    return row && toVersionInfo(row)
+  }
+
+  getVersionUpdate(room: string, id: string): Promise<Uint8Array | null> {
+    return this.#read('getVersionUpdate', { room, id })
+  }
+
+  deleteVersion(room: string, id: string): Promise<boolean> {
+    return this.#write('deleteVersion', { room, id })
+  }
+
   // ---- webhook endpoints and outbox ----------------------------------------------------------------
 
   saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void> {
@@ -515,6 +547,19 @@ function toRoomRecord(row: RoomRow): RoomRecord {
     updatedAt: row.updatedAt,
     metadata: JSON.parse(row.metadata) as RoomMetadata,
     sizeBytes: row.sizeBytes,
+  }
+}
+
+function toVersionInfo(row: VersionRow): VersionInfo {
+  return {
+    id: row.id,
+    room: row.room,
+    createdAt: row.createdAt,
+    kind: row.kind as VersionKind,
+    label: row.label,
+    author: row.author,
+    sizeBytes: row.sizeBytes,
+    fingerprint: new Uint8Array(row.fingerprint),
   }
 }
 

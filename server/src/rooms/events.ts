@@ -13,6 +13,8 @@ export type RoomEvent =
   | { type: 'user.entered'; roomId: string; userId: string; name: string | null; activeUsers: number; at: number }
   /** A user's last connection to a room closed. */
   | { type: 'user.left'; roomId: string; userId: string; activeUsers: number; at: number }
+  /** The room's document was restored to a version (REST); `restoredBy` is the caller's sub, if any. */
+  | { type: 'room.restored'; roomId: string; versionId: string; beforeRestoreId: string; restoredBy: string | null; at: number }
 
 export type RoomEventListener = (event: RoomEvent) => void
 

@@ -14,7 +14,9 @@ import { StoreUnavailableError } from '../persistence/unavailable.js'
 /** Most bytes of unsaved content kept for rooms broken by failed commits, in all (see #keepUnsaved). */
 const MAX_UNSAVED_BYTES = 64 * 1024 * 1024
 
-export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'onDeletedElsewhere' | 'store'> & {
+export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'onDeletedElsewhere' | 'store' | 'autoVersions'> & {
+  /** Automatic versions; absent or null when they are off. */
+  autoVersions?: RoomDeps['autoVersions']
   /** The rooms' logs, plus the records a join creates or requires and deleteRoom. */
   store: DocumentLog & Pick<RoomRecords, 'ensureRoom' | 'getRoom' | 'deleteRoom'>
   idleUnloadMs: number
@@ -44,6 +46,7 @@ export class RoomRegistry {
   constructor(private readonly deps: RegistryDeps) {
     this.#roomDeps = {
       ...deps,
+      autoVersions: deps.autoVersions ?? null,
       onEmpty: (room) => this.#scheduleUnload(room),
       onBroken: (room) => this.#drop(room),
       onDeletedElsewhere: (room) => this.#forgetDeleted(room),

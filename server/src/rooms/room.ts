@@ -76,6 +76,19 @@ export interface RoomDeps {
   onBroken: (room: Room) => void
   /** Called when another instance deleted the room (the registry closes its peers with 4404 and drops it). */
   onDeletedElsewhere: (room: Room) => void
+  /** Automatic versions (rooms/versions.ts); null when they are off. */
+  autoVersions: AutoVersions | null
+}
+
+/**
+ * When a room takes automatic versions: `take` once the room has been quiet for quietMs after an edit of
+ * its own, or maxIntervalMs after the first edit since the last one, whichever comes first; and on unload
+ * when edits are waiting for one. `take` must not throw.
+ */
+export interface AutoVersions {
+  readonly quietMs: number
+  readonly maxIntervalMs: number
+  take(room: Room): Promise<void>
 }
 
 export type RoomState = 'active' | 'closing' | 'closed'
@@ -105,6 +118,9 @@ export class Room {
   /** monotonicNow() of the last append, and the wait for the room to go quiet (see #considerCompaction). */
   #lastAppendAt = 0
   #compactWait: QuietWait | null = null
+  /** Armed by the first edit since the last automatic version (see #considerVersion). */
+  #versionWait: QuietWait | null = null
+  #takingVersion: Promise<void> | null = null
   /** Full-state encoding shared by joiners until the next change, so a join wave encodes the doc once. */
   #fullState: Uint8Array | null = null
   /** The last transaction that changed the doc, set by #afterTransaction (see #apply). */
@@ -452,10 +468,15 @@ export class Room {
     if (this.#state !== 'active') return
     this.#state = 'closing'
     this.#clearCompactWait()
+    const versionDue = this.#versionWait !== null
+    this.#clearVersionWait()
     // Updates committed below are still published (a channel publishes after leave), never received.
     this.#channel.leave()
     try {
       await this.#lastWrite
+      await this.#takingVersion
+      // Edits since the last automatic version would otherwise get none: rooms often unload before going quiet.
+      if (versionDue && this.deps.autoVersions) await this.deps.autoVersions.take(this)
       await this.#compacting
       if (this.#rowsStored > 1) {
         const result = await this.deps.store.compact(this.id)
@@ -505,6 +526,7 @@ export class Room {
   /** Releases the doc without flushing (the store failed). */
   abandon(): void {
     this.#clearCompactWait()
+    this.#clearVersionWait()
     this.#channel.leave()
     this.#doc.destroy()
     this.#state = 'closed'
@@ -679,6 +701,7 @@ export class Room {
         this.deps.metrics.storageCommitted((performance.now() - startedAt) / 1000)
         this.#rowsStored += 1
         this.#considerCompaction()
+        this.#considerVersion()
       },
       (err: unknown) => {
         this.#fail(err)
@@ -713,6 +736,33 @@ export class Room {
         if (this.#compacting === null && this.#state === 'active') this.#compactInBackground()
       },
     })
+  }
+
+  /**
+   * Arms the one wait for the next automatic version, after a committed edit of this instance's (edits
+   * relayed from other instances are versioned where they were made). The version itself is encoded on
+   * this thread when the wait fires: once per quiet period, never per update.
+   */
+  #considerVersion(): void {
+    const auto = this.deps.autoVersions
+    if (auto === null || this.#versionWait !== null || this.#state !== 'active') return
+    this.#versionWait = afterQuiet({
+      quietMs: auto.quietMs,
+      maxWaitMs: auto.maxIntervalMs,
+      lastActivityAt: () => this.#lastAppendAt,
+      fire: () => {
+        this.#versionWait = null
+        if (this.#state !== 'active' || this.#takingVersion !== null) return
+        this.#takingVersion = auto.take(this).finally(() => {
+          this.#takingVersion = null
+        })
+      },
+    })
+  }
+
+  #clearVersionWait(): void {
+    this.#versionWait?.cancel()
+    this.#versionWait = null
   }
 
   #clearCompactWait(): void {

@@ -181,11 +181,14 @@ function guessJson(doc: Y.Doc, key: string): unknown {
   const type = doc.share.get(key)
   if (!type) return null
   if (type._map.size > 0) return doc.getMap(key).toJSON()
-  if (type._start !== null) {
-    const first = type._start.content
+  // The first live item tells the kind: deleted ones (possibly garbage-collected) carry no content.
+  let item = type._start
+  while (item !== null && item.deleted) item = item.right
+  if (item !== null) {
+    const first = item.content
     if (first instanceof Y.ContentString || first instanceof Y.ContentFormat || first instanceof Y.ContentEmbed) return doc.getText(key).toString()
     if (first instanceof Y.ContentType && (first.type instanceof Y.XmlElement || first.type instanceof Y.XmlText)) return doc.getXmlFragment(key).toString()
     return doc.getArray(key).toJSON()
   }
-  return null
+  return type._start === null ? null : doc.getArray(key).toJSON()
 }

@@ -33,7 +33,7 @@ import type { RoomEvent } from '../rooms/events.js'
 import { processNow, type Now } from '../clock.js'
 import { generateId } from './signer.js'
 
-export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.deleted', 'room.changed', 'user.entered', 'user.left'] as const
+export const WEBHOOK_EVENT_TYPES = ['room.created', 'room.deleted', 'room.changed', 'room.restored', 'user.entered', 'user.left'] as const
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
 
 /** What the lead's wiring reports about a room for `room.changed`; null when the room no longer exists. */
@@ -83,8 +83,11 @@ const FAR_FUTURE = Number.MAX_SAFE_INTEGER / 2
 /** Recorded room events turned into deliveries per store transaction. */
 const ROOM_EVENT_BATCH = 256
 
+/** Events written through the bounded in-memory queue (the others are recorded by the store). */
+export type QueuedEventType = 'user.entered' | 'user.left' | 'room.restored'
+
 interface QueuedEvent {
-  readonly type: 'user.entered' | 'user.left'
+  readonly type: QueuedEventType
   readonly at: number
   readonly data: Record<string, unknown>
 }
@@ -159,6 +162,12 @@ export class Outbox {
           type: event.type,
           at: event.at,
           data: { room: event.roomId, userId: event.userId, activeUsers: event.activeUsers },
+        })
+      case 'room.restored':
+        return this.#push({
+          type: event.type,
+          at: event.at,
+          data: { room: event.roomId, version: event.versionId, beforeRestore: event.beforeRestoreId, restoredBy: event.restoredBy },
         })
       default:
         return // room.loaded, room.unloaded, peer.*: internal
