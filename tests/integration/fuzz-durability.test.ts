@@ -21,6 +21,7 @@ import * as Y from 'yjs'
 import { decodeMultiplexedFrame, encodeMultiplexedFrame, type Message } from '@tandem/client/protocol'
 import { replayLog } from '#server/persistence/compaction'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
+import { prng } from '../helpers/prng.js'
 
 const RUNS = positiveInt(process.env.TANDEM_FUZZ_RUNS, 3)
 const SEED = process.env.TANDEM_FUZZ_SEED !== undefined ? Number(process.env.TANDEM_FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31)
@@ -325,17 +326,6 @@ class Writer {
 
 type Flip = { bytes: Uint8Array; expect: 'undecodable' | 'conflicting' }
 
-/** A tiny deterministic PRNG (mulberry32) for choosing bits from the op's drawn number. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** What a decoded update says, as comparable text (ids, neighbours, parent, key, content). */
 function describeStructs(update: Uint8Array): string[] {

@@ -20,6 +20,7 @@ import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers
 import { spawnServer, startServer, tempDir, token, waitFor, type ChildServer, type RunningServer } from '../helpers/server.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { ADMIN_KEY } from './rest-client.js'
+import { prng } from '../helpers/prng.js'
 
 const schemas = schemaNames()
 const cleanups: (() => void | Promise<void>)[] = []
@@ -178,17 +179,6 @@ function missingFrom(doc: Y.Doc, acked: Iterable<string>): string[] {
   return [...acked].filter((m) => !log.has(m))
 }
 
-/** A deterministic PRNG (mulberry32), so a failing run can be replayed from its printed seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * A cut or a stall: two writers (one per framing) type before, during and after it. Checks: no saved

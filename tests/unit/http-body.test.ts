@@ -4,7 +4,8 @@
  */
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { AppError } from '../../server/src/errors.js'
-import { ClientAborted, MAX_JSON_DEPTH, jsonDepth, parseJson, readBody, type BodyLimits } from '../../server/src/http/body.js'
+import { ClientAborted, MAX_JSON_DEPTH, parseJson, readBody, type BodyLimits } from '../../server/src/http/body.js'
+import { nestingExceeds } from '../../server/src/json-nesting.js'
 
 function limits(maxBytes: number, contentLength: number | null, timeoutMs = 60_000, gapMs = 30_000): BodyLimits {
   return { maxBytes, contentLength, timeoutMs, gapMs }
@@ -179,11 +180,12 @@ describe('readBody deadlines', () => {
 
 describe('JSON depth and numbers', () => {
   const bytes = (s: string) => new TextEncoder().encode(s)
-  test('jsonDepth counts brackets outside strings only', () => {
-    expect(jsonDepth('{"a":[1,{"b":[]}]}')).toBe(4)
-    expect(jsonDepth('"[[[[" ')).toBe(0)
-    expect(jsonDepth('{"a":"\\"}')).toBe(1)
-    expect(jsonDepth(String.raw`{"a":"\"[["}`)).toBe(1)
+  test('nesting counts brackets outside strings only', () => {
+    expect(nestingExceeds('{"a":[1,{"b":[]}]}', 3)).toBe(true)
+    expect(nestingExceeds('{"a":[1,{"b":[]}]}', 4)).toBe(false)
+    expect(nestingExceeds('"[[[[" ', 0)).toBe(false)
+    expect(nestingExceeds('{"a":"\\"}', 1)).toBe(false)
+    expect(nestingExceeds(String.raw`{"a":"\"[["}`, 1)).toBe(false)
   })
 
   test('nesting deeper than the limit is a 400 before parsing', () => {

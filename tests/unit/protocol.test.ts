@@ -22,6 +22,7 @@ import {
   varUintLength,
 } from '../../client-sdk/src/protocol.js'
 import type { AwarenessEntry, DecodeError, DecodeResult, Message, MultiplexedFrame } from '../../client-sdk/src/protocol.js'
+import { prng } from '../helpers/prng.js'
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -59,17 +60,6 @@ function expectExactlySized(frame: Uint8Array): void {
   expect(frame.buffer.byteLength).toBe(frame.length)
 }
 
-/** mulberry32: a small seeded PRNG so fuzz failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function docWithText(text: string): Y.Doc {
   const doc = new Y.Doc()

@@ -5,6 +5,7 @@
 import { describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { restoreUpdate, snapshotOf } from '#server/rooms/restore'
+import { prng as mulberry32 } from '../helpers/prng.js'
 
 /** What a reader sees in each root: formatting, attributes and nesting included. */
 function contentOf(doc: Y.Doc): unknown {
@@ -233,14 +234,3 @@ function docFrom(update: Uint8Array): Y.Doc {
   return doc
 }
 
-/** A small seeded PRNG, so a failing seed can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}

@@ -12,6 +12,7 @@ import { Webhook } from 'standardwebhooks'
 import { ConfigError, loadConfig } from '../../server/src/config.js'
 import { webhookSecretProblem } from '../../server/src/webhooks/secret-format.js'
 import { decodeSecret, signWebhook } from '../../server/src/webhooks/signer.js'
+import { prng as rng } from '../helpers/prng.js'
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../server/bin/tandem.js')
 const URL_ENV = { TANDEM_WEBHOOK_URL: 'https://example.com/hook' }
@@ -36,16 +37,6 @@ function signerAccepts(secret: string): boolean {
   }
 }
 
-/** A deterministic pseudo-random generator (mulberry32), so failures are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('TANDEM_WEBHOOK_SECRET is validated with the signer’s rule', () => {
   test('16–21 base64 characters (fewer than 16 key bytes) are refused at boot, naming the variable', () => {

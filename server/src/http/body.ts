@@ -4,6 +4,7 @@
  * tested with a fake.
  */
 import { AppError } from '../errors.js'
+import { nestingExceeds } from '../json-nesting.js'
 
 /** The part of a uWS response that streams the request body. */
 export interface BodySource {
@@ -166,7 +167,7 @@ export function parseJson(bytes: Uint8Array): unknown {
     throw new AppError('bad_request', 'request body is not valid UTF-8')
   }
   // Before parsing: the checks below and the validators after it recurse once per level.
-  if (jsonDepth(text) > MAX_JSON_DEPTH) throw new AppError('bad_request', `JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`)
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) throw new AppError('bad_request', `JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`)
   let value: unknown
   try {
     value = JSON.parse(text) as unknown
@@ -178,25 +179,6 @@ export function parseJson(bytes: Uint8Array): unknown {
   const where = nonFinitePath(value, '')
   if (where !== null) throw new AppError('bad_request', `number out of range at body${where}: JSON numbers must be finite`)
   return value
-}
-
-/** The deepest bracket nesting in JSON text, ignoring brackets inside strings. Linear, no recursion. */
-export function jsonDepth(text: string): number {
-  let depth = 0
-  let max = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 0x5c) i++ // backslash: skip the escaped character
-      else if (c === 0x22) inString = false
-    } else if (c === 0x22) inString = true
-    else if (c === 0x7b || c === 0x5b) {
-      depth++
-      if (depth > max) max = depth
-    } else if (c === 0x7d || c === 0x5d) depth--
-  }
-  return max
 }
 
 /** Path of the first non-finite number in a parsed value (depth already bounded), or null. */

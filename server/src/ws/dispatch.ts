@@ -9,6 +9,7 @@ import type { Config } from '../config.js'
 import type { Room } from '../rooms/room.js'
 import type { SocketPeer } from './peer.js'
 import { CLOSE_CODE, assertNever } from '../errors.js'
+import { nestingExceeds } from '../json-nesting.js'
 
 export type AwarenessLimits = Pick<Config['ws'], 'maxAwarenessBytes' | 'maxAwarenessDepth' | 'awarenessIntervalMs'>
 
@@ -72,26 +73,6 @@ export function checkAwareness(entries: readonly AwarenessEntry[], limits: Aware
     }
   }
   return null
-}
-
-/** True when the JSON text opens more than `limit` arrays/objects at once (scanned, never recursed). */
-export function nestingExceeds(text: string, limit: number): boolean {
-  let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 0x5c) i++ // backslash: skip the escaped character
-      else if (c === 0x22) inString = false
-    } else if (c === 0x22) {
-      inString = true
-    } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > limit) return true
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--
-    }
-  }
-  return false
 }
 
 /**
