@@ -86,8 +86,8 @@ async function syncThrough(url: string, room: string, ca?: Buffer): Promise<void
       super(address, protocols, ca ? { ca } : {})
     }
   }
-  const a = new WebsocketProvider(url, room, new Y.Doc(), { params: { token: jwt }, WebSocketPolyfill: Socket as unknown as typeof WebSocket, disableBc: true })
-  const b = new WebsocketProvider(url, room, new Y.Doc(), { params: { token: jwt }, WebSocketPolyfill: Socket as unknown as typeof WebSocket, disableBc: true })
+  const a = new WebsocketProvider(url, room, new Y.Doc(), { params: { token: jwt }, WebSocketPolyfill: Socket as unknown as typeof globalThis.WebSocket, disableBc: true })
+  const b = new WebsocketProvider(url, room, new Y.Doc(), { params: { token: jwt }, WebSocketPolyfill: Socket as unknown as typeof globalThis.WebSocket, disableBc: true })
   try {
     await waitFor(() => a.synced && b.synced, 'both clients to sync through the proxy')
     a.doc.getText('t').insert(0, 'through the proxy')
@@ -246,7 +246,7 @@ async function writeEdits(base: string, room: string, doc: Y.Doc, count: number,
     const res = await fetch(`${base}/v1/rooms/${room}/doc`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/octet-stream' },
-      body: Y.encodeStateAsUpdate(doc, before),
+      body: Buffer.from(Y.encodeStateAsUpdate(doc, before)),
     })
     if (res.status !== 204) throw new Error(`POST doc answered ${res.status}`)
   }
