@@ -121,6 +121,16 @@ describePostgres('the cluster as one server for REST and webhooks', () => {
       .map((u) => `${u.userId}:${u.connections}`)
       .join()
 
+  /** The outbox's deliveries for the room are all delivered, and the receiver got exactly those. */
+  async function allDelivered(server: ChildServer, room: string, got: readonly { id: string; data: Record<string, unknown> }[]): Promise<boolean> {
+    const page = (await rest(server, 'GET', '/v1/webhooks/deliveries?limit=200')).json as {
+      deliveries: { id: string; status: string; payload: { data?: { room?: string } } }[]
+    }
+    const mine = page.deliveries.filter((d) => d.payload.data?.room === room)
+    const received = got.filter((d) => d.data['room'] === room)
+    return mine.every((d) => d.status === 'delivered') && mine.length === received.length
+  }
+
   const base = (s: ChildServer): string => `ws://127.0.0.1:${s.port}`
   const jwt = (sub: string, room: string): Promise<string> => token({ sub, rooms: { [room]: 'write' } })
 
@@ -185,10 +195,7 @@ describePostgres('the cluster as one server for REST and webhooks', () => {
     await waitFor(() => inRoom('room.deleted').length >= 1, 'room.deleted')
 
     // Everything the outbox holds was delivered, and the receiver got each delivery once.
-    await waitFor(async () => {
-      const page = (await rest(c, 'GET', '/v1/webhooks/deliveries?limit=200')).json as { deliveries: { id: string; status: string }[] }
-      return page.deliveries.every((d) => d.status === 'delivered') && page.deliveries.length === hook.got.length
-    }, 'every delivery to be delivered')
+    await waitFor(() => allDelivered(c, room, hook.got), 'every delivery to be delivered')
     expect(new Set(hook.got.map((d) => d.id)).size).toBe(hook.got.length)
     expect(inRoom('room.created')).toHaveLength(1)
     expect(inRoom('room.deleted')).toHaveLength(1)
@@ -197,6 +204,32 @@ describePostgres('the cluster as one server for REST and webhooks', () => {
     // Coalesced across instances: three edits through three instances in one burst are not three deliveries each.
     expect(inRoom('room.changed').length).toBeGreaterThanOrEqual(1)
     expect(inRoom('room.changed').length).toBeLessThanOrEqual(3)
+  })
+
+  test('an instance SIGKILLed: its users leave the directory and user.left is delivered once, by one survivor', async (ctx) => {
+    if (redisSkipped) return ctx.skip()
+    const hook = await receiver()
+    const env = { TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: WEBHOOK_SECRET }
+    const [a, b, c] = [await instance('kill-a', env), await instance('kill-b', env), await instance('kill-c', env)]
+    const room = freshRoom()
+    const inRoom = (type: string, user: string) => hook.got.filter((d) => d.type === type && d.data['room'] === room && d.data['userId'] === user)
+    await single(base(a), room, { token: await jwt('alice', room) })
+    await single(base(b), room, { token: await jwt('bob', room) })
+    await single(base(c), room, { token: await jwt('dave', room) })
+    await waitFor(async () => (await userIds(a, room)) === 'alice:1,bob:1,dave:1', 'every user listed')
+    await waitFor(() => inRoom('user.entered', 'dave').length === 1, 'user.entered for dave')
+
+    c.child.kill('SIGKILL')
+    expect(await c.exited).toBe('SIGKILL')
+    // Liveness TTL 5 s, reaped on the survivors' 2 s heartbeat.
+    await waitFor(async () => (await userIds(b, room)) === 'alice:1,bob:1', 'dave to leave the directory', 15_000)
+    await waitFor(() => inRoom('user.left', 'dave').length >= 1, 'user.left for dave', 15_000)
+    // Both survivors reap; the second finds nothing left. Wait until both have looked (their logs say so).
+    await waitFor(() => [a, b].some((s) => s.output().includes('removed its users from the directory')), 'a survivor to report the reap')
+    await waitFor(() => allDelivered(a, room, hook.got), 'every delivery to be delivered')
+    expect(inRoom('user.left', 'dave')).toHaveLength(1)
+    expect(inRoom('user.left', 'alice')).toHaveLength(0)
+    expect(inRoom('user.left', 'bob')).toHaveLength(0)
   })
 
   test('rolling restart: SIGTERM moves clients to another instance, nothing lost, its users leave once', async (ctx) => {

@@ -342,6 +342,8 @@ class RedisUsers implements ClusterUsers {
         const k = userKeys(this.#prefix, roomId)
         const user = this.#local.get(roomId)?.get(userId)
         if (user) {
+          // Listed before its first entry is written, so a reaper finds it even if it dies before its first heartbeat.
+          pipeline.sadd(`${this.#prefix}instances`, this.opts.instanceId)
           pipeline.sadd(this.#indexKey(this.opts.instanceId), roomId)
           indexed.add(item)
         } else if (!this.#local.has(roomId)) emptied.add(roomId)
@@ -360,7 +362,7 @@ class RedisUsers implements ClusterUsers {
       let i = 0
       for (const item of batch) {
         const { roomId, userId } = item
-        if (indexed.has(item)) i += 1 // the SADD
+        if (indexed.has(item)) i += 2 // the SADDs
         const [err, reply] = results?.[i++] ?? [new Error('no reply'), null]
         if (err) {
           failed = true
