@@ -352,7 +352,7 @@ class RedisUsers implements ClusterUsers {
       for (const roomId of forced) this.#queueRefresh(pipeline, roomId, true)
       // Sent after the room's last write, on the same connection: a later join re-adds it first.
       for (const roomId of emptied) pipeline.srem(this.#indexKey(this.opts.instanceId), roomId)
-      let results: [Error | null, unknown][] | null = null
+      let results: [Error | null, unknown][] | null
       try {
         results = await pipeline.exec()
       } catch {
