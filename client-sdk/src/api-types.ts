@@ -73,11 +73,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Users connected to the room on this instance */
+        /** Users connected to the room, on every instance of a cluster */
         get: operations["listRoomUsers"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room}/users/{userId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Disconnect a user's connections in the room, on every instance, with 4403
+         * @description Every connection of the user in the room is closed with 4403 (forbidden), which clients treat as final: the Tandem SDK and Hocuspocus providers do not reconnect, and the SDK reports `forbidden`. The server does not revoke tokens: a client that connects again with a token that is still valid is admitted, so to keep a user out, stop issuing it tokens for the room (and keep token lifetimes short). Answers 200 with 0 connections when the user is not connected.
+         */
+        delete: operations["kickRoomUser"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1430,6 +1450,118 @@ export interface operations {
                             name: string | null;
                             connections: number;
                         }[];
+                    };
+                };
+            };
+            /** @description Error: `bad_request`, `invalid_room_name`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "bad_request" | "invalid_room_name";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `token_missing`, `token_invalid`, `token_expired`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "token_missing" | "token_invalid" | "token_expired";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `room_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "room_not_found";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `internal`. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "internal";
+                        };
+                    };
+                };
+            };
+            /** @description Error: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    kickRoomUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Room name: 1–128 characters, letters, digits and . _ : - (not starting with a symbol). The same grammar as WebSocket URLs. */
+                room: string;
+                /** @description The user's id (the `sub` of its tokens). */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Disconnected. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Connections of the user closed on the instance that answered; the other instances close theirs as the request reaches them. */
+                        connections: number;
                     };
                 };
             };

@@ -36,6 +36,8 @@ export type UpdateRoomBody = JsonBody<operations['updateRoom']>
 export type RoomDocJson = JsonResponse<operations['getRoomDoc'], 200>
 /** Users connected to a room on the answering instance, one entry per user. */
 export type RoomUsers = JsonResponse<operations['listRoomUsers'], 200>
+/** Response of `DELETE /v1/rooms/{room}/users/{userId}`. */
+export type KickResult = JsonResponse<operations['kickRoomUser'], 200>
 /** Body of `POST /v1/rooms/{room}/broadcast`: `{ message }`. */
 export type BroadcastBody = JsonBody<operations['broadcastToRoom']>
 /** Answer of a broadcast: how many connections the room had when the message was sent. */
@@ -240,9 +242,18 @@ export class TandemApi {
     await this.#request('post', '/v1/rooms/{room}/doc', { params: { room }, bytes: update }, 'none', options)
   }
 
-  /** `GET /v1/rooms/{room}/users`: users connected to the room on the answering instance. */
+  /** `GET /v1/rooms/{room}/users`: users connected to the room (on every instance of a cluster). */
   listRoomUsers(room: string, options?: RequestOptions): Promise<RoomUsers> {
     return this.#request('get', '/v1/rooms/{room}/users', { params: { room } }, 'json', options) as Promise<RoomUsers>
+  }
+
+  /**
+   * `DELETE /v1/rooms/{room}/users/{userId}`: closes every connection of the user in the room, on every
+   * instance, with 4403 (`forbidden`: clients do not reconnect). Tokens are not revoked: stop issuing the
+   * user tokens for the room to keep it out. @throws TandemError `room_not_found` (404).
+   */
+  kickRoomUser(room: string, userId: string, options?: RequestOptions): Promise<KickResult> {
+    return this.#request('delete', '/v1/rooms/{room}/users/{userId}', { params: { room, userId } }, 'json', options) as Promise<KickResult>
   }
 
   /**

@@ -26,6 +26,7 @@ export {
   type UpdateRoomBody,
   type RoomDocJson,
   type RoomUsers,
+  type KickResult,
   type BroadcastBody,
   type BroadcastResult,
   type Version,

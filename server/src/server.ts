@@ -18,6 +18,8 @@ import { PostgresOpenError, createPostgresStore } from './persistence/postgres.j
 import type { Replication } from './rooms/replication.js'
 import { createLocalReplication } from './replication/local.js'
 import { createRedisReplication } from './replication/redis.js'
+import { createRedisUsers } from './replication/redis-users.js'
+import { createLocalUsers, type ClusterUsers } from './rooms/users.js'
 import { redactUrlPassword } from './config.js'
 import { postgresSecrets } from './persistence/postgres-secrets.js'
 import { dataDirSecrets, type SecretKeeper } from './secret-file.js'
@@ -55,6 +57,8 @@ export interface ServerDeps {
   store?: Store
   /** Cross-instance replication; default: Redis when config.cluster is set, else none (local). */
   replication?: Replication
+  /** Who is in which room across instances; default: Redis when config.cluster is set, else this process's own count. */
+  users?: ClusterUsers
   /** Registers extra HTTP routes after the built-in ones (the demo mode adds its pages and token route). */
   routes?: (router: Router) => void
 }
@@ -132,6 +136,11 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
       : await createRedisReplication({ url: config.cluster.redisUrl, prefix: config.cluster.redisPrefix, instanceId }, log.child({ component: 'replication' })))
   if (config.cluster !== null) log.info({ instanceId, redis: redactUrlPassword(config.cluster.redisUrl), prefix: config.cluster.redisPrefix }, 'cluster member')
   const events = createRoomEvents((err, event) => log.error({ err, event: event.type }, 'room event listener threw'))
+  const users =
+    deps.users ??
+    (config.cluster === null
+      ? createLocalUsers(events)
+      : await createRedisUsers({ url: config.cluster.redisUrl, prefix: config.cluster.redisPrefix, instanceId }, events, log.child({ component: 'users' })))
 
   let draining = false
   const sockets = new Set<Socket>()
@@ -143,6 +152,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     replication,
     broadcast: fanout.broadcast,
     events,
+    users,
     log,
     metrics,
     compactAfterRows: config.rooms.compactAfterRows,
@@ -216,7 +226,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
   if (adminKey.source === 'generated') {
     log.info({ adminKeyFile: adminKey.path }, 'no TANDEM_ADMIN_KEY configured: generated a REST admin key; print it with `npx tandem admin-key`')
   }
-  const rooms = new RoomService({ store, registry, events, broadcast: fanout.broadcast, replication })
+  const rooms = new RoomService({ store, registry, events, broadcast: fanout.broadcast, replication, users, log })
   const rest = createRestApi({
     log,
     metrics,
@@ -254,7 +264,8 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     // Let commits in flight finish so their saved acks reach clients before the sockets go.
     await registry.flushAll()
     for (const ws of [...sockets]) closeSocket(ws, CLOSE_CODE.restarting, 'server restarting')
-    await registry.closeAll() // emits the last user.left events
+    await registry.closeAll()
+    await users.close() // emits the last user.left events (or leaves them to the instance that reaps this one)
     // Writes debounced room.changed events to the outbox; attempts cut off here retry after the restart.
     await webhooks.close(Math.min(config.webhooks.timeoutMs, WEBHOOK_DRAIN_GRACE_MS))
     await replication.close()

@@ -384,6 +384,33 @@ describe('documents, users and broadcast', () => {
     expect(sent.json).toEqual({ connections: 1 })
     ws.close()
   })
+
+  test('kick closes the user\'s connections with 4403 and leaves the others; unknown users and rooms', async () => {
+    const room = freshRoom('kick')
+    await createRoom(room)
+    const connect = async (sub: string): Promise<{ ws: WebSocket; closed: Promise<number> }> => {
+      const ws = new WebSocket(`${srv.url}/ws/${room}?token=${await token({ sub, rooms: { [room]: 'write' } })}`)
+      const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
+      await new Promise((resolve, reject) => {
+        ws.on('open', resolve)
+        ws.on('error', reject)
+      })
+      return { ws, closed }
+    }
+    const [a1, a2, b] = [await connect('alice'), await connect('alice'), await connect('bob')]
+    await waitFor(async () => ((await api.call('GET', `/v1/rooms/${room}/users`)).json as { users: unknown[] }).users.length === 2, 'both users to be listed')
+    const kicked = await api.call('DELETE', `/v1/rooms/${room}/users/alice`)
+    expect(kicked.status).toBe(200)
+    expect(kicked.json).toEqual({ connections: 2 })
+    expect(await a1.closed).toBe(4403)
+    expect(await a2.closed).toBe(4403)
+    await waitFor(async () => ((await api.call('GET', `/v1/rooms/${room}/users`)).json as { users: { userId: string }[] }).users.map((u) => u.userId).join() === 'bob', 'only bob to be listed')
+    expect(b.ws.readyState).toBe(WebSocket.OPEN)
+    expect((await api.call('DELETE', `/v1/rooms/${room}/users/nobody`)).json).toEqual({ connections: 0 })
+    const missing = await api.call('DELETE', `/v1/rooms/${freshRoom('nope')}/users/alice`)
+    expect(missing.status).toBe(404)
+    b.ws.close()
+  })
 })
 
 describe('tokens', () => {
@@ -473,6 +500,7 @@ describe('operations', () => {
         'GET /v1/rooms/{room}/doc',
         'POST /v1/rooms/{room}/doc',
         'GET /v1/rooms/{room}/users',
+        'DELETE /v1/rooms/{room}/users/{userId}',
         'POST /v1/rooms/{room}/broadcast',
         'POST /v1/tokens',
         'GET /healthz',
@@ -504,7 +532,7 @@ describe('operations', () => {
   test('every documented operation was exercised by this suite with a success status', () => {
     const successes = [...api.seen.entries()].filter(([, statuses]) => [...statuses].some((s) => s < 300)).map(([op]) => op)
     expect(successes.sort()).toEqual(
-      ['applyRoomUpdate', 'broadcastToRoom', 'createRoom', 'deleteRoom', 'getRoom', 'getRoomDoc', 'health', 'listRoomUsers', 'listRooms', 'metrics', 'mintToken', 'openapi', 'ready', 'updateRoom'].sort(),
+      ['applyRoomUpdate', 'broadcastToRoom', 'createRoom', 'deleteRoom', 'getRoom', 'getRoomDoc', 'health', 'kickRoomUser', 'listRoomUsers', 'listRooms', 'metrics', 'mintToken', 'openapi', 'ready', 'updateRoom'].sort(),
     )
   })
 })

@@ -133,7 +133,7 @@ export function roomRoutes(rooms: RoomService): Route[] {
       method: 'GET',
       path: '/v1/rooms/:room/users',
       operationId: 'listRoomUsers',
-      summary: 'Users connected to the room on this instance',
+      summary: 'Users connected to the room, on every instance of a cluster',
       tag: 'rooms',
       auth: 'admin',
       params: s.roomParams,
@@ -141,6 +141,23 @@ export function roomRoutes(rooms: RoomService): Route[] {
       errors: ['room_not_found', 'invalid_room_name'],
       async handle({ params }) {
         return jsonReply(200, { users: await rooms.users(params.room) } satisfies z.input<typeof s.activeUsers>)
+      },
+    }),
+    defineRoute({
+      method: 'DELETE',
+      path: '/v1/rooms/:room/users/:userId',
+      operationId: 'kickRoomUser',
+      summary: "Disconnect a user's connections in the room, on every instance, with 4403",
+      description:
+        "Every connection of the user in the room is closed with 4403 (forbidden), which clients treat as final: the Tandem SDK and Hocuspocus providers do not reconnect, and the SDK reports `forbidden`. The server does not revoke tokens: a client that connects again with a token that is still valid is admitted, so to keep a user out, stop issuing it tokens for the room (and keep token lifetimes short). Answers 200 with 0 connections when the user is not connected.",
+      tag: 'rooms',
+      auth: 'admin',
+      params: s.roomUserParams,
+      responses: { 200: { description: 'Disconnected.', json: s.kickResult } },
+      errors: ['room_not_found', 'invalid_room_name'],
+      async handle({ params }) {
+        const connections = await rooms.kickUser(params.room, params.userId)
+        return jsonReply(200, { connections } satisfies z.input<typeof s.kickResult>)
       },
     }),
     defineRoute({

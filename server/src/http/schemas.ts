@@ -124,6 +124,15 @@ export const activeUsers = z.object({
   ),
 })
 
+export const roomUserParams = z.object({
+  room: roomName,
+  userId: z.string().min(1).max(256).meta({ description: "The user's id (the `sub` of its tokens)." }),
+})
+
+export const kickResult = z.object({
+  connections: z.int().nonnegative().meta({ description: 'Connections of the user closed on the instance that answered; the other instances close theirs as the request reaches them.' }),
+})
+
 /** Largest broadcast message, in UTF-8 bytes. */
 export const MAX_BROADCAST_BYTES = 64 * 1024
 

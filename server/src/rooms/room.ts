@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { DocumentLog } from '../persistence/document-log.js'
 import type { Envelope, Replication, ReplicationSignal, RoomChannel } from './replication.js'
 import type { RoomEvents } from './events.js'
+import type { ClusterUsers } from './users.js'
 import type { Broadcast, Peer } from './peer.js'
 import type { RoomMetrics } from '../metrics.js'
 import { Presence, type Owner } from './presence.js'
@@ -61,6 +62,8 @@ export interface RoomDeps {
   replication: Replication
   broadcast: Broadcast
   events: RoomEvents
+  /** Who is in the room across instances; emits user.entered/user.left (see rooms/users.ts). */
+  users: ClusterUsers
   log: Logger
   metrics: RoomMetrics
   /** Compact once the room has this many rows and has been quiet for compactQuietMs... */
@@ -252,9 +255,8 @@ export class Room {
       user.connections += 1
     } else {
       this.#users.set(peer.userId, { name: peer.userName, connections: 1 })
-      const at = Date.now()
-      this.deps.events.emit({ type: 'user.entered', roomId: this.id, userId: peer.userId, name: peer.userName, activeUsers: this.#users.size, at })
     }
+    this.deps.users.set(this.id, peer.userId, user?.name ?? peer.userName, user?.connections ?? 1)
   }
 
   /** Removes a peer and the presence it introduced. Idempotent. */
@@ -268,9 +270,9 @@ export class Room {
     }
     this.deps.events.emit({ type: 'peer.left', roomId: this.id, peerId: peer.id, userId: peer.userId })
     const user = this.#users.get(peer.userId)
-    if (user && --user.connections === 0) {
-      this.#users.delete(peer.userId)
-      this.deps.events.emit({ type: 'user.left', roomId: this.id, userId: peer.userId, activeUsers: this.#users.size, at: Date.now() })
+    if (user) {
+      if (--user.connections === 0) this.#users.delete(peer.userId)
+      this.deps.users.set(this.id, peer.userId, user.name, user.connections)
     }
     if (this.#peers.size === 0) {
       this.#fullState = null // nobody left to join from it; a loaded, empty room keeps only its doc

@@ -10,7 +10,9 @@ import type { RoomRegistry } from './registry.js'
 import type { RoomEvents } from './events.js'
 import type { Broadcast } from './peer.js'
 import type { Replication } from './replication.js'
-import { AppError, isValidRoomName } from '../errors.js'
+import type { ActiveUser, ClusterUsers } from './users.js'
+import type { Logger } from 'pino'
+import { AppError, CLOSE_CODE, isValidRoomName } from '../errors.js'
 
 export interface RoomStats {
   /** Open connections (sockets, or multiplexed room bindings) in the room on this instance. */
@@ -25,11 +27,7 @@ export interface RoomInfo extends RoomRecord {
   readonly stats: RoomStats
 }
 
-export interface ActiveUser {
-  readonly userId: string
-  readonly name: string | null
-  readonly connections: number
-}
+export type { ActiveUser } from './users.js'
 
 export interface RoomPage {
   readonly rooms: RoomInfo[]
@@ -44,6 +42,9 @@ export interface RoomServiceDeps {
   events: RoomEvents
   broadcast: Broadcast
   replication: Replication
+  /** Users across instances (GET …/users). */
+  users: ClusterUsers
+  log: Logger
 }
 
 export class RoomService {
@@ -103,12 +104,27 @@ export class RoomService {
     await room.applyServerUpdate(update)
   }
 
+  /** Users connected to the room on every instance (this instance's alone while the directory is unreachable). */
   async users(name: string): Promise<ActiveUser[]> {
     assertRoomName(name)
     const live = this.deps.registry.get(name)
-    if (live) return live.users()
-    if ((await this.deps.store.getRoom(name)) === null) throw notFound(name)
-    return []
+    if (!live && (await this.deps.store.getRoom(name)) === null) throw notFound(name)
+    try {
+      return await this.deps.users.list(name)
+    } catch (err) {
+      this.deps.log.warn({ err, roomId: name }, 'user directory unreachable; listing this instance\'s users only')
+      return live ? live.users() : []
+    }
+  }
+
+  /**
+   * Closes every connection of `userId` in the room on every instance with 4403 (forbidden: clients do not
+   * retry). Returns how many were closed on this instance.
+   */
+  async kickUser(name: string, userId: string): Promise<number> {
+    assertRoomName(name)
+    if (!this.deps.registry.get(name) && (await this.deps.store.getRoom(name)) === null) throw notFound(name)
+    return this.deps.registry.kick(name, userId, CLOSE_CODE.forbidden, 'removed from the room')
   }
 
   /**
