@@ -558,7 +558,10 @@ async function runProgram(program: Program): Promise<void> {
   }
   const settleAll = async (what: string): Promise<void> => {
     for (const w of writers) if (!w.open) await connect(w)
-    await waitFor(() => writers.every((w) => w.settled), `every writer to settle (${what})`, 15_000)
+    await waitFor(() => writers.every((w) => w.settled), `every writer to settle (${what})`, 15_000).catch((err: unknown) => {
+      const state = writers.map((w) => `w${w.index}: open=${w.open} closes=${w.closes.join(",")} ${[...w.rooms].map(([room, r]) => `${room}{authed=${r.authed} synced=${r.synced} waiting=${r.fifo.map((f) => f.kind).join(',')}}`).join(' ')}`)
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n  ${state.join('\n  ')}`)
+    })
   }
   /** A reader checks what was acknowledged so far, before any writer reconnects and resends it. */
   const restartAndCheck = async (label: string): Promise<Map<string, Y.Doc>> => {
@@ -650,7 +653,10 @@ async function runProgram(program: Program): Promise<void> {
           forged.clientID = victimDoc.clientID
           // Half the forgeries jump ahead of the victim's clock (closed, 1008); the others continue its
           // history, as a client holding the victim's unsaved edit would: left out, never stored.
-          const jump = (op.w + op.victim) % 2 === 0
+          // A continuation is one only if the server holds all of the victim's history: nothing of it in
+          // flight, and nothing pending behind an edit some writer still withholds. Otherwise it is a gap.
+          const serverHasHistory = (victim.rooms.get(room)?.fifo.length ?? 1) === 0 && writers.every((x) => (x.rooms.get(room)?.withheld.length ?? 0) === 0)
+          const jump = (op.w + op.victim) % 2 === 0 || !serverHasHistory
           // The padding is never sent: what is sent starts past clocks the server has not seen (a gap).
           if (jump) forged.getText('pad').insert(0, 'x'.repeat(64))
           const sv = Y.encodeStateVector(forged)
