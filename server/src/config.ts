@@ -42,6 +42,8 @@ export type Config = Readonly<{
   dataDir: string
   /** How the user set the data directory (`--data-dir` or TANDEM_DATA_DIR), for error messages. */
   dataDirSetting: string
+  /** Variables the user set with a flag, mapped to that flag (see settingName): errors name what was typed. */
+  flags: Readonly<Record<string, string>>
   store: StoreConfig
   /** This instance's name in the cluster (origin of what it publishes); null means generated at boot. */
   instanceId: string | null
@@ -156,6 +158,7 @@ const FLAG_FOR: Readonly<Record<string, string>> = {
   TANDEM_PORT: '--port',
   TANDEM_DATA_DIR: '--data-dir',
   TANDEM_DATABASE_URL: '--database-url',
+  TANDEM_REDIS_URL: '--redis-url',
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -182,14 +185,20 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
   }
   const label = (variable: string): string => (variable in fromFlags ? (FLAG_FOR[variable] ?? variable) : variable)
   try {
-    return readConfig({ ...env, ...fromFlags }, label)
+    const flags = Object.fromEntries(Object.keys(fromFlags).map((variable) => [variable, label(variable)]))
+    return readConfig({ ...env, ...fromFlags }, label, flags)
   } catch (err) {
     if (err instanceof ConfigError && label(err.variable) !== err.variable) throw new ConfigError(label(err.variable), err.detail)
     throw err
   }
 }
 
-function readConfig(merged: Env, label: (variable: string) => string): Config {
+/** The setting as the user gave it: the flag when one set `variable`, else the variable itself. */
+export function settingName(config: Pick<Config, 'flags'>, variable: string): string {
+  return config.flags[variable] ?? variable
+}
+
+function readConfig(merged: Env, label: (variable: string) => string, flags: Record<string, string>): Config {
   const dataDir = stringVar(merged, 'TANDEM_DATA_DIR', './data')
   const store = storeConfig(merged, dataDir)
 
@@ -245,6 +254,7 @@ function readConfig(merged: Env, label: (variable: string) => string): Config {
     port: intVar(merged, 'TANDEM_PORT', { default: 4321, min: 0, max: 65_535 }),
     dataDir,
     dataDirSetting: label('TANDEM_DATA_DIR'),
+    flags,
     store,
     instanceId,
     cluster,

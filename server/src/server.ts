@@ -6,7 +6,7 @@
  */
 import type { TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js'
 import type { Logger } from 'pino'
-import { ConfigError, type Config, type StoreConfig } from './config.js'
+import { ConfigError, settingName, type Config, type StoreConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { loadUws } from './uws.js'
 import { resolveVerificationKey } from './auth/keys.js'
@@ -17,7 +17,7 @@ import { createMemoryStore } from './persistence/memory.js'
 import { PostgresOpenError, createPostgresStore } from './persistence/postgres.js'
 import type { Replication } from './rooms/replication.js'
 import { createLocalReplication } from './replication/local.js'
-import { createRedisReplication } from './replication/redis.js'
+import { RedisConnectError, createRedisReplication } from './replication/redis.js'
 import { createRedisUsers } from './replication/redis-users.js'
 import { createLocalUsers, type ClusterUsers } from './rooms/users.js'
 import { redactUrlPassword } from './config.js'
@@ -128,12 +128,19 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
   }
   const verifier = createTokenVerifier(key, config.auth)
 
-  const store = deps.store ?? (await openStore(config.store, log))
-  const replication =
-    deps.replication ??
-    (config.cluster === null
-      ? createLocalReplication(instanceId)
-      : await createRedisReplication({ url: config.cluster.redisUrl, prefix: config.cluster.redisPrefix, instanceId }, log.child({ component: 'replication' })))
+  const store = deps.store ?? (await openStore(config, log))
+  let replication: Replication
+  try {
+    replication =
+      deps.replication ??
+      (config.cluster === null
+        ? createLocalReplication(instanceId)
+        : await createRedisReplication({ url: config.cluster.redisUrl, prefix: config.cluster.redisPrefix, instanceId }, log.child({ component: 'replication' })))
+  } catch (err) {
+    if (deps.store === undefined) await store.close()
+    if (err instanceof RedisConnectError) throw new ConfigError(settingName(config, 'TANDEM_REDIS_URL'), err.message)
+    throw err
+  }
   if (config.cluster !== null) log.info({ instanceId, redis: redactUrlPassword(config.cluster.redisUrl), prefix: config.cluster.redisPrefix }, 'cluster member')
   const events = createRoomEvents((err, event) => log.error({ err, event: event.type }, 'room event listener threw'))
   const users =
@@ -279,7 +286,11 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
   return {
     listen() {
       const port = listener.listen(config.port)
-      if (port === null) return Promise.reject(new Error(`could not listen on ${config.host}:${config.port} (in use or not permitted)`))
+      if (port === null) {
+        // Named after the setting the user gave, so the CLI can print it as one line.
+        const setting = settingName(config, 'TANDEM_PORT')
+        return Promise.reject(new ConfigError(setting, `could not listen on ${config.host}:${config.port} (in use or not permitted); stop what holds it or choose another port`))
+      }
       guard?.start()
       log.info({ maxConnections, openFileLimit: fdLimit, host: config.host, instanceId, port }, 'listening')
       return Promise.resolve({ port })
@@ -303,19 +314,51 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
  * Postgres, so every instance and CLI run on that database agrees on them; else in the data directory.
  * Its errors are ConfigErrors naming the setting, like the store's.
  */
-export function secretKeeperFor(config: Pick<Config, 'store' | 'dataDir'>): SecretKeeper {
+export function secretKeeperFor(config: Pick<Config, 'store' | 'dataDir' | 'dataDirSetting' | 'flags'>): SecretKeeper {
   const cfg = config.store
-  if (cfg.kind !== 'postgres') return dataDirSecrets(config.dataDir)
+  if (cfg.kind !== 'postgres') {
+    const files = dataDirSecrets(config.dataDir)
+    return {
+      async loadOrCreate(spec) {
+        try {
+          return await files.loadOrCreate(spec)
+        } catch (err) {
+          // A directory that cannot hold the file (EACCES on the temporary file, a file in its place…).
+          const problem = fileProblem(err)
+          if (problem !== null) throw new ConfigError(config.dataDirSetting, `cannot keep the ${spec.noun} in ${config.dataDir}: ${problem}`)
+          throw err
+        }
+      },
+    }
+  }
   const keeper = postgresSecrets({ url: cfg.url, schema: cfg.schema, timeoutMs: cfg.timeoutMs })
   return {
     async loadOrCreate(spec) {
       try {
         return await keeper.loadOrCreate(spec)
       } catch (err) {
-        if (err instanceof PostgresOpenError) throw new ConfigError(err.setting, err.message)
+        if (err instanceof PostgresOpenError) throw new ConfigError(settingName(config, err.setting), err.message)
         throw err
       }
     },
+  }
+}
+
+/** A file-system error as a few words, or null for anything else. */
+function fileProblem(err: unknown): string | null {
+  switch ((err as { code?: unknown }).code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied'
+    case 'EROFS':
+      return 'the file system is read-only'
+    case 'EEXIST':
+    case 'ENOTDIR':
+      return 'it is a file, not a directory'
+    case 'ENOSPC':
+      return 'no space left on the device'
+    default:
+      return null
   }
 }
 
@@ -323,7 +366,8 @@ export function secretKeeperFor(config: Pick<Config, 'store' | 'dataDir'>): Secr
  * The adapter the configuration picks. A Postgres store that cannot open (bad URL, unreachable, a failed
  * or refused migration) becomes a ConfigError naming the setting, which the CLI prints as one line.
  */
-async function openStore(cfg: StoreConfig, log: Logger): Promise<Store> {
+async function openStore(config: Config, log: Logger): Promise<Store> {
+  const cfg: StoreConfig = config.store
   switch (cfg.kind) {
     case 'sqlite':
       return createSqliteStore({ path: cfg.path }, log)
@@ -336,7 +380,7 @@ async function openStore(cfg: StoreConfig, log: Logger): Promise<Store> {
           log,
         )
       } catch (err) {
-        if (err instanceof PostgresOpenError) throw new ConfigError(err.setting, err.message)
+        if (err instanceof PostgresOpenError) throw new ConfigError(settingName(config, err.setting), err.message)
         throw err
       }
   }

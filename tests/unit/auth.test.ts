@@ -301,7 +301,7 @@ describe('public key', () => {
     const resolve = (publicKey: string): Promise<VerificationKey> => resolveVerificationKey(authOptions({ publicKey }), '/nonexistent')
     const spki = (k: KeyObject): string => k.export({ type: 'spki', format: 'pem' }) as string
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
-    await expect(resolve(rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string)).rejects.toThrow(/TANDEM_JWT_PUBLIC_KEY contains a private key/)
+    await expect(resolve(rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string)).rejects.toThrow(/TANDEM_JWT_PUBLIC_KEY: contains a private key/)
     await expect(resolve(rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }) as string)).rejects.toThrow(/private key/)
     await expect(resolve(spki(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey))).rejects.toThrow(/TANDEM_JWT_PUBLIC_KEY.*2048/)
     await expect(resolve(spki(generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey))).rejects.toThrow(/TANDEM_JWT_PUBLIC_KEY.*secp256k1/)

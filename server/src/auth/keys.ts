@@ -7,6 +7,7 @@
 import { createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { ConfigError } from '../config.js'
 import { errorCode, secretKeeper, type SecretKeeper } from '../secret-file.js'
 
 export interface AuthOptions {
@@ -93,7 +94,7 @@ async function readPem(value: string): Promise<string> {
     try {
       text = (await readFile(value, 'utf8')).trim()
     } catch (err) {
-      throw new Error(`${PUBLIC_KEY_VAR}: cannot read PEM file ${value} (${errorCode(err) ?? String(err)})`, { cause: err })
+      throw new ConfigError(PUBLIC_KEY_VAR, `cannot read PEM file ${value}: ${describeReadError(err)}`)
     }
   }
   // Env vars and secret stores often carry PEM with literal "\n" sequences instead of line breaks.
@@ -101,15 +102,24 @@ async function readPem(value: string): Promise<string> {
   return text
 }
 
+/** Words for the usual reasons, with the code for searching: "no such file (ENOENT)". */
+function describeReadError(err: unknown): string {
+  const code = errorCode(err)
+  const words = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : null
+  if (code === undefined) return err instanceof Error ? err.message : String(err)
+  return words === null ? code : `${words} (${code})`
+}
+
 function publicKeyFromPem(pem: string): { key: KeyObject; algorithms: string[] } {
   if (PRIVATE_PEM_PATTERN.test(pem)) {
-    throw new Error(`${PUBLIC_KEY_VAR} contains a private key; configure the public key only (openssl pkey -in key.pem -pubout)`)
+    throw new ConfigError(PUBLIC_KEY_VAR, `contains a private key; configure the public key only (openssl pkey -in key.pem -pubout)`)
   }
   let key: KeyObject
   try {
     key = createPublicKey(pem)
   } catch (err) {
-    throw new Error(`${PUBLIC_KEY_VAR} is not a valid PEM public key or certificate`, { cause: err })
+    // The cause (an OpenSSL decoder message) names no setting; it shows at TANDEM_LOG_LEVEL=debug.
+    throw Object.assign(new ConfigError(PUBLIC_KEY_VAR, 'is not a valid PEM public key or certificate'), { cause: err })
   }
   const details = key.asymmetricKeyDetails ?? {}
   switch (key.asymmetricKeyType) {
@@ -120,7 +130,7 @@ function publicKeyFromPem(pem: string): { key: KeyObject; algorithms: string[] }
       assertRsaSize(details.modulusLength)
       const pinned = details.hashAlgorithm === undefined ? undefined : PSS_BY_HASH[details.hashAlgorithm]
       if (details.hashAlgorithm !== undefined && pinned === undefined) {
-        throw new Error(`${PUBLIC_KEY_VAR}: RSA-PSS key restricted to ${details.hashAlgorithm}, which no JWS algorithm uses`)
+        throw new ConfigError(PUBLIC_KEY_VAR, `RSA-PSS key restricted to ${details.hashAlgorithm}, which no JWS algorithm uses`)
       }
       // jose cannot import an rsa-pss KeyObject on every Node version; the same modulus as a plain RSA key
       // works everywhere, and the pinned list keeps it PS-only.
@@ -129,7 +139,7 @@ function publicKeyFromPem(pem: string): { key: KeyObject; algorithms: string[] }
     case 'ec': {
       const alg = details.namedCurve === undefined ? undefined : ES_BY_CURVE[details.namedCurve]
       if (alg === undefined) {
-        throw new Error(`${PUBLIC_KEY_VAR}: EC curve ${details.namedCurve ?? 'unknown'} is not supported (use P-256, P-384 or P-521)`)
+        throw new ConfigError(PUBLIC_KEY_VAR, `EC curve ${details.namedCurve ?? 'unknown'} is not supported (use P-256, P-384 or P-521)`)
       }
       return { key, algorithms: [alg] }
     }
@@ -137,13 +147,13 @@ function publicKeyFromPem(pem: string): { key: KeyObject; algorithms: string[] }
       // "Ed25519" is the fully-specified name (RFC 9864) for the same signature as "EdDSA".
       return { key, algorithms: ['EdDSA', 'Ed25519'] }
     default:
-      throw new Error(`${PUBLIC_KEY_VAR}: ${key.asymmetricKeyType ?? 'unknown'} keys are not supported (use RSA, RSA-PSS, EC P-256/P-384/P-521 or Ed25519)`)
+      throw new ConfigError(PUBLIC_KEY_VAR, `${key.asymmetricKeyType ?? 'unknown'} keys are not supported (use RSA, RSA-PSS, EC P-256/P-384/P-521 or Ed25519)`)
   }
 }
 
 function assertRsaSize(bits: number | undefined): void {
   if (bits === undefined || bits < MIN_RSA_BITS) {
-    throw new Error(`${PUBLIC_KEY_VAR}: RSA key is ${bits ?? 'of unknown'} bits; at least ${MIN_RSA_BITS} are required`)
+    throw new ConfigError(PUBLIC_KEY_VAR, `RSA key is ${bits ?? 'of unknown'} bits; at least ${MIN_RSA_BITS} are required`)
   }
 }
 
@@ -161,7 +171,7 @@ function rsaPssAsRsa(key: KeyObject): KeyObject {
 
 /** Reads one DER TLV header at `offset`, checking its tag. Returns where its content starts and ends. */
 function readDer(buf: Buffer, offset: number, tag: number): { start: number; end: number } {
-  if (buf[offset] !== tag) throw new Error(`${PUBLIC_KEY_VAR}: malformed RSA-PSS public key`)
+  if (buf[offset] !== tag) throw new ConfigError(PUBLIC_KEY_VAR, `malformed RSA-PSS public key`)
   let pos = offset + 1
   const first = buf[pos++] ?? 0
   let length = first
@@ -170,7 +180,7 @@ function readDer(buf: Buffer, offset: number, tag: number): { start: number; end
     length = 0
     for (let i = 0; i < count; i++) length = length * 256 + (buf[pos++] ?? 0)
   }
-  if (pos + length > buf.length) throw new Error(`${PUBLIC_KEY_VAR}: malformed RSA-PSS public key`)
+  if (pos + length > buf.length) throw new ConfigError(PUBLIC_KEY_VAR, `malformed RSA-PSS public key`)
   return { start: pos, end: pos + length }
 }
 
@@ -179,10 +189,10 @@ function parseJwksUrl(value: string): URL {
   try {
     url = new URL(value)
   } catch {
-    throw new Error(`TANDEM_JWKS_URL is not a valid URL: ${value}`)
+    throw new ConfigError('TANDEM_JWKS_URL', `is not a valid URL: ${value}`)
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new Error(`TANDEM_JWKS_URL must be an http(s) URL, got ${url.protocol}`)
+    throw new ConfigError('TANDEM_JWKS_URL', `must be an http(s) URL, got ${url.protocol}`)
   }
   return url
 }
