@@ -11,7 +11,7 @@ import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 
 /** Files only a Tandem data directory holds (the lock, the SQLite store, generated secrets). */
-const TANDEM_FILES = ['tandem.lock', 'tandem.db', 'jwt-secret', 'admin-key']
+const SERVER_FILES = ['tandem.lock', 'tandem.db', 'jwt-secret', 'admin-key']
 const DATA_DIR_NAME = 'data'
 
 export interface FoundDataDir {
@@ -33,7 +33,7 @@ export function findDataDir(cwd: string): FoundDataDir | null {
 }
 
 function holdsTandemFiles(dir: string): boolean {
-  return TANDEM_FILES.some((name) => isFile(path.join(dir, name)))
+  return SERVER_FILES.some((name) => isFile(path.join(dir, name)))
 }
 
 function isFile(file: string): boolean {
