@@ -10,6 +10,7 @@ import * as join from '../scenarios/join.js'
 import * as saved from '../scenarios/saved.js'
 import * as upgrades from '../scenarios/upgrades.js'
 import * as flood from '../scenarios/flood.js'
+import * as cluster from '../scenarios/cluster.js'
 import { SERVER_KINDS, SERVER_LABELS, startServer } from './servers.js'
 import { Progress } from './progress.js'
 import { execFileSync } from 'node:child_process'
@@ -30,10 +31,12 @@ import { DEFAULT_DATABASE_URL, checkDatabaseUrl } from './postgres.js'
  * @property {string[]} [compareServers] what bench:compare runs (default COMPARE_KINDS)
  * @property {Record<string, string>} [serverEnv]
  * @property {(o: Record<string, string>) => Record<string, string>} [tandemEnv]
+ * @property {(o: Record<string, string>, ctx: import('./context.js').Context) => Promise<import('./servers.js').RunningServer>} [startServers]
+ *   starts what the scenario measures itself (several instances), instead of one server of `--server`
  */
 
 /** @type {Record<string, Scenario>} */
-export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved, upgrades, flood })
+export const SCENARIOS = /** @type {any} */ ({ fanout, ramp, idle, join, saved, upgrades, flood, cluster })
 
 const COMMON = {
   server: { type: 'string', default: 'tandem', help: `server to measure: ${SERVER_KINDS.join(' | ')}` },
@@ -169,7 +172,9 @@ export async function runOnce(scenario, kind, o, ctx, runIndex) {
   ctx.progress.setPrefix(`${scenario.name} ${SERVER_LABELS[kind]}${runIndex > 0 ? ` #${runIndex + 1}` : ''}`)
   const busyBefore = ctx.waitQuietS > 0 ? await waitForQuiet(ctx.waitQuietS, ctx.progress) : null
   const env = kind.startsWith('tandem') && scenario.tandemEnv ? scenario.tandemEnv(o) : {}
-  const server = await startServer(kind, { store: ctx.store, databaseUrl: ctx.databaseUrl, profile: ctx.profile, env })
+  const server = scenario.startServers
+    ? await scenario.startServers(o, ctx)
+    : await startServer(kind, { store: ctx.store, databaseUrl: ctx.databaseUrl, profile: ctx.profile, env })
   const startedAt = new Date().toISOString()
   /** @type {NodeJS.Timeout | undefined} */
   let deadline
@@ -187,7 +192,7 @@ export async function runOnce(scenario, kind, o, ctx, runIndex) {
       server: kind,
       serverLabel: SERVER_LABELS[kind],
       serverDescription: server.description,
-      store: kind.startsWith('tandem') ? ctx.store : null,
+      store: scenario.startServers ? 'postgres' : kind.startsWith('tandem') ? ctx.store : null,
       run: runIndex + 1,
       startedAt,
       machine: machineInfo(),

@@ -15,7 +15,7 @@ import { authFrame, encodeAddress, readFirstStruct, readVarUint, syncStep1Frame 
 import { encodeHistogram, newHistogram, recordMs } from './hist.js'
 
 /**
- * @typedef {{ host: string, port: number, framing: 'single' | 'mux', singlePath: string, muxPath: string,
+ * @typedef {{ host: string, port: number, ports?: number[], framing: 'single' | 'mux', singlePath: string, muxPath: string,
  *   workerId: number, totalClients: number, insertLength: number }} WorkerInit
  */
 const init = /** @type {WorkerInit} */ (workerData)
@@ -27,12 +27,20 @@ const SEND_OPTS = { binary: true, compress: false, fin: true, mask: true }
 const WS_OPTS = { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 30_000, maxPayload: 512 * 1024 * 1024 }
 /** A socket with more than this much unsent data is "backlogged": the server is not reading. */
 const BACKLOG_BYTES = 1024 * 1024
+/**
+ * Several instances of one cluster (the cluster scenario): load client `g` connects to instance
+ * `g % ports.length`, so the consecutive clients of a room sit on different instances, and each
+ * delivery is timed as same-instance or cross-instance.
+ */
+const PORTS = init.ports && init.ports.length > 0 ? init.ports : [init.port]
+const CLUSTER = PORTS.length > 1
 
 /**
  * @typedef {object} Client
  * @property {number} global
  * @property {number} local
  * @property {string} room
+ * @property {number} instance   index into PORTS
  * @property {number} roomLoad   load clients in the room
  * @property {number} roomObservers
  * @property {Uint8Array | null} prefix
@@ -51,6 +59,7 @@ const BACKLOG_BYTES = 1024 * 1024
 /**
  * @typedef {object} Observer
  * @property {string} room
+ * @property {number} instance
  * @property {Y.Doc} doc
  * @property {WebSocket | null} ws
  * @property {boolean} synced
@@ -64,6 +73,7 @@ let clients = []
 let observers = []
 /** Global client index -> local index in this worker, or -1. */
 let localOf = new Int32Array(init.totalClients).fill(-1)
+let observerCount = 0
 /** Send time (performance.now) of update `seq` of local client `i`, at `i * K + seq`. */
 let sendTimes = new Float64Array(0)
 let K = 0
@@ -97,6 +107,8 @@ function newWindow() {
     backlogged: 0,
     errors: 0,
     latency: newHistogram(),
+    latencySame: newHistogram(),
+    latencyCross: newHistogram(),
     ack: newHistogram(),
     lag: newHistogram(),
   }
@@ -167,6 +179,7 @@ function onClientMessage(c, buf) {
         if (marked) {
           win.delivered++
           recordMs(win.latency, now - sentAt)
+          if (CLUSTER) recordMs(clients[local].instance === c.instance ? win.latencySame : win.latencyCross, now - sentAt)
         }
       }
     } else if (type === 8) {
@@ -217,23 +230,24 @@ function onObserverMessage(o, buf) {
   }
 }
 
-/** @param {string} room */
-function urlFor(room) {
-  const base = `ws://${init.host}:${init.port}`
+/** @param {string} room @param {number} instance */
+function urlFor(room, instance) {
+  const base = `ws://${init.host}:${PORTS[instance]}`
   return MUX ? `${base}${init.muxPath}` : `${base}${init.singlePath}${room}`
 }
 
 /**
  * Opens one socket and resolves when it has received sync step 2 (or rejects).
  * @param {string} room
+ * @param {number} instance
  * @param {(buf: Buffer) => void} onMessage
  * @param {(ws: WebSocket) => void} attach
  * @param {(resolve: () => void) => void} setOnSynced
  * @param {number} timeoutMs
  */
-function openSocket(room, onMessage, attach, setOnSynced, timeoutMs) {
+function openSocket(room, instance, onMessage, attach, setOnSynced, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(urlFor(room), WS_OPTS)
+    const ws = new WebSocket(urlFor(room, instance), WS_OPTS)
     attach(ws)
     let settled = false
     const timer = setTimeout(() => {
@@ -315,6 +329,7 @@ async function setup(cmd) {
         global: g,
         local,
         room: room.name,
+        instance: g % PORTS.length,
         roomLoad: room.senders.length,
         roomObservers: room.observers,
         prefix,
@@ -333,7 +348,7 @@ async function setup(cmd) {
     for (let i = 0; i < room.observers; i++) {
       const doc = new Y.Doc({ gc: true })
       doc.getText(TEXT_NAME)
-      observers.push({ room: room.name, doc, ws: null, synced: false, onSynced: null, applied: 0 })
+      observers.push({ room: room.name, instance: observerCount++ % PORTS.length, doc, ws: null, synced: false, onSynced: null, applied: 0 })
     }
   }
   const generateMs = performance.now() - genStart
@@ -358,6 +373,7 @@ async function setup(cmd) {
     try {
       await openSocket(
         o.room,
+        o.instance,
         (buf) => onObserverMessage(o, buf),
         (ws) => (o.ws = ws),
         (fn) => (o.onSynced = fn),
@@ -372,6 +388,7 @@ async function setup(cmd) {
     try {
       await openSocket(
         c.room,
+        c.instance,
         (buf) => onClientMessage(c, buf),
         (ws) => (c.ws = ws),
         (fn) => (c.onSynced = fn),
@@ -485,6 +502,8 @@ function collect() {
     backlogged: win.backlogged,
     errors: win.errors,
     latency: encodeHistogram(win.latency),
+    latencySame: encodeHistogram(win.latencySame),
+    latencyCross: encodeHistogram(win.latencyCross),
     ack: encodeHistogram(win.ack),
     lag: encodeHistogram(win.lag),
     elu: elu.utilization,
@@ -564,6 +583,7 @@ async function wave(cmd) {
         global: -1,
         local: -1,
         room: cmd.room,
+        instance: 0,
         roomLoad: 0,
         roomObservers: 0,
         prefix: null,
@@ -582,6 +602,7 @@ async function wave(cmd) {
       try {
         await openSocket(
           cmd.room,
+          0,
           (buf) => onClientMessage(c, buf),
           (ws) => (c.ws = ws),
           (fn) => (c.onSynced = fn),

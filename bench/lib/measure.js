@@ -71,7 +71,9 @@ export async function connectRooms(p) {
  * Runs the open-loop sender at `rate` updates/s per client: `warmup` seconds, then a `duration` window
  * that is measured. Leaves the sender running (the caller changes the rate or stops it).
  * @param {{ pool: LoadPool, server: import('./servers.js').RunningServer, ctx: import('./context.js').Context,
- *   rate: number, warmup: number, duration: number, receiversPerSend: number, label?: string }} p
+ *   rate: number, warmup: number, duration: number, receiversPerSend: number, label?: string,
+ *   onWindowStart?: () => Promise<any>, onWindowEnd?: (fromStart: any, summary: Record<string, any>) => Promise<Record<string, any>> }} p
+ *   onWindowStart/onWindowEnd: the cluster scenario's own readings (per-instance CPU, Redis) over exactly the window
  */
 export async function measureRate(p) {
   const { pool, ctx } = p
@@ -90,10 +92,12 @@ export async function measureRate(p) {
   if (p.warmup > 0) await timedPhase(ctx.progress, `warm-up @${p.rate}/s`, p.warmup, live)
   await pool.all({ cmd: 'mark' })
   const win = new Window(p.server.pid)
+  const extra = await p.onWindowStart?.()
   await timedPhase(ctx.progress, `measure @${p.rate}/s`, p.duration, live)
   const collected = await pool.all({ cmd: 'collect' })
   const w = win.stop()
-  return summarizeWindow(collected, w, p.receiversPerSend, ctx)
+  const summary = summarizeWindow(collected, w, p.receiversPerSend, ctx)
+  return p.onWindowEnd ? { ...summary, ...(await p.onWindowEnd(extra, summary)) } : summary
 }
 
 /**
@@ -121,6 +125,10 @@ export function summarizeWindow(collected, w, receiversPerSend, ctx) {
     expectedDeliveredPerS: round(expected / windowS),
     deliveryRatio: expected > 0 ? round(delivered / expected, 3) : null,
     latencyMs: latency,
+    ...(collected[0]?.latencySame && {
+      latencySameMs: summarizeMs(mergeHistograms(collected.map((c) => c.latencySame))),
+      latencyCrossMs: summarizeMs(mergeHistograms(collected.map((c) => c.latencyCross))),
+    }),
     ackMs: ack,
     acksPerS: round(sum(collected, 'acked') / windowS),
     serverCpuPct: round(w.serverCpuPct, 1),

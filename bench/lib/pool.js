@@ -27,6 +27,7 @@ export class LoadPool {
           workerId: i,
           host: opts.server.host,
           port: opts.server.port,
+          ports: opts.server.ports,
           framing: opts.server.framing,
           singlePath: opts.server.singlePath,
           muxPath: opts.server.muxPath,

@@ -48,6 +48,8 @@ export const SERVER_LABELS = {
  * @property {ServerKind} kind
  * @property {number} pid
  * @property {number} port
+ * @property {number[]} [ports] a cluster's instances (cluster scenario): clients spread over these
+ * @property {number[]} [pids] a cluster's instances' processes, in the order of `ports`
  * @property {string} host
  * @property {'single' | 'mux'} framing
  * @property {string} singlePath
@@ -89,7 +91,10 @@ function canConnect(port) {
 
 /**
  * @param {ServerKind} kind
- * @param {{ store?: import('./context.js').StoreKind, databaseUrl?: string, profile?: boolean, env?: Record<string, string>, log?: (line: string) => void }} [opts]
+ * `database` (with store postgres) points the server at a schema someone else owns and drops (a cluster's
+ * instances share one); without it the server gets a fresh schema of its own, dropped when it stops.
+ * @param {{ store?: import('./context.js').StoreKind, databaseUrl?: string, database?: { url: string, schema: string },
+ *   profile?: boolean, env?: Record<string, string>, log?: (line: string) => void }} [opts]
  * @returns {Promise<RunningServer>}
  */
 export async function startServer(kind, opts = {}) {
@@ -113,6 +118,8 @@ export async function startServer(kind, opts = {}) {
   let dataDir = null
   /** @type {{ url: string, schema: string } | null} */
   let database = null
+  /** @type {{ url: string, schema: string } | null} */
+  let sharedDatabase = null
   switch (kind) {
     case 'tandem':
     case 'tandem-mux': {
@@ -120,7 +127,9 @@ export async function startServer(kind, opts = {}) {
       if (!fs.existsSync(main)) throw new Error('Tandem is not built: run `npx tsc -b` (or `npm run build`) first')
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-'))
       const store = opts.store ?? 'sqlite'
-      if (store === 'postgres') {
+      if (store === 'postgres' && opts.database) {
+        sharedDatabase = opts.database
+      } else if (store === 'postgres') {
         const url = opts.databaseUrl ?? DEFAULT_DATABASE_URL
         await ensureReachable(url)
         database = { url, schema: freshSchemaName() }
@@ -132,6 +141,7 @@ export async function startServer(kind, opts = {}) {
         // Every bench client connects from 127.0.0.1: the per-address cap (256) would refuse most of them.
         TANDEM_MAX_CONNECTIONS_PER_ADDRESS: '0',
         ...(database && { TANDEM_DATABASE_URL: database.url, TANDEM_DATABASE_SCHEMA: database.schema }),
+        ...(sharedDatabase && { TANDEM_DATABASE_URL: sharedDatabase.url, TANDEM_DATABASE_SCHEMA: sharedDatabase.schema }),
         ...opts.env,
       })
       args = [path.join(REPO_ROOT, 'server', 'bin', 'tandem.js'), 'serve', '--host', HOST, '--port', String(port), '--data-dir', dataDir]
