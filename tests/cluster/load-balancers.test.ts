@@ -61,13 +61,22 @@ async function proxy(cmd: string, args: string[], port: number, log: () => Promi
   let out = ''
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()))
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()))
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  // A binary missing under CI=true is a spawn error: reported as this test's failure, not an uncaught one.
+  let spawnError: Error | undefined
+  const exited = new Promise<void>((resolve) => {
+    child.on('exit', () => resolve())
+    child.on('error', (err) => {
+      spawnError = err
+      resolve()
+    })
+  })
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    if (spawnError === undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
     await exited
   }
   try {
     await waitFor(async () => {
+      if (spawnError) throw new Error(`${cmd} could not be started: ${spawnError.message}`)
       if (child.exitCode !== null) throw new Error(`${cmd} exited (${child.exitCode}):\n${out}\n${await log()}`)
       return accepts(port)
     }, `${cmd} to listen`)
