@@ -1,8 +1,9 @@
 /**
  * The documents' code works as written: every fenced block in README.md, client-sdk/README.md,
- * examples/README.md and docs/deployment.md carries a `<!-- snippet: name -->` marker, and each name is
- * either run here (or in tests/docs/deployment.test.ts) or listed in NOT_RUN with the reason. Blocks
- * fenced as `text` (a directory layout) are not code.
+ * examples/README.md, docs/deployment.md and docs/cluster.md carries a `<!-- snippet: name -->` marker,
+ * and each name is either run here (or in tests/docs/deployment.test.ts or
+ * tests/cluster/load-balancers.test.ts) or listed in NOT_RUN with the reason. Blocks fenced as `text` (a
+ * directory layout) are not code.
  *
  * How a snippet runs: a fresh real server on 127.0.0.1, port 0, for each snippet; browser snippets are
  * bundled with esbuild (`platform: 'browser'`, so a Node built-in on the path fails the build) and run
@@ -56,6 +57,9 @@ const NOT_RUN: Record<string, string> = {
 
 /** Snippets run by tests/docs/deployment.test.ts. */
 export const RUN_IN_DEPLOYMENT_TEST = ['nginx-site', 'caddyfile', 'sqlite-backup', 'sqlite-restore', 'pg-dump', 'pg-backup']
+
+/** Snippets run by tests/cluster/load-balancers.test.ts (docs/cluster.md). */
+export const RUN_IN_CLUSTER_TEST = ['haproxy-cluster', 'nginx-cluster']
 
 /** Listed as present, checked (the unit's values) but not run: there is no systemd here. */
 const CHECKED_ONLY = ['systemd-unit', 'systemd-env']
@@ -188,7 +192,7 @@ describe('every fenced block is a named snippet, and every name is accounted for
     expect(unnamed).toEqual([])
     const names = all.flatMap((s) => (s.name === null ? [] : [s.name]))
     expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]) // unique
-    const known = new Set([...Object.keys(NOT_RUN), ...RUN_IN_DEPLOYMENT_TEST, ...CHECKED_ONLY, ...RUN_HERE])
+    const known = new Set([...Object.keys(NOT_RUN), ...RUN_IN_DEPLOYMENT_TEST, ...RUN_IN_CLUSTER_TEST, ...CHECKED_ONLY, ...RUN_HERE])
     expect(names.filter((n) => !known.has(n))).toEqual([])
     expect([...known].filter((n) => !names.includes(n))).toEqual([])
   })
