@@ -11,6 +11,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
+import { SignJWT } from 'jose'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { encodeFrame, syncStep1Frame, MSG_SYNC, SYNC_UPDATE } from '../lib/protocol.js'
@@ -61,6 +62,27 @@ export function details(r) {
  * @param {Record<string, string>} o
  * @param {import('../lib/context.js').Context} ctx
  */
+/**
+ * Real tokens, one user per client: a flooder Tandem closes with 4429 is then kept out until its excess
+ * has drained, as in production (tokenless clients share one identity, which that rule leaves alone).
+ */
+export function tandemEnv() {
+  return { TANDEM_JWT_SECRET: FLOOD_SECRET }
+}
+
+/** The HS256 secret of the bench's throwaway server (127.0.0.1 only). */
+const FLOOD_SECRET = 'tandem-bench-flood-secret-0123456789abcdef'
+
+/** A one-hour write token for every room, as user `sub`. */
+function tokenFor(/** @type {string} */ sub) {
+  return new SignJWT({ rooms: { '*': 'write' } })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(FLOOD_SECRET))
+}
+
 export async function run(server, o, ctx) {
   const probes = int(o.probes, 'probes')
   const phaseS = Number(o.phase)
@@ -73,7 +95,13 @@ export async function run(server, o, ctx) {
   if (bigRate < 1 || bigRate > 1000) throw new Error('--big-rate must be 1..1000')
   if (bigKB < 1 || bigKB > 16_000) throw new Error('--big-kb must be 1..16000')
   const stamp = Date.now().toString(36)
-  const url = (/** @type {string} */ room) => `ws://${server.host}:${server.port}${server.singlePath}${room}`
+  // Peers without Tandem's token rules get no query string they would not understand.
+  const tandem = server.kind.startsWith('tandem')
+  const probeToken = tandem ? await tokenFor('flood-probe') : null
+  const flooderToken = tandem ? await tokenFor('flooder') : null
+  const withToken = (/** @type {string} */ base, /** @type {string | null} */ token) => (token === null ? base : `${base}?token=${token}`)
+  const url = (/** @type {string} */ room) => withToken(`ws://${server.host}:${server.port}${server.singlePath}${room}`, probeToken)
+  const flooderUrl = (/** @type {string} */ room) => withToken(`ws://${server.host}:${server.port}${server.singlePath}${room}`, flooderToken)
 
 
   const probeSet = await startProbes(url, probes, stamp)
@@ -85,7 +113,7 @@ export async function run(server, o, ctx) {
       const flooder =
         phase === 'idle'
           ? null
-          : await startFlooder({ url: url(`flood-${phase}-${stamp}`), kind: phase, rate: phase === 'tiny' ? tinyRate : bigRate, bigKB, phaseS })
+          : await startFlooder({ url: flooderUrl(`flood-${phase}-${stamp}`), kind: phase, rate: phase === 'tiny' ? tinyRate : bigRate, bigKB, phaseS })
       ctx.progress.stop()
       flooder?.go()
       probeSet.reset()
