@@ -6,6 +6,7 @@ import { CONFIG_ENDPOINT_ID, Dispatcher, type DispatcherOptions } from '#server/
 import type { WebhookRequest, WebhookResponse, WebhookTransport } from '#server/webhooks/transport'
 import type { Resolver } from '#server/webhooks/ssrf'
 import { generateId, generateSecret } from '#server/webhooks/signer'
+import { processNow } from '#server/clock'
 import { waitFor } from '../helpers/server.js'
 
 const silent = pino({ level: 'silent' })
@@ -81,7 +82,9 @@ async function setup(
   )
   onTestFinished(() => dispatcher.close(0))
   const enqueue = async (n: number, endpointId = 'ep_a') => {
-    const rows = Array.from({ length: n }, (_, i) => ({ id: generateId('msg_'), endpointId, eventType: 'room.created', payload: JSON.stringify({ i }), createdAt: Date.now() }))
+    // Due at the dispatcher's own clock (processNow): the wall clock may run a little ahead of it, and a
+    // delivery not yet due would wait on a timer the faked clock never fires.
+    const rows = Array.from({ length: n }, (_, i) => ({ id: generateId('msg_'), endpointId, eventType: 'room.created', payload: JSON.stringify({ i }), createdAt: processNow() }))
     await store.enqueueDeliveries(rows)
     dispatcher.wake()
     return rows.map((r) => r.id)
