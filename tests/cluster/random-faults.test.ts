@@ -68,7 +68,20 @@ interface Slot {
   restartAt: number
 }
 
-const alive = (s: Slot): boolean => s.server !== null && !s.booting
+const alive = (s: Slot): boolean => s.server !== null && !s.booting && !exitedOnItsOwn(s)
+
+/** The test only ever ends an instance with SIGKILL (and then drops `server`): any other exit is a crash. */
+const exitedOnItsOwn = (s: Slot): boolean => s.server !== null && (s.server.child.exitCode !== null || s.server.child.signalCode !== null)
+
+/** Fails the run with the last lines an instance printed, once it has exited without being killed. */
+function failIfCrashed(slots: readonly Slot[]): void {
+  for (const s of slots) {
+    if (!exitedOnItsOwn(s)) continue
+    const child = (s.server as ChildServer).child
+    const tail = (s.server as ChildServer).output().trimEnd().split('\n').slice(-40).join('\n')
+    throw new Error(`instance ${s.index} exited by itself (${child.exitCode ?? child.signalCode}); its last output:\n${tail}`)
+  }
+}
 
 /**
  * One writer: types `<name>-<n>` markers into the array `log` of its document and reconnects (with the
@@ -233,6 +246,7 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
       const phaseEnd = Date.now() + PHASE_MS
       let steps = 0
       for (; steps < MAX_STEPS && Date.now() < phaseEnd; steps++) {
+        failIfCrashed(slots)
         const now = Date.now()
         for (const slot of slots) {
           if (slot.redisCutUntil !== 0 && now >= slot.redisCutUntil) {
@@ -304,9 +318,17 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
       await Promise.all(restarts)
       for (const slot of slots) if (slot.server === null && !slot.booting) restart(slot)
       await Promise.all(restarts)
-      await waitFor(() => slots.every(alive), 'every instance to run again', 20_000)
       await waitFor(
         () => {
+          failIfCrashed(slots)
+          return slots.every(alive)
+        },
+        'every instance to run again',
+        20_000,
+      )
+      await waitFor(
+        () => {
+          failIfCrashed(slots)
           for (const w of writers) {
             if (!w.connected && !w.connecting) {
               w.reconnects++
@@ -318,6 +340,7 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
         'every writer to be connected',
         15_000,
       )
+      failIfCrashed(slots)
       note('healed')
 
       const summary = (): string => writers.map((w) => `${w.name}: ${w.log().length} markers`).join(', ')
@@ -359,6 +382,7 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
       for (const m of acked) expect(pgSet.has(m), `acknowledged ${m} in Postgres`).toBe(true)
 
       // A fresh reader on each instance gets the same document.
+      failIfCrashed(slots)
       for (const slot of slots) {
         const conn = await single(`ws://127.0.0.1:${(slot.server as ChildServer).port}`, room, { token: await token({ sub: 'reader', rooms: { [room]: 'read' } }) })
         const read = (conn.docs.get(room) as Y.Doc).getArray<string>('log').toArray()

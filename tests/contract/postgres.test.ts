@@ -12,7 +12,8 @@ import { PostgresOpenError, StaleRoomError, createPostgresStore } from '#server/
 import { SCHEMA_VERSION } from '#server/persistence/postgres-schema'
 import type { Store } from '#server/persistence/store'
 import { waitFor } from '../helpers/server.js'
-import { POSTGRES_URL, pgQuery, postgresSkip, schemaNames } from '../helpers/postgres.js'
+import { POSTGRES_HOST, POSTGRES_PORT, POSTGRES_URL, pgQuery, postgresSkip, postgresUrlVia, schemaNames } from '../helpers/postgres.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
 
 const silent = pino({ level: 'silent' })
 const schemas = schemaNames()
@@ -262,6 +263,34 @@ describe.skipIf(postgresSkip !== undefined)('Postgres store while Postgres is un
     await waitFor(async () => store.ping().then(() => true, () => false), 'readiness to come back')
     const loaded = await store.loadUpdates('room')
     expect(loaded.updates.map((u) => u[0])).toEqual(Array.from({ length: 51 }, (_, i) => i))
+  })
+
+  test('a connection lost in the middle of a transaction fails that call with a storage error, and the process goes on', async () => {
+    // A pooled client inside a transaction has no listener of the pool's; without one of ours, pg's
+    // 'error' event on a dropped connection is uncaught and ends the process (vitest fails the run).
+    const schema = newSchema()
+    const proxy = await startTcpProxy({ targetHost: POSTGRES_HOST, targetPort: POSTGRES_PORT })
+    onTestFinished(() => proxy.close())
+    const store = await createPostgresStore({ url: postgresUrlVia(proxy), schema, timeoutMs: 5_000 }, silent)
+    onTestFinished(() => store.close())
+    await store.createRoom('doomed', {})
+    await store.ping()
+
+    proxy.stall()
+    const deleting = store.deleteRoom('doomed', null).then(
+      () => null,
+      (err: unknown) => err,
+    )
+    await waitFor(() => proxy.stats().held > 0, 'the transaction to be under way')
+    proxy.cut()
+    const err = await deleting
+    expect(err).toBeInstanceOf(Error)
+    expect((err as Error).message).toMatch(/unreachable/)
+
+    proxy.restore()
+    proxy.resume()
+    await waitFor(async () => store.ping().then(() => true, () => false), 'the store to answer again')
+    expect(await store.deleteRoom('doomed', null)).toBe(true)
   })
 
   test('past the waiting-bytes bound new appends are refused at once with a storage error', async () => {

@@ -959,6 +959,14 @@ class PostgresStore implements Store {
   async #transactionOnce<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect()
     let broken: unknown = undefined
+    // pg-pool takes its own error listener off a client it hands out, and pg emits 'error' when the
+    // connection drops, even mid-query or between statements (a compaction plans off the event loop
+    // while holding the transaction). Without a listener of ours that event would end the process; with
+    // it, the statement in flight (or the next one) fails and the client is discarded below.
+    const onConnectionError = (err: Error): void => {
+      broken = err
+    }
+    client.on('error', onConnectionError)
     try {
       await client.query('BEGIN')
       const result = await work(client)
@@ -972,7 +980,8 @@ class PostgresStore implements Store {
       }
       throw err
     } finally {
-      // A connection that failed to roll back is discarded instead of going back to the pool.
+      client.off('error', onConnectionError)
+      // A connection that was lost or failed to roll back is discarded instead of going back to the pool.
       client.release(broken !== undefined ? (broken instanceof Error ? broken : true) : undefined)
     }
   }
