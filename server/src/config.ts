@@ -86,6 +86,8 @@ export type Config = Readonly<{
     maxDocBytes: number
     /** Most bytes of content a room holds while it waits for updates it never received (Yjs pending structs). */
     maxPendingBytes: number
+    /** How long a room waits for another instance to confirm the commit of an update it relayed before storing it itself. */
+    replicaConfirmTimeoutMs: number
   }>
   connections: Readonly<{
     /** WebSocket connections (open or upgrading) one client address may hold; 0 means no cap. */
@@ -303,6 +305,7 @@ function readConfig(merged: Env, label: (variable: string) => string, flags: Rec
       autoCreate: boolVar(merged, 'TANDEM_AUTO_CREATE_ROOMS', true),
       maxDocBytes,
       maxPendingBytes: intVar(merged, 'TANDEM_MAX_PENDING_BYTES', { default: 2 * MIB, min: 0, max: 1024 * MIB }),
+      replicaConfirmTimeoutMs: intVar(merged, 'TANDEM_REPLICA_CONFIRM_TIMEOUT_MS', { default: 10_000, min: 100, max: 600_000 }),
     },
     connections: {
       maxPerAddress: intVar(merged, 'TANDEM_MAX_CONNECTIONS_PER_ADDRESS', { default: 256, min: 0, max: 10_000_000 }),

@@ -23,6 +23,8 @@ export interface RoomMetrics {
   updateRefused(reason: 'read_only' | 'document_too_large' | 'pending_overflow' | 'conflicting_content' | 'foreign_client'): void
   /** A compaction that kept the rows because the compacted form would not have replayed to the same document. */
   compactionKept(): void
+  /** Updates another instance relayed without confirming their commit, stored by this instance instead. */
+  replicaUpdatesStored(count: number): void
 }
 
 export interface WebhookMetrics {
@@ -68,6 +70,7 @@ export const METRIC_NAMES = [
   'tandem_saved_ack_seconds',
   'tandem_updates_refused_total',
   'tandem_compactions_kept_total',
+  'tandem_replica_updates_stored_total',
   'tandem_pending_bytes',
   'tandem_webhook_attempts_total',
   'tandem_webhook_queue_depth',
@@ -167,6 +170,11 @@ export function createMetrics(sources: MetricsSources): Metrics & HttpMetrics {
     help: 'Compactions that kept a room\'s rows because the compacted form would have changed the document.',
     registers,
   })
+  const replicaStored = new Counter({
+    name: 'tandem_replica_updates_stored_total',
+    help: 'Updates another instance relayed without confirming their commit, stored by this instance in its place.',
+    registers,
+  })
   new Gauge({
     name: 'tandem_pending_bytes',
     help: 'Bytes of content loaded rooms hold while waiting for updates they never received (Yjs pending structs).',
@@ -255,6 +263,9 @@ export function createMetrics(sources: MetricsSources): Metrics & HttpMetrics {
     },
     compactionKept() {
       compactionsKept.inc()
+    },
+    replicaUpdatesStored(count) {
+      replicaStored.inc(count)
     },
     webhookAttempt(outcome) {
       webhookAttempts.inc({ outcome })

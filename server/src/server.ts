@@ -166,6 +166,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     compactQuietMs: config.rooms.compactQuietMs,
     maxDocBytes: config.rooms.maxDocBytes,
     maxPendingBytes: config.rooms.maxPendingBytes,
+    replicaConfirmTimeoutMs: config.rooms.replicaConfirmTimeoutMs,
     idleUnloadMs: config.rooms.idleUnloadMs,
     keepaliveMs: config.rooms.keepaliveMs,
     autoCreate: config.rooms.autoCreate,

@@ -44,11 +44,33 @@ const FILE = 'tests/integration/cluster-rooms.test.ts'
 const silent = pino({ level: 'silent' })
 const ADMIN_KEY = 'cluster-rooms-admin-key-0123456789'
 
+/** Holds one instance's commits: while closed, its appends wait (unacknowledged) until it opens. */
+class CommitGate {
+  #open = true
+  #waiting: (() => void)[] = []
+  close(): void {
+    this.#open = false
+  }
+  open(): void {
+    this.#open = true
+    for (const go of this.#waiting.splice(0)) go()
+  }
+  pass(): Promise<void> {
+    return this.#open ? Promise.resolve() : new Promise((resolve) => this.#waiting.push(resolve))
+  }
+}
+
 /** The store both instances share; each server's close() leaves it open (the test closes it). */
-function shared(store: Store, hold?: () => Promise<void>): Store {
+function shared(store: Store, hold?: () => Promise<void>, commits?: CommitGate): Store {
   return new Proxy(store, {
     get(target, prop) {
       if (prop === 'close') return () => Promise.resolve()
+      if (prop === 'appendUpdate' && commits) {
+        return async (id: string, update: Uint8Array) => {
+          await commits.pass()
+          return target.appendUpdate(id, update)
+        }
+      }
       if (prop === 'loadUpdates' && hold) {
         // Reads now, answers later: what is committed meanwhile is not in this answer.
         return async (id: string) => {
@@ -139,19 +161,30 @@ const freshRoom = (): string => `cluster-${Date.now().toString(36)}-${roomSeq++}
 
 describe.each(wires)('two instances over $name', ({ create, skip }) => {
   async function cluster(
-    opts: { holdLoadsOnS2?: () => Promise<void> } = {},
-  ): Promise<{ s1: RunningServer; s2: RunningServer; wire: Wire; deliveredToS2: () => number }> {
+    opts: { holdLoadsOnS2?: () => Promise<void>; s1Commits?: CommitGate; s2Env?: Record<string, string> } = {},
+  ): Promise<{ s1: RunningServer; s2: RunningServer; wire: Wire; store: Store; deliveredToS2: () => number }> {
     const wire = create()
     const store = createMemoryStore()
-    const s1 = await startServer({ TANDEM_INSTANCE_ID: 's1', TANDEM_ADMIN_KEY: ADMIN_KEY }, { store: shared(store), replication: await wire.replication('s1') })
+    const s1 = await startServer(
+      { TANDEM_INSTANCE_ID: 's1', TANDEM_ADMIN_KEY: ADMIN_KEY },
+      { store: shared(store, undefined, opts.s1Commits), replication: await wire.replication('s1') },
+    )
     const r2 = counting(await wire.replication('s2'))
-    const s2 = await startServer({ TANDEM_INSTANCE_ID: 's2' }, { store: shared(store, opts.holdLoadsOnS2), replication: r2.replication })
+    const s2 = await startServer({ TANDEM_INSTANCE_ID: 's2', ...opts.s2Env }, { store: shared(store, opts.holdLoadsOnS2), replication: r2.replication })
     onTestFinished(async () => {
+      opts.s1Commits?.open()
       await Promise.all([s1.stop(), s2.stop()])
       await wire.close()
       await store.close()
     })
-    return { s1, s2, wire, deliveredToS2: r2.delivered }
+    return { s1, s2, wire, store, deliveredToS2: r2.delivered }
+  }
+
+  /** The room's text as the shared store would load it. */
+  async function storedText(store: Store, room: string): Promise<string> {
+    const doc = new Y.Doc()
+    for (const update of (await store.loadUpdates(room)).updates) Y.applyUpdate(doc, update)
+    return doc.getText('t').toString()
   }
 
   test('edits converge across instances, and each writer gets its saved acknowledgement', async (ctx) => {
@@ -252,6 +285,56 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     await a.write(room, (doc) => doc.getText('t').insert(1, 'B')) // committed and acknowledged, never published
     wire.kill('s1')
     await waitFor(() => textIn(b, room) === 'AB', 'b to get the edit from the store once s1 is declared dead', 15_000)
+  })
+
+  test('an edit reaches the other instance before its commit; if its instance dies uncommitted, the other stores it', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const s1Commits = new CommitGate()
+    const { s1, s2, wire, store } = await cluster({ s1Commits })
+    const room = freshRoom()
+    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
+    await waitFor(async () => (await storedText(store, room)) === 'A', 'the first edit to be stored')
+
+    s1Commits.close()
+    const from = a.mark()
+    ;(a.docs.get(room) as Y.Doc).getText('t').insert(1, 'B') // relayed at once, its commit held
+    await waitFor(() => textIn(b, room) === 'AB', 'b to see the edit before it is committed')
+    expect(a.received.slice(from).some((r) => r.message.type === 'update'), 'no saved ack while the commit waits').toBe(false)
+    expect(await storedText(store, room)).toBe('A')
+
+    wire.kill('s1')
+    await waitFor(async () => (await storedText(store, room)) === 'AB', 's2 to store the edit s1 never committed', 15_000)
+    // Alice's clientID stays hers: the stored binding names her, not bob nor nobody.
+    const owners = (await store.loadUpdates(room)).clientOwners
+    expect(owners.get((a.docs.get(room) as Y.Doc).clientID)).toBe('alice')
+    // A reader that loads the room anew, elsewhere, gets it from the store.
+    s2.server.registry.get(room)?.closePeers(1012, 'test: reload')
+    const fresh = await single(s2.url, room, { token: await token({ sub: 'carol' }) })
+    await waitFor(() => textIn(fresh, room) === 'AB', 'a fresh reader to get the stored edit')
+  })
+
+  test('an edit whose commit is not confirmed in time is stored by the instance that received it', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const s1Commits = new CommitGate()
+    const { s1, s2, store } = await cluster({ s1Commits, s2Env: { TANDEM_REPLICA_CONFIRM_TIMEOUT_MS: '300' } })
+    const room = freshRoom()
+    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
+    s1Commits.close()
+    ;(a.docs.get(room) as Y.Doc).getText('t').insert(1, 'B')
+    await waitFor(() => textIn(b, room) === 'AB', 'b to see the edit')
+    // s1 is alive but its commit hangs: s2 stores the edit once the confirmation is overdue.
+    await waitFor(async () => (await storedText(store, room)) === 'AB', 's2 to store the unconfirmed edit')
+    const metrics = await (await fetch(`http://127.0.0.1:${s2.port}/metrics`)).text()
+    expect(metrics).toMatch(/^tandem_replica_updates_stored_total [1-9]/m)
+    // Once s1's commit goes through, its author gets the saved ack and nothing is doubled in the document.
+    const from = a.mark()
+    s1Commits.open()
+    await a.next('update', { room, from })
+    expect(await storedText(store, room)).toBe('AB')
   })
 
   test('a clientID written through one instance cannot be taken over by another user through the other', async (ctx) => {

@@ -6,6 +6,10 @@ import type { ReplicatedMessage } from '../../server/src/rooms/replication.js'
 const messages: ReplicatedMessage[] = [
   { type: 'update', update: Uint8Array.of(1, 2, 3), userId: 'alice' },
   { type: 'update', update: Uint8Array.of(0, 0), userId: null },
+  { type: 'update', update: Uint8Array.of(4), userId: 'alice', seq: 1_764_000_000_000_123 },
+  { type: 'update', update: Uint8Array.of(4), userId: null, seq: 0, committedUpTo: 0 },
+  { type: 'update', update: Uint8Array.of(4), userId: 'bob', committedUpTo: 1_764_000_000_000_122 },
+  { type: 'committed', upTo: 1_764_000_000_000_123 },
   { type: 'awareness', update: Uint8Array.of(1, 5, 1, 2, 123, 125), userId: 'bob' },
   { type: 'sync-request', stateVector: Uint8Array.of(1, 9, 4) },
   { type: 'sync-reply', to: 'instance-2', update: Uint8Array.of(7) },
@@ -17,6 +21,12 @@ const messages: ReplicatedMessage[] = [
 describe('replication wire codec', () => {
   test.each(messages)('round-trips $type', (message) => {
     expect(decodeEnvelope(encodeEnvelope('origin-1', message))).toEqual({ origin: 'origin-1', message })
+  })
+
+  test('an update written without seq (by an older instance) decodes as already committed', () => {
+    const old = Uint8Array.of(1, 1, 111, 0, 1, 4, 1, 5, ...Buffer.from('alice'))
+    expect(decodeEnvelope(old)).toEqual({ origin: 'o', message: { type: 'update', update: Uint8Array.of(4), userId: 'alice' } })
+    expect(encodeEnvelope('o', { type: 'update', update: Uint8Array.of(4), userId: 'alice' })).toEqual(old)
   })
 
   test('anything that does not parse is null, never a throw', () => {

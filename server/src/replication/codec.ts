@@ -17,6 +17,7 @@ const TYPE_CODES: Record<ReplicatedMessageType, number> = {
   'room-deleted': 4,
   stateless: 5,
   kick: 6,
+  committed: 7,
 }
 
 export interface WireEnvelope {
@@ -38,6 +39,14 @@ export function encodeEnvelope(origin: string, message: ReplicatedMessage): Uint
         encoding.writeVarUint(e, 1)
         encoding.writeVarString(e, message.userId)
       }
+      // Optional tail: seq + 1 (0: none), then committedUpTo + 1 (0: none).
+      if (message.seq !== undefined || message.committedUpTo !== undefined) {
+        encoding.writeVarUint(e, message.seq === undefined ? 0 : message.seq + 1)
+        encoding.writeVarUint(e, message.committedUpTo === undefined ? 0 : message.committedUpTo + 1)
+      }
+      break
+    case 'committed':
+      encoding.writeVarUint(e, message.upTo)
       break
     case 'awareness':
       encoding.writeVarUint8Array(e, message.update)
@@ -82,8 +91,16 @@ function readMessage(d: decoding.Decoder, code: number): ReplicatedMessage | nul
     case TYPE_CODES.update: {
       const update = decoding.readVarUint8Array(d)
       const hasUser = decoding.readVarUint(d)
-      return { type: 'update', update, userId: hasUser === 1 ? decoding.readVarString(d) : null }
+      const message: Extract<ReplicatedMessage, { type: 'update' }> = { type: 'update', update, userId: hasUser === 1 ? decoding.readVarString(d) : null }
+      if (!decoding.hasContent(d)) return message
+      const seq = decoding.readVarUint(d)
+      const committedUpTo = decoding.readVarUint(d)
+      if (seq > 0) message.seq = seq - 1
+      if (committedUpTo > 0) message.committedUpTo = committedUpTo - 1
+      return message
     }
+    case TYPE_CODES.committed:
+      return { type: 'committed', upTo: decoding.readVarUint(d) }
     case TYPE_CODES.awareness: {
       const update = decoding.readVarUint8Array(d)
       return { type: 'awareness', update, userId: decoding.readVarString(d) }

@@ -363,7 +363,9 @@ class RedisReplication implements Replication {
           if (prev !== s.cursor) this.#signal(s, { type: 'resync', reason: prev === '0-0' ? 'log-lost' : 'trimmed' })
           s.cursor = id
           if (envelope === null) {
-            this.log.warn({ roomId: s.roomId, id }, 'ignoring a room log entry that does not decode')
+            // Written by a newer (or foreign) writer: whatever it carried, the store has or will have it.
+            this.log.warn({ roomId: s.roomId, id }, 'a room log entry does not decode; reloading the room from the store')
+            this.#signal(s, { type: 'resync', reason: 'undecodable' })
             continue
           }
           if (envelope.origin === this.instanceId) continue
@@ -443,28 +445,53 @@ class RedisReplication implements Replication {
     }
   }
 
-  /** Keeps the queue bounded during a long outage: one merged update per room instead of every keystroke. */
+  /**
+   * Keeps the queue bounded during a long outage: one merged update per room instead of every keystroke,
+   * and only the last commit confirmation per room (each covers the ones before it).
+   */
   #mergeQueuedUpdates(): void {
-    const merged = new Map<string, { index: number; updates: Uint8Array[] }>()
+    interface Group {
+      index: number
+      updates: Uint8Array[]
+      seq: number | undefined
+      committedUpTo: number | undefined
+    }
+    const merged = new Map<string, Group>()
+    const lastConfirmation = new Map<string, number>()
     const rest: (Queued | null)[] = []
     for (const item of this.#queue) {
-      if (item.message.type !== 'update') {
+      const { message } = item
+      if (message.type === 'committed') {
+        const previous = lastConfirmation.get(item.roomId)
+        if (previous !== undefined) rest[previous] = null
+        lastConfirmation.set(item.roomId, rest.length)
         rest.push(item)
         continue
       }
-      const group = merged.get(item.roomId)
-      if (group) group.updates.push(item.message.update)
-      else {
-        merged.set(item.roomId, { index: rest.length, updates: [item.message.update] })
+      if (message.type !== 'update') {
+        rest.push(item)
+        continue
+      }
+      let group = merged.get(item.roomId)
+      if (!group) {
+        group = { index: rest.length, updates: [], seq: undefined, committedUpTo: undefined }
+        merged.set(item.roomId, group)
         rest.push(null)
       }
+      group.updates.push(message.update)
+      group.seq = maxDefined(group.seq, message.seq)
+      group.committedUpTo = maxDefined(group.committedUpTo, message.committedUpTo)
     }
     for (const [roomId, group] of merged) {
       const update = group.updates.length === 1 ? group.updates[0]! : Y.mergeUpdates(group.updates)
       // The writers of a merged update are several users: receivers learn the client owners from the store.
-      rest[group.index] = { roomId, log: roomKeys(this.#prefix, roomId).log, message: { type: 'update', update, userId: null } }
+      // Its seq is the highest merged, so it counts as committed once all of them are.
+      const message: Extract<ReplicatedMessage, { type: 'update' }> = { type: 'update', update, userId: null }
+      if (group.seq !== undefined) message.seq = group.seq
+      if (group.committedUpTo !== undefined) message.committedUpTo = group.committedUpTo
+      rest[group.index] = { roomId, log: roomKeys(this.#prefix, roomId).log, message }
     }
-    this.#queue.splice(0, this.#queue.length, ...(rest as Queued[]))
+    this.#queue.splice(0, this.#queue.length, ...rest.filter((item): item is Queued => item !== null))
     this.log.warn({ queued: this.#queue.length }, 'Redis unreachable for long: merged queued room updates')
   }
 
@@ -538,6 +565,11 @@ class RedisReplication implements Replication {
       this.#readyWaiters.push(resolve)
     })
   }
+}
+
+function maxDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b
+  return b === undefined ? a : Math.max(a, b)
 }
 
 function runIdOf(info: string): string | null {

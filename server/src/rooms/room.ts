@@ -30,7 +30,7 @@ import {
 } from './update-check.js'
 
 const FROM_STORE = Symbol('from-store')
-/** Content another instance committed (its log entries, sync replies, or the store on a resync). */
+/** Content another instance relayed (its log entries, sync replies, or the store on a resync). */
 const FROM_BUS = Symbol('from-bus')
 const FROM_SERVER = Symbol('from-server')
 
@@ -49,6 +49,23 @@ const EMPTY_AWARENESS = encodeAwarenessUpdate([])
 const PRESENCE_LIMITS = { maxClientsPerOwner: 32, maxTombstones: 2_000 } as const
 /** Replicated messages a loading room holds back; past it the room reloads the store once it has loaded. */
 const MAX_BUFFERED_WHILE_LOADING = 10_000
+/** After a commit, how long the origin waits for an update of its own to carry the confirmation (ms). */
+const CONFIRM_AFTER_MS = 250
+
+/**
+ * Numbers the updates this process publishes (see Room#persist). Starting from the clock keeps the
+ * numbers growing across restarts under a fixed instance id, so a receiver never takes a new update for
+ * one a confirmation of the previous process already covered.
+ */
+let lastPublishedSeq = Date.now() * 1000
+
+/** An update another instance published before its commit, held until the commit is confirmed. */
+interface Unconfirmed {
+  readonly seq: number
+  readonly update: Uint8Array
+  /** monotonicNow() when it arrived. */
+  readonly at: number
+}
 
 /** A user's connections on another instance, as this room's presence table sees them. */
 interface RemoteOwner extends Owner {
@@ -73,6 +90,8 @@ export interface RoomDeps {
   maxDocBytes: number
   /** Most bytes of pending content (waiting for updates the server never received) the room holds. */
   maxPendingBytes: number
+  /** How long an update relayed from another instance may stay unconfirmed before this room stores it (ms). */
+  replicaConfirmTimeoutMs: number
   /** Called when the last peer leaves (the registry schedules the unload). */
   onEmpty: (room: Room) => void
   /** Called when the room can no longer persist (the registry drops it without flushing). */
@@ -153,6 +172,15 @@ export class Room {
   readonly #clientOwners: Map<number, string>
   /** Peers already asked to resync because their content was left waiting; the next time they are closed. */
   readonly #askedToResync = new WeakSet<Peer>()
+  /** Highest seq of this room's own updates known committed, and the highest told to the others. */
+  #committedSeq = 0
+  #announcedSeq = 0
+  #confirmTimer: NodeJS.Timeout | null = null
+  /** Updates other instances relayed and have not yet confirmed as committed, by origin, in seq order. */
+  readonly #unconfirmed = new Map<string, Unconfirmed[]>()
+  #unconfirmedTimer: NodeJS.Timeout | null = null
+  /** Settles (never rejects) once every update this room stored on another instance's behalf is committed. */
+  #storedForOthers: Promise<void> = Promise.resolve()
 
   private constructor(
     readonly id: string,
@@ -214,7 +242,7 @@ export class Room {
     for (const envelope of held) room.#onReplicated(envelope)
     for (const signal of heldSignals) room.#onSignal(signal)
     if (overflowed) room.#resync()
-    // Other instances holding the room answer with their clients' presence (and committed content we lack).
+    // Other instances holding the room answer with their clients' presence (and content we lack).
     channel.publish({ type: 'sync-request', stateVector: Y.encodeStateVector(room.#doc) })
     if (stored.rowCount >= deps.compactAfterRows) room.#compactInBackground()
     return room
@@ -472,10 +500,19 @@ export class Room {
     this.#clearCompactWait()
     const versionDue = this.#versionWait !== null
     this.#clearVersionWait()
-    // Updates committed below are still published (a channel publishes after leave), never received.
+    // What is published below (confirmations of commits still under way) still goes out; nothing comes in.
     this.#channel.leave()
+    // Nobody here will hear the confirmations still to come: store what is unconfirmed ourselves.
+    if (this.#unconfirmedTimer !== null) clearTimeout(this.#unconfirmedTimer)
+    this.#unconfirmedTimer = null
+    this.#storeAllUnconfirmed(null, 'the room unloaded before the commit was confirmed')
     try {
-      await this.#lastWrite
+      await this.#lastWrite.finally(() => {
+        if (this.#confirmTimer !== null) clearTimeout(this.#confirmTimer)
+        this.#confirmTimer = null
+        this.#announceCommitted()
+      })
+      await this.#storedForOthers
       await this.#takingVersion
       // Edits since the last automatic version would otherwise get none: rooms often unload before going quiet.
       if (versionDue && this.deps.autoVersions) await this.deps.autoVersions.take(this)
@@ -529,6 +566,10 @@ export class Room {
   abandon(): void {
     this.#clearCompactWait()
     this.#clearVersionWait()
+    if (this.#confirmTimer !== null) clearTimeout(this.#confirmTimer)
+    if (this.#unconfirmedTimer !== null) clearTimeout(this.#unconfirmedTimer)
+    this.#confirmTimer = this.#unconfirmedTimer = null
+    this.#storeAllUnconfirmed(null, 'the room was dropped before the commit was confirmed')
     this.#channel.leave()
     this.#doc.destroy()
     this.#state = 'closed'
@@ -685,21 +726,28 @@ export class Room {
   }
 
   /**
-   * Commits the update, then publishes it to the other instances. Publishing waits for the commit on
-   * purpose: an update another instance received must be one the store holds. Published before its
-   * commit, an update whose commit then failed would live on in other instances' docs and their clients'
-   * (who would send it back on every reconnect, under a clientID they may not write with), while its
-   * author retries it; that stranded copy is what this order rules out. Commits finish in call order, so
-   * updates are published in the order they were applied.
+   * Publishes the update to the other instances and commits it. Publishing does not wait for the commit,
+   * so clients elsewhere see the edit as soon as this instance's own clients do; the author's saved
+   * acknowledgement still waits for it. The others hold the update until this room confirms the commit
+   * (on its next update, or shortly after it goes quiet), and store it themselves if no confirmation
+   * comes (see #holdUnconfirmed): an update relayed before a commit that then failed, or before this
+   * instance died, still reaches the store. Commits finish in call order, so confirming a seq confirms
+   * every earlier one.
    */
   #persist(update: Uint8Array, userId: string | null): void {
     const startedAt = performance.now()
     this.#lastAppendAt = monotonicNow()
+    const seq = ++lastPublishedSeq
+    this.#channel.publish(
+      this.#committedSeq > 0 ? { type: 'update', update, userId, seq, committedUpTo: this.#committedSeq } : { type: 'update', update, userId, seq },
+    )
+    this.#announcedSeq = this.#committedSeq
     const write = this.deps.store.appendUpdate(this.id, update)
     this.#lastWrite = write
     write.then(
       () => {
-        this.#channel.publish({ type: 'update', update, userId })
+        this.#committedSeq = seq
+        this.#scheduleConfirmation()
         this.deps.metrics.storageCommitted((performance.now() - startedAt) / 1000)
         this.#rowsStored += 1
         this.#considerCompaction()
@@ -709,6 +757,112 @@ export class Room {
         this.#fail(err)
       },
     )
+  }
+
+  /** Tells the others about commits no later update of this room carried a confirmation for. */
+  #scheduleConfirmation(): void {
+    if (this.#confirmTimer !== null) return
+    this.#confirmTimer = setTimeout(() => {
+      this.#confirmTimer = null
+      this.#announceCommitted()
+    }, CONFIRM_AFTER_MS)
+    this.#confirmTimer.unref()
+  }
+
+  #announceCommitted(): void {
+    if (this.#committedSeq <= this.#announcedSeq) return
+    this.#announcedSeq = this.#committedSeq
+    this.#channel.publish({ type: 'committed', upTo: this.#committedSeq })
+  }
+
+  /**
+   * Holds an update another instance relayed before its commit, until that instance confirms the commit.
+   * If the confirmation does not come within replicaConfirmTimeoutMs, or the origin is declared dead,
+   * this room stores the update itself (see #storeForOthers): our clients may already have built on it.
+   */
+  #holdUnconfirmed(origin: string, seq: number, update: Uint8Array): void {
+    let held = this.#unconfirmed.get(origin)
+    if (!held) {
+      held = []
+      this.#unconfirmed.set(origin, held)
+    }
+    held.push({ seq, update, at: monotonicNow() })
+    this.#armUnconfirmedTimer()
+  }
+
+  #confirm(origin: string, upTo: number): void {
+    const held = this.#unconfirmed.get(origin)
+    if (!held) return
+    let confirmed = 0
+    while (confirmed < held.length && (held[confirmed] as Unconfirmed).seq <= upTo) confirmed += 1
+    if (confirmed === held.length) this.#unconfirmed.delete(origin)
+    else if (confirmed > 0) held.splice(0, confirmed)
+  }
+
+  #armUnconfirmedTimer(): void {
+    if (this.#unconfirmedTimer !== null || this.#unconfirmed.size === 0) return
+    let oldest = Infinity
+    for (const held of this.#unconfirmed.values()) oldest = Math.min(oldest, (held[0] as Unconfirmed).at)
+    const due = Math.max(0, oldest + this.deps.replicaConfirmTimeoutMs - monotonicNow())
+    this.#unconfirmedTimer = setTimeout(() => {
+      this.#unconfirmedTimer = null
+      this.#storeOverdue()
+      this.#armUnconfirmedTimer()
+    }, due)
+    this.#unconfirmedTimer.unref()
+  }
+
+  #storeOverdue(): void {
+    const cutoff = monotonicNow() - this.deps.replicaConfirmTimeoutMs
+    for (const [origin, held] of this.#unconfirmed) {
+      let overdue = 0
+      while (overdue < held.length && (held[overdue] as Unconfirmed).at <= cutoff) overdue += 1
+      if (overdue === 0) continue
+      this.#storeForOthers(origin, held.splice(0, overdue), 'no commit confirmation in time')
+      if (held.length === 0) this.#unconfirmed.delete(origin)
+    }
+  }
+
+  /** Everything still unconfirmed from `origin` (every origin when null) is stored by this room now. */
+  #storeAllUnconfirmed(origin: string | null, why: string): void {
+    for (const [from, held] of [...this.#unconfirmed]) {
+      if (origin !== null && from !== origin) continue
+      this.#unconfirmed.delete(from)
+      this.#storeForOthers(from, held, why)
+    }
+  }
+
+  /**
+   * Stores updates another instance relayed but may never have committed, with the clientID owners this
+   * room learned for them. Harmless when the origin did commit them too: Yjs updates are idempotent and
+   * compaction merges the duplicate rows. Not this room's edits, so no acknowledgement and no event.
+   */
+  #storeForOthers(origin: string, held: readonly Unconfirmed[], why: string): void {
+    if (held.length === 0) return
+    this.deps.log.warn({ roomId: this.id, origin, updates: held.length, why }, 'storing updates another instance relayed without confirming their commit')
+    this.deps.metrics.replicaUpdatesStored(held.length)
+    const writes: Promise<void>[] = []
+    for (const { update } of held) {
+      const decoded = decodeWellFormedUpdate(update)
+      const byOwner = new Map<string, Set<number>>()
+      for (const { id } of decoded?.structs ?? []) {
+        const owner = this.#clientOwners.get(id.client)
+        if (owner === undefined) continue
+        const clients = byOwner.get(owner) ?? new Set<number>()
+        clients.add(id.client)
+        byOwner.set(owner, clients)
+      }
+      // Bound before the append (the store keeps the two in call order), first binding winning as always.
+      for (const [owner, clients] of byOwner) {
+        writes.push(this.deps.store.bindClients(this.id, [...clients].map((client) => [client, owner] as const)))
+      }
+      writes.push(this.deps.store.appendUpdate(this.id, update).then(() => void (this.#rowsStored += 1)))
+    }
+    const stored = Promise.all(writes).then(
+      () => undefined,
+      (err: unknown) => this.deps.log.error({ err, roomId: this.id, origin }, 'could not store updates relayed by another instance'),
+    )
+    this.#storedForOthers = this.#storedForOthers.then(() => stored)
   }
 
   #fail(err: unknown): void {
@@ -803,7 +957,12 @@ export class Room {
     if (this.#state !== 'active') return
     switch (message.type) {
       case 'update':
-        return this.#applyReplicatedUpdate(message.update, message.userId)
+        if (message.committedUpTo !== undefined) this.#confirm(origin, message.committedUpTo)
+        this.#applyReplicatedUpdate(message.update, message.userId)
+        if (message.seq !== undefined) this.#holdUnconfirmed(origin, message.seq, message.update)
+        return
+      case 'committed':
+        return this.#confirm(origin, message.upTo)
       case 'awareness':
         return this.#applyRemoteAwareness(origin, message.userId, message.update)
       case 'sync-request':
@@ -831,11 +990,13 @@ export class Room {
         return this.#resync()
       case 'instance-down':
         this.#dropInstancePresence(signal.instanceId)
-        // It may have committed edits it died before publishing: the store has them.
+        // What it relayed but never confirmed may have died with it: store it. And it may have committed
+        // edits whose publication was lost (queued while Redis was away): the store has those.
+        this.#storeAllUnconfirmed(signal.instanceId, 'its instance stopped')
         return this.#resync()
       case 'reconnected':
         // Others may have dropped our clients' presence while we were away, and published what we missed
-        // on the perishable channel: re-announce, and ask for committed content we lack.
+        // on the perishable channel: re-announce, and ask for content we lack.
         this.#announcePresence()
         this.#channel.publish({ type: 'sync-request', stateVector: Y.encodeStateVector(this.#doc) })
         return
@@ -844,7 +1005,7 @@ export class Room {
     }
   }
 
-  /** Applies an update another instance committed; its writer (when known) now owns the clientIDs it introduced. */
+  /** Applies an update another instance relayed; its writer (when known) now owns the clientIDs it introduced. */
   #applyReplicatedUpdate(update: Uint8Array, userId: string | null): void {
     const decoded = decodeWellFormedUpdate(update)
     if (decoded === null) {
@@ -907,8 +1068,9 @@ export class Room {
 
   /**
    * Answers another instance that loaded the room or came back: our clients' presence, and the content it
-   * lacks, but only once that content is committed here (everything applied so far is, when #lastWrite
-   * resolves), so the reply never carries an edit the store might still refuse.
+   * lacks, once our own edits in it are committed (everything applied so far is, when #lastWrite resolves).
+   * Content relayed from a third instance may still await its confirmation; we hold it until then (see
+   * #holdUnconfirmed), so the asker need not.
    */
   #answerSyncRequest(origin: string, stateVector: Uint8Array): void {
     this.#announcePresence()
