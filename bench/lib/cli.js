@@ -31,8 +31,8 @@ import { DEFAULT_DATABASE_URL, checkDatabaseUrl } from './postgres.js'
  * @property {string[]} [compareServers] what bench:compare runs (default COMPARE_KINDS)
  * @property {Record<string, string>} [serverEnv]
  * @property {(o: Record<string, string>) => Record<string, string>} [tandemEnv]
- * @property {(o: Record<string, string>, ctx: import('./context.js').Context) => Promise<import('./servers.js').RunningServer>} [startServers]
- *   starts what the scenario measures itself (several instances), instead of one server of `--server`
+ * @property {(kind: import('./servers.js').ServerKind, o: Record<string, string>, ctx: import('./context.js').Context) => Promise<import('./servers.js').RunningServer>} [startServers]
+ *   starts what the scenario measures itself (several instances of `kind`), instead of one server of `--server`
  */
 
 /** @type {Record<string, Scenario>} */
@@ -173,7 +173,7 @@ export async function runOnce(scenario, kind, o, ctx, runIndex) {
   const busyBefore = ctx.waitQuietS > 0 ? await waitForQuiet(ctx.waitQuietS, ctx.progress) : null
   const env = kind.startsWith('tandem') && scenario.tandemEnv ? scenario.tandemEnv(o) : {}
   const server = scenario.startServers
-    ? await scenario.startServers(o, ctx)
+    ? await scenario.startServers(kind, o, ctx)
     : await startServer(kind, { store: ctx.store, databaseUrl: ctx.databaseUrl, profile: ctx.profile, env })
   const startedAt = new Date().toISOString()
   /** @type {NodeJS.Timeout | undefined} */

@@ -72,6 +72,24 @@ export function evaluateGoals(scenario, records) {
     case 'upgrades':
       check('unexpected closes: none', t.unexpectedCloses, 1, '<', '')
       break
+    case 'cluster': {
+      const p = t.params ?? {}
+      const atDefault = p.rooms === 100 && p.clients === 10 && p.rate === 2 && p.instances === 2
+      const note = atDefault ? '' : ` (the goal is defined at 100 rooms × 10 clients × 2/s on 2 instances; this run is ${p.rooms}×${p.clients}×${p.rate}/s on ${p.instances})`
+      goals['latencyCrossMs.p99'] = { value: 30, label: 'goal 30 ms' }
+      check(`cross-instance delivery p99 < 30 ms${note}`, getPath(t, 'latencyCrossMs.p99'), 30, '<', ' ms')
+      const h = by['hocuspocus-redis']
+      if (h) {
+        // "Ahead" is strictly lower: the peer's own figure is the limit.
+        check('cross-instance p99 below Hocuspocus + Redis', getPath(t, 'latencyCrossMs.p99'), getPath(h, 'latencyCrossMs.p99') ?? NaN, '<', ' ms')
+        check('instance CPU per delivered update below Hocuspocus + Redis', t.cpuPerDeliveredUs, h.cpuPerDeliveredUs ?? NaN, '<', ' µs')
+      }
+      for (const r of [t, ...(h ? [h] : [])]) {
+        const ok = r.converged === true
+        verdicts.push(`observers converged (${r.serverLabel}): ${ok ? 'yes -> MET' : `no -> MISSED${r.convergence?.problems?.length ? ` (${r.convergence.problems[0]})` : ''}`}`)
+      }
+      break
+    }
     default:
       break
   }

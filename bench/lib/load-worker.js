@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { CLIENT_BASE, TEXT_NAME, generatePool } from './updates.js'
-import { authFrame, encodeAddress, readFirstStruct, readVarUint, syncStep1Frame } from './protocol.js'
+import { authFrame, encodeAddress, readFirstInsertLength, readFirstStruct, readVarUint, syncStep1Frame } from './protocol.js'
 import { encodeHistogram, newHistogram, recordMs } from './hist.js'
 
 /**
@@ -121,8 +121,32 @@ function error(kind) {
   errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
 }
 
-const hdr = { client: 0, clock: 0, groups: 0, pos: 0 }
+const hdr = { client: 0, clock: 0, groups: 0, structs: 0, pos: 0 }
 const cursor = { pos: 0 }
+
+/**
+ * Calls `visit(client, clock)` for every insert an update message carries. A single insert (every
+ * message Tandem, y-websocket, plain Hocuspocus and the relay send in these scenarios) is read from its
+ * header alone. Hocuspocus + Redis delivers across instances as a sync step 2 holding whatever the other
+ * instance lacked, which can be several clients' updates merged: those get a full parse
+ * (Y.parseUpdateMeta), so each update in them is counted and timed.
+ * @param {Uint8Array} buf
+ * @param {number} start
+ * @param {number} end
+ * @param {(client: number, clock: number) => void} visit
+ */
+function forEachInsert(buf, start, end, visit) {
+  if (!readFirstStruct(buf, start, hdr)) return
+  if (hdr.groups === 1 && hdr.structs === 1 && readFirstInsertLength(buf, hdr) === L) {
+    visit(hdr.client, hdr.clock)
+    return
+  }
+  const meta = Y.parseUpdateMeta(buf.subarray(start, end))
+  for (const [client, from] of meta.from) {
+    const to = meta.to.get(client) ?? from
+    for (let clock = from; clock < to; clock += L) visit(client, clock)
+  }
+}
 
 /**
  * @param {Buffer} buf
@@ -161,27 +185,7 @@ function onClientMessage(c, buf) {
         c.onSynced = null
       }
       if (sub === 1) return
-      if (!readFirstStruct(buf, start, hdr)) return
-      const g = hdr.client - CLIENT_BASE
-      const local = g >= 0 && g < localOf.length ? localOf[g] : -1
-      if (local < 0) {
-        total.foreign++
-        return
-      }
-      const seq = hdr.clock / L
-      if (!Number.isInteger(seq) || seq >= K) return error('unrecognised update clock')
-      const sentAt = sendTimes[local * K + seq]
-      if (local === c.local) {
-        // Our own update came back: Tandem's saved ack (after commit), or y-websocket's echo.
-        onAck(c, now - sentAt)
-      } else {
-        total.delivered++
-        if (marked) {
-          win.delivered++
-          recordMs(win.latency, now - sentAt)
-          if (CLUSTER) recordMs(clients[local].instance === c.instance ? win.latencySame : win.latencyCross, now - sentAt)
-        }
-      }
+      forEachInsert(buf, start, start + len, (client, clock) => onInsert(c, client, clock, now))
     } else if (type === 8) {
       // Multiplexed SyncStatus: acknowledges our updates in order.
       if (c.acked >= c.seq) return // e.g. for a sync step 2 we did not send
@@ -192,6 +196,36 @@ function onClientMessage(c, buf) {
     }
   } catch {
     error('unparseable frame')
+  }
+}
+
+/**
+ * One insert received by client `c`: a delivery of another client's update, or its own coming back.
+ * @param {Client} c
+ * @param {number} client
+ * @param {number} clock
+ * @param {number} now
+ */
+function onInsert(c, client, clock, now) {
+  const g = client - CLIENT_BASE
+  const local = g >= 0 && g < localOf.length ? localOf[g] : -1
+  if (local < 0) {
+    total.foreign++
+    return
+  }
+  const seq = clock / L
+  if (!Number.isInteger(seq) || seq >= K) return error('unrecognised update clock')
+  const sentAt = sendTimes[local * K + seq]
+  if (local === c.local) {
+    // Our own update came back: Tandem's saved ack (after commit), or y-websocket's echo.
+    onAck(c, now - sentAt)
+  } else {
+    total.delivered++
+    if (marked) {
+      win.delivered++
+      recordMs(win.latency, now - sentAt)
+      if (CLUSTER) recordMs(clients[local].instance === c.instance ? win.latencySame : win.latencyCross, now - sentAt)
+    }
   }
 }
 
@@ -223,7 +257,9 @@ function onObserverMessage(o, buf) {
     }
     if (sub === 2) {
       o.applied++
-      if (readFirstStruct(update, 0, hdr) && hdr.client >= CLIENT_BASE && hdr.client < CLIENT_BASE + init.totalClients) total.obsDelivered++
+      forEachInsert(update, 0, update.length, (client) => {
+        if (client >= CLIENT_BASE && client < CLIENT_BASE + init.totalClients) total.obsDelivered++
+      })
     }
   } catch {
     error('observer failed to apply an update')

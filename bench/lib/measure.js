@@ -19,6 +19,8 @@ export function ackMeaning(kind, store) {
       return 'echo when applied (nothing is stored)'
     case 'hocuspocus':
       return 'SyncStatus when applied (nothing is stored)'
+    case 'hocuspocus-redis':
+      return `SyncStatus when applied (stored to ${store} later, debounced: 2 s after the last change, at most 10 s)`
     default:
       return 'none'
   }

@@ -9,8 +9,9 @@ import pg from 'pg'
 /** The machine's test database; the bench sends traffic to 127.0.0.1 only. */
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
 
-/** Leftovers of a bench killed mid-run are easy to spot (and drop) by this prefix. */
+/** Leftovers of a bench killed mid-run are easy to spot (and drop) by these prefixes. */
 const SCHEMA_PREFIX = 'tandem_bench_'
+const HOCUSPOCUS_SCHEMA_PREFIX = 'hocuspocus_bench_'
 
 /** @param {string} url */
 export function checkDatabaseUrl(url) {
@@ -43,20 +44,23 @@ export async function ensureReachable(url) {
   }
 }
 
-/** A schema name no other run uses (lowercase, as TANDEM_DATABASE_SCHEMA requires). */
-export function freshSchemaName() {
-  return `${SCHEMA_PREFIX}${randomBytes(6).toString('hex')}`
+/**
+ * A schema name no other run uses (lowercase, as TANDEM_DATABASE_SCHEMA requires).
+ * @param {'tandem' | 'hocuspocus'} [owner] who fills it: the Hocuspocus cluster's table gets its own prefix
+ */
+export function freshSchemaName(owner = 'tandem') {
+  return `${owner === 'hocuspocus' ? HOCUSPOCUS_SCHEMA_PREFIX : SCHEMA_PREFIX}${randomBytes(6).toString('hex')}`
 }
 
 /**
  * Drops a schema this module named, with everything in it. Never throws: a failed drop is reported
- * and the bench goes on (the schema is left behind under its tandem_bench_ name).
+ * and the bench goes on (the schema is left behind under its tandem_bench_ or hocuspocus_bench_ name).
  * @param {string} url
  * @param {string} schema
  * @returns {Promise<string | null>} a warning, or null
  */
 export async function dropSchema(url, schema) {
-  if (!/^tandem_bench_[0-9a-f]{12}$/.test(schema)) return `not dropping ${JSON.stringify(schema)}: not a bench schema`
+  if (!/^(tandem|hocuspocus)_bench_[0-9a-f]{12}$/.test(schema)) return `not dropping ${JSON.stringify(schema)}: not a bench schema`
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 })
   client.on('error', () => {})
   try {

@@ -27,6 +27,41 @@ export function cpuSeconds(pid) {
 }
 
 /**
+ * CPU seconds used so far by every process whose name (`/proc/<pid>/comm`) is `comm`, e.g. `redis-server`
+ * or `postgres`, whoever runs them (on a shared machine other users' work is in it too). Each process counts
+ * its own CPU and that of the children it has reaped (cutime + cstime), so a Postgres backend that exits
+ * between two readings moves its CPU into the postmaster's instead of out of the sum: the difference of
+ * two readings is what the group used in between. `pids` are the processes found.
+ * @param {string} comm
+ * @returns {{ seconds: number, pids: number[] }}
+ */
+export function processGroupCpuSeconds(comm) {
+  let seconds = 0
+  /** @type {number[]} */
+  const pids = []
+  let entries
+  try {
+    entries = fs.readdirSync('/proc')
+  } catch {
+    return { seconds: NaN, pids }
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== comm) continue
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      // utime, stime, cutime, cstime are fields 14..17.
+      seconds += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / clockTicks
+      pids.push(Number(entry))
+    } catch {
+      // exited while we looked
+    }
+  }
+  return { seconds, pids }
+}
+
+/**
  * CPU seconds of the process's main thread (tid = pid: the event loop) and of all its other threads
  * together (worker threads such as Tandem's SQLite writer, V8 GC helpers, libuv's pool).
  */

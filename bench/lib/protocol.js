@@ -137,19 +137,59 @@ export function messageStart(frame, multiplexed) {
  * Reads the first struct group header of a v1 update: the client id and clock of the first struct.
  * That is enough to identify a single-insert update after a server has re-encoded it (the client and the
  * clock survive re-encoding; the bytes might not). Returns false for an update without structs.
+ * Leaves `out.pos` at the first struct's info byte (see readFirstInsertLength).
  * @param {Uint8Array} buf
  * @param {number} pos start of the update bytes
- * @param {{client: number, clock: number, groups: number, pos: number}} out
+ * @param {{client: number, clock: number, groups: number, structs: number, pos: number}} out
  */
 export function readFirstStruct(buf, pos, out) {
   out.pos = pos
   const groups = readVarUint(buf, out)
   out.groups = groups
   if (groups === 0) return false
-  readVarUint(buf, out) // structs in this group
+  out.structs = readVarUint(buf, out) // structs in this group
   out.client = readVarUint(buf, out)
   out.clock = readVarUint(buf, out)
   return true
+}
+
+/**
+ * After readFirstStruct: how many characters the first struct inserts if it is a string item (its
+ * UTF-8 byte length, which is its length for the bench's ASCII text), or -1 for any other struct. An
+ * update with one group of one struct of exactly one insert's length is a single insert; anything else
+ * (several updates a server merged into one message) needs a full parse to be counted update by update.
+ * Follows Yjs's v1 item encoding: info byte (content ref in the low 5 bits, 0x80 origin, 0x40 right
+ * origin, 0x20 parentSub), the origins, the parent when neither origin is set, then the content.
+ * @param {Uint8Array} buf
+ * @param {{pos: number}} out
+ */
+export function readFirstInsertLength(buf, out) {
+  const info = buf[out.pos++]
+  if ((info & 0x1f) !== 4) return -1 // not ContentString
+  if (info & 0x80) {
+    readVarUint(buf, out)
+    readVarUint(buf, out)
+  }
+  if (info & 0x40) {
+    readVarUint(buf, out)
+    readVarUint(buf, out)
+  }
+  if ((info & 0xc0) === 0) {
+    if (readVarUint(buf, out) === 1) {
+      skipVarString(buf, out) // the root type's name
+    } else {
+      readVarUint(buf, out) // the parent item's id
+      readVarUint(buf, out)
+    }
+    if (info & 0x20) skipVarString(buf, out)
+  }
+  return readVarUint(buf, out)
+}
+
+/** @param {Uint8Array} buf @param {{pos:number}} cursor */
+function skipVarString(buf, cursor) {
+  const len = readVarUint(buf, cursor)
+  cursor.pos += len
 }
 
 /** @param {Uint8Array} buf @param {{pos:number}} cursor */

@@ -6,6 +6,8 @@
  *   tandem-mux   the same server measured on its multiplexed (Hocuspocus-compatible) framing `/ws`
  *   y-websocket  @y/websocket-server (the reference y-websocket server), no persistence
  *   hocuspocus   @hocuspocus/server v3, no extensions (no persistence), multiplexed framing
+ *   hocuspocus-redis  one instance of a Hocuspocus cluster (bench/servers/hocuspocus-cluster.js:
+ *                extension-redis + extension-database on Postgres); the cluster scenario starts N of them
  *   uws          bench/servers/uws-relay.js: bare uWebSockets.js pub/sub relay, no Yjs (the ceiling)
  */
 import { spawn } from 'node:child_process'
@@ -28,9 +30,9 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL')
 })
 
-/** @typedef {'tandem' | 'tandem-mux' | 'y-websocket' | 'hocuspocus' | 'uws'} ServerKind */
+/** @typedef {'tandem' | 'tandem-mux' | 'y-websocket' | 'hocuspocus' | 'hocuspocus-redis' | 'uws'} ServerKind */
 /** @type {ServerKind[]} */
-export const SERVER_KINDS = ['tandem', 'tandem-mux', 'y-websocket', 'hocuspocus', 'uws']
+export const SERVER_KINDS = ['tandem', 'tandem-mux', 'y-websocket', 'hocuspocus', 'hocuspocus-redis', 'uws']
 /** What `bench:compare` runs by default, Tandem first (ratios are to it). */
 export const COMPARE_KINDS = /** @type {ServerKind[]} */ (['tandem', 'y-websocket', 'hocuspocus', 'uws'])
 
@@ -40,6 +42,7 @@ export const SERVER_LABELS = {
   'tandem-mux': 'Tandem (mux)',
   'y-websocket': 'y-websocket',
   hocuspocus: 'Hocuspocus',
+  'hocuspocus-redis': 'Hocuspocus + Redis',
   uws: 'bare uWS',
 }
 
@@ -93,7 +96,10 @@ function canConnect(port) {
  * @param {ServerKind} kind
  * `database` (with store postgres) points the server at a schema someone else owns and drops (a cluster's
  * instances share one); without it the server gets a fresh schema of its own, dropped when it stops.
+ * `cluster` (hocuspocus-redis only, which runs in the cluster scenario alone) names the Redis prefix and
+ * the instance; the scenario also passes `database` and removes both afterwards.
  * @param {{ store?: import('./context.js').StoreKind, databaseUrl?: string, database?: { url: string, schema: string },
+ *   cluster?: { redisUrl: string, redisPrefix: string, instanceId: string },
  *   profile?: boolean, env?: Record<string, string>, log?: (line: string) => void }} [opts]
  * @returns {Promise<RunningServer>}
  */
@@ -161,6 +167,23 @@ export async function startServer(kind, opts = {}) {
       framing = 'mux'
       description = `@hocuspocus/server ${packageVersion('@hocuspocus/server')} (no extensions, no persistence)`
       break
+    case 'hocuspocus-redis': {
+      const c = opts.cluster
+      if (!c || !opts.database) throw new Error('hocuspocus-redis is one instance of a cluster: run it with the cluster scenario (npm run bench -- cluster --server hocuspocus-redis)')
+      Object.assign(env, {
+        HOST,
+        PORT: String(port),
+        REDIS_URL: c.redisUrl,
+        REDIS_PREFIX: c.redisPrefix,
+        IDENTIFIER: c.instanceId,
+        DATABASE_URL: opts.database.url,
+        DATABASE_SCHEMA: opts.database.schema,
+      })
+      args = [path.join(REPO_ROOT, 'bench', 'servers', 'hocuspocus-cluster.js')]
+      framing = 'mux'
+      description = `@hocuspocus/server ${packageVersion('@hocuspocus/server')} + extension-redis ${packageVersion('@hocuspocus/extension-redis')} + extension-database ${packageVersion('@hocuspocus/extension-database')} (Postgres)`
+      break
+    }
     case 'uws':
       Object.assign(env, { HOST, PORT: String(port) })
       args = [path.join(REPO_ROOT, 'bench', 'servers', 'uws-relay.js')]

@@ -1,27 +1,31 @@
 /**
- * cluster: the fanout load over N Tandem instances that share one PostgreSQL schema and one Redis (a
- * fresh prefix per run). Load client g connects to instance g % N, so every room has clients on several
- * instances and most deliveries cross Redis. Reports cross-instance next to same-instance delivery
- * latency, CPU per instance, Redis commands/s and rooms loaded per instance.
+ * cluster: the fanout load over N instances of one cluster that share one PostgreSQL schema and one
+ * Redis (a fresh prefix per run): Tandem (`tandem serve` with TANDEM_REDIS_URL and the postgres store)
+ * or Hocuspocus with extension-redis and extension-database (bench/servers/hocuspocus-cluster.js). Load
+ * client g connects to instance g % N for both, so every room has clients on several instances and most
+ * deliveries cross Redis. Reports cross-instance next to same-instance delivery latency, CPU per
+ * instance and per delivered update, the CPU of the machine's Redis and Postgres processes (per update
+ * sent), Redis commands/s and rooms loaded per instance.
  */
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { ackMeaning, connectRooms, drainAndCheck, measureRate, round } from '../lib/measure.js'
 import { startServer } from '../lib/servers.js'
 import { DEFAULT_DATABASE_URL, dropSchema, ensureReachable, freshSchemaName } from '../lib/postgres.js'
-import { cpuSeconds, cpuCount, machineTicks } from '../lib/proc.js'
+import { cpuSeconds, cpuCount, machineTicks, processGroupCpuSeconds } from '../lib/proc.js'
 import { int } from './fanout.js'
 
 export const name = 'cluster'
-export const summary = 'fanout over N Tandem instances (Postgres + Redis); cross- vs same-instance latency, CPU per instance, Redis commands/s'
-export const servers = ['tandem']
+export const summary = 'fanout over N instances (Postgres + Redis), Tandem or Hocuspocus + Redis; cross- vs same-instance latency, CPU per delivered update, Redis and Postgres CPU'
+export const servers = ['tandem', 'hocuspocus-redis']
+export const compareServers = ['tandem', 'hocuspocus-redis']
 
 /** This machine's Redis only; the bench sends traffic to 127.0.0.1 alone. */
 const REDIS_URL = 'redis://127.0.0.1:6379'
 
 /** @type {Record<string, { default: string, help: string }>} */
 export const options = {
-  instances: { default: '2', help: 'Tandem instances (2..8), each its own process on its own port' },
+  instances: { default: '2', help: 'instances (2..8), each its own process on its own port' },
   rooms: { default: '100', help: 'rooms' },
   clients: { default: '10', help: 'clients per room, spread over the instances' },
   rate: { default: '2', help: 'updates per second per client' },
@@ -44,6 +48,11 @@ export const metrics = [
   { key: 'ackMs.p99', label: 'own-update ack p99', unit: 'ms', better: 'lower' },
   { key: 'clusterCpuPct', label: 'CPU, all instances', unit: '% core', better: 'lower', chart: true },
   { key: 'instanceCpu', label: 'CPU per instance', unit: '% core', better: 'info' },
+  { key: 'cpuPerDeliveredUs', label: 'instance CPU per delivered update', unit: 'µs', better: 'lower', chart: true },
+  { key: 'redisCpuPct', label: 'redis-server CPU (whole server)', unit: '% core', better: 'info' },
+  { key: 'redisUsPerUpdate', label: 'redis-server CPU per update sent', unit: 'µs', better: 'lower' },
+  { key: 'postgresCpuPct', label: 'postgres CPU (all its processes)', unit: '% core', better: 'info' },
+  { key: 'postgresUsPerUpdate', label: 'postgres CPU per update sent', unit: 'µs', better: 'lower' },
   { key: 'redisCommandsPerS', label: 'Redis commands/s (whole server)', unit: '/s', better: 'info' },
   { key: 'redisTopCommands', label: 'Redis busiest commands', unit: '/s', better: 'info' },
   { key: 'roomsLoaded', label: 'rooms loaded per instance', unit: '', better: 'info' },
@@ -54,20 +63,40 @@ export const metrics = [
 ]
 
 /**
+ * Lines under the server's name in the report.
+ * @param {Record<string, any>} rec
+ */
+export function details(rec) {
+  const lines = []
+  if (Array.isArray(rec.redisPids)) {
+    lines.push(`Redis and Postgres CPU: the machine's redis-server (pid ${rec.redisPids.join(', ') || 'none found'}) and all ${rec.postgresPids} postgres processes, from /proc; other users' work on them is counted too`)
+  }
+  if (Array.isArray(rec.documentStoresPerInstance)) {
+    lines.push(`whole-document stores to Postgres since start, per instance: ${rec.documentStoresPerInstance.join(' / ')} (read after the window)`)
+  }
+  return lines
+}
+
+/**
  * Starts the instances one after another (the first creates the schema's tables) and returns them as one
  * RunningServer whose `ports`/`pids` list every instance; stop() stops all, drops the schema and the
  * Redis prefix's keys.
+ * @param {import('../lib/servers.js').ServerKind} kind tandem or hocuspocus-redis
  * @param {Record<string, string>} o
  * @param {import('../lib/context.js').Context} ctx
  * @returns {Promise<import('../lib/servers.js').RunningServer>}
  */
-export async function startServers(o, ctx) {
+export async function startServers(kind, o, ctx) {
+  if (kind !== 'tandem' && kind !== 'hocuspocus-redis') throw new Error(`cluster runs tandem or hocuspocus-redis, not ${kind}`)
   const n = int(o.instances, 'instances')
   if (n < 2 || n > 8) throw new Error('--instances must be 2..8')
   const url = ctx.store === 'postgres' ? ctx.databaseUrl : DEFAULT_DATABASE_URL
   await ensureReachable(url)
-  const database = { url, schema: freshSchemaName() }
-  const prefix = `tandem_bench_${randomBytes(6).toString('hex')}:`
+  const hocuspocus = kind === 'hocuspocus-redis'
+  const database = { url, schema: freshSchemaName(hocuspocus ? 'hocuspocus' : 'tandem') }
+  // Hocuspocus's extension adds the ':' itself (keys and channels are `<prefix>:<room>`).
+  const prefix = hocuspocus ? `hocuspocus_bench_${randomBytes(6).toString('hex')}` : `tandem_bench_${randomBytes(6).toString('hex')}:`
+  const keyPattern = hocuspocus ? `${prefix}:` : prefix
   const env = { TANDEM_REDIS_URL: REDIS_URL, TANDEM_REDIS_PREFIX: prefix, TANDEM_MAX_CONNECTIONS_PER_ADDRESS: '0' }
   /** @type {import('../lib/servers.js').RunningServer[]} */
   const instances = []
@@ -75,11 +104,15 @@ export async function startServers(o, ctx) {
     await Promise.all(instances.map((s) => s.stop()))
     const warning = await dropSchema(database.url, database.schema)
     if (warning) console.warn(warning)
-    await deletePrefix(prefix).catch((err) => console.warn(`could not delete Redis keys ${prefix}*: ${err.message}`))
+    await deletePrefix(keyPattern).catch((err) => console.warn(`could not delete Redis keys ${keyPattern}*: ${err.message}`))
   }
   try {
     for (let i = 0; i < n; i++) {
-      instances.push(await startServer('tandem', { store: 'postgres', database, profile: ctx.profile, env: { ...env, TANDEM_INSTANCE_ID: `bench-${i}` } }))
+      instances.push(
+        hocuspocus
+          ? await startServer('hocuspocus-redis', { database, profile: ctx.profile, cluster: { redisUrl: REDIS_URL, redisPrefix: prefix, instanceId: `bench-${i}` } })
+          : await startServer('tandem', { store: 'postgres', database, profile: ctx.profile, env: { ...env, TANDEM_INSTANCE_ID: `bench-${i}` } }),
+      )
     }
   } catch (err) {
     await cleanup()
@@ -90,7 +123,9 @@ export async function startServers(o, ctx) {
     ...first,
     ports: instances.map((s) => s.port),
     pids: instances.map((s) => s.pid),
-    description: `${n} Tandem instances (postgres store, schema ${database.schema}; Redis ${REDIS_URL}, prefix ${prefix})`,
+    description: hocuspocus
+      ? `${n} instances of ${first.description}: Hocuspocus's default debounce (store 2 s after the last change, at most every 10 s while changes keep coming) of the whole document into one row per room (schema ${database.schema}), Redis lock per store; SyncStatus when applied, before it is stored; Redis ${REDIS_URL}, prefix ${prefix}:`
+      : `${n} Tandem instances (postgres store, schema ${database.schema}; Redis ${REDIS_URL}, prefix ${prefix})`,
     get exited() {
       return instances.some((s) => s.exited)
     },
@@ -144,14 +179,29 @@ export async function run(server, o, ctx) {
       warmup,
       duration,
       receiversPerSend: clients - 1,
-      onWindowStart: async () => ({ at: performance.now(), cpu: pids.map(cpuSeconds), machine: machineTicks(), redis: await redisStats(redis) }),
+      onWindowStart: async () => ({
+        at: performance.now(),
+        cpu: pids.map(cpuSeconds),
+        machine: machineTicks(),
+        redisServer: processGroupCpuSeconds('redis-server'),
+        postgres: processGroupCpuSeconds('postgres'),
+        redis: await redisStats(redis),
+      }),
       onWindowEnd: async (start, summary) => {
         const seconds = (performance.now() - start.at) / 1000
-        const cpu = pids.map((pid, i) => round(((cpuSeconds(pid) - start.cpu[i]) / seconds) * 100, 1))
+        const cpuS = pids.map((pid, i) => cpuSeconds(pid) - start.cpu[i])
+        const cpu = cpuS.map((s) => round((s / seconds) * 100, 1))
         const m1 = machineTicks()
+        const redisServer = processGroupCpuSeconds('redis-server')
+        const postgres = processGroupCpuSeconds('postgres')
         const busy = (m1.busy - start.machine.busy) / Math.max(1, m1.total - start.machine.total)
         const redisEnd = await redisStats(redis)
-        const total = cpu.reduce((a, b) => a + b, 0)
+        const totalExact = (cpuS.reduce((a, b) => a + b, 0) / seconds) * 100
+        const total = round(totalExact, 1)
+        const redisCpuPct = ((redisServer.seconds - start.redisServer.seconds) / seconds) * 100
+        const postgresCpuPct = ((postgres.seconds - start.postgres.seconds) / seconds) * 100
+        // µs of CPU per event: (% of a core / 100) CPU-seconds per second, over events per second.
+        const usPer = (/** @type {number} */ pct, /** @type {number} */ perS) => (perS > 0 ? round(((pct / 100) * 1e6) / perS, 1) : null)
         /** @type {Record<string, number>} */
         const perCommand = {}
         for (const [cmd, calls] of Object.entries(redisEnd.perCommand)) {
@@ -160,26 +210,37 @@ export async function run(server, o, ctx) {
         }
         const top = Object.entries(perCommand).sort((a, b) => b[1] - a[1]).slice(0, 4)
         return {
-          clusterCpuPct: round(total, 1),
+          clusterCpuPct: total,
           instanceCpuPct: cpu,
           instanceCpu: cpu.map((c) => `${c}%`).join(' / '),
-          // Window counts every instance as "the server"; here the others are the rest of the machine.
-          othersCpuPct: round(Math.max(0, busy * 100 * cpuCount() - total - summary.clientCpuPct), 1),
+          cpuPerDeliveredUs: usPer(totalExact, summary.deliveredPerS),
+          redisCpuPct: round(redisCpuPct, 1),
+          redisUsPerUpdate: usPer(redisCpuPct, summary.sentPerS),
+          postgresCpuPct: round(postgresCpuPct, 1),
+          postgresUsPerUpdate: usPer(postgresCpuPct, summary.sentPerS),
+          redisPids: redisServer.pids,
+          postgresPids: postgres.pids.length,
+          // Window counts every instance as "the server"; here the others are the rest of the machine
+          // besides the instances, the generator, Redis and Postgres.
+          othersCpuPct: round(Math.max(0, busy * 100 * cpuCount() - totalExact - summary.clientCpuPct - redisCpuPct - postgresCpuPct), 1),
           redisCommandsPerS: round((redisEnd.total - start.redis.total) / seconds),
           redisCommandsByType: perCommand,
           redisTopCommands: top.map(([k, v]) => `${k} ${v}`).join(', '),
         }
       },
     })
-    const loaded = await Promise.all(ports.map((port) => roomsLoaded(server.host, port)))
+    const hocuspocus = server.kind === 'hocuspocus-redis'
+    const stats = hocuspocus ? await Promise.all(ports.map((port) => hocuspocusStats(server.host, port))) : null
+    const loaded = stats ? stats.map((s) => s.documents) : await Promise.all(ports.map((port) => roomsLoaded(server.host, port)))
     const after = await drainAndCheck(pool, ctx)
     return {
       params: { instances: ports.length, rooms, clients, rate, duration, warmup, insertLength, updateBytes: Math.round(updateBytes * 10) / 10, poolMB: Math.round(poolMB), workers: ctx.workers },
-      ackMeaning: ackMeaning('tandem', 'postgres'),
+      ackMeaning: ackMeaning(server.kind, 'postgres'),
       connect,
       ...step,
       roomsLoadedPerInstance: loaded,
       roomsLoaded: loaded.join(' / '),
+      ...(stats && { documentStoresPerInstance: stats.map((s) => s.stores) }),
       ...after,
       converged: after.convergence.converged,
     }
@@ -210,6 +271,18 @@ async function roomsLoaded(host, port) {
   const text = await res.text()
   const m = /^tandem_rooms_loaded (\S+)$/m.exec(text)
   return m ? Number(m[1]) : null
+}
+
+/**
+ * Documents loaded and whole-document stores done so far by one Hocuspocus instance
+ * (bench/servers/hocuspocus-cluster.js's /bench/stats).
+ * @param {string} host
+ * @param {number} port
+ */
+async function hocuspocusStats(host, port) {
+  const res = await fetch(`http://${host}:${port}/bench/stats`, { signal: AbortSignal.timeout(10_000) })
+  const body = /** @type {{ documents?: number, stores?: number }} */ (await res.json())
+  return { documents: body.documents ?? null, stores: body.stores ?? null }
 }
 
 /** Removes what the run left under its Redis prefix (bounded: SCAN in pages, at most 100 pages). @param {string} prefix */
