@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** Every document whose snippets are run and whose links are checked (paths from the repository root). */
-export const DOCUMENTS = ['README.md', 'client-sdk/README.md', 'examples/README.md', 'docs/deployment.md', 'docs/cluster.md']
+export const DOCUMENTS = ['README.md', 'client-sdk/README.md', 'examples/README.md', 'docs/deployment.md', 'docs/cluster.md', 'docs/beyond-one-redis-and-one-postgres.md']
 
 export interface Snippet {
   /** The marker's name; null for a block without a marker (a test failure, except for `text` blocks). */
