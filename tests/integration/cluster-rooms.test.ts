@@ -399,6 +399,29 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     await waitFor(() => b.received.some((r) => r.message.type === 'stateless' && r.message.payload === 'deploy in 5 minutes'), 'bob to get the broadcast')
   })
 
+  test('a restore on one instance changes the document on the other and tells its multiplexed clients', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const { s1, s2 } = await cluster()
+    const room = freshRoom()
+    const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }
+    const jwt = await token({ sub: 'bob' })
+    const b = await multiplexed(s2.url, { token: jwt })
+    await join(b, room, jwt)
+    await b.write(room, (doc) => doc.getText('t').insert(0, 'first'))
+    const saved = await fetch(`http://127.0.0.1:${s1.port}/v1/rooms/${room}/versions`, { method: 'POST', headers: admin, body: '{"label":"v1"}' })
+    expect(saved.status).toBe(201)
+    const { id } = (await saved.json()) as { id: string }
+    await b.write(room, (doc) => doc.getText('t').insert(5, ' and second'))
+    // s1 does not hold the room: the restore loads it there from the store (the second edit is saved).
+    const restored = await fetch(`http://127.0.0.1:${s1.port}/v1/rooms/${room}/versions/${id}/restore`, { method: 'POST', headers: admin })
+    expect(restored.status).toBe(200)
+    await waitFor(() => textIn(b, room) === 'first', 'bob’s document to show the restored text')
+    await waitFor(
+      () => b.received.some((r) => r.message.type === 'stateless' && (JSON.parse(r.message.payload) as { type?: string; version?: string }).version === id),
+      'bob to get the room.restored notice',
+    )
+  })
+
   test('an instance cut off the wire keeps its room working and catches up once it is back', async (ctx) => {
     if (skip()) return ctx.skip()
     const { s1, s2, wire } = await cluster()

@@ -184,7 +184,10 @@ export class VersionService {
     const at = Date.now()
     this.deps.events.emit({ type: 'room.restored', roomId: name, versionId: id, beforeRestoreId: beforeRestore.id, restoredBy: author, at })
     const notice: RestoredNotice = { type: 'room.restored', room: name, version: id, beforeRestore: beforeRestore.id, restoredBy: author }
-    this.deps.broadcast(name, { type: 'stateless', payload: JSON.stringify(notice) })
+    const payload = JSON.stringify(notice)
+    this.deps.broadcast(name, { type: 'stateless', payload })
+    // The room's clients on other instances hear it through the replication, like a REST broadcast.
+    room.publishToOthers({ type: 'stateless', payload })
     this.deps.log.info({ roomId: name, versionId: id, beforeRestoreId: beforeRestore.id, updateBytes: update?.byteLength ?? 0 }, 'room restored')
     return { restored: target, beforeRestore }
   }
