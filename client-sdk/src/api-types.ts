@@ -453,11 +453,11 @@ export interface operations {
                             /** @description Bytes of the room's stored update log. */
                             sizeBytes: number;
                             stats: {
-                                /** @description Open connections to the room on this instance. */
+                                /** @description Open connections to the room: on every instance of a cluster for `GET /v1/rooms/:room`, on the answering instance in lists and other answers. */
                                 connections: number;
                                 /** @description Distinct users among them. */
                                 users: number;
-                                /** @description Whether the room is loaded in memory now. */
+                                /** @description Whether the room is loaded in memory on the answering instance now. */
                                 loaded: boolean;
                             };
                         }[];
@@ -593,11 +593,11 @@ export interface operations {
                         /** @description Bytes of the room's stored update log. */
                         sizeBytes: number;
                         stats: {
-                            /** @description Open connections to the room on this instance. */
+                            /** @description Open connections to the room: on every instance of a cluster for `GET /v1/rooms/:room`, on the answering instance in lists and other answers. */
                             connections: number;
                             /** @description Distinct users among them. */
                             users: number;
-                            /** @description Whether the room is loaded in memory now. */
+                            /** @description Whether the room is loaded in memory on the answering instance now. */
                             loaded: boolean;
                         };
                     };
@@ -769,11 +769,11 @@ export interface operations {
                         /** @description Bytes of the room's stored update log. */
                         sizeBytes: number;
                         stats: {
-                            /** @description Open connections to the room on this instance. */
+                            /** @description Open connections to the room: on every instance of a cluster for `GET /v1/rooms/:room`, on the answering instance in lists and other answers. */
                             connections: number;
                             /** @description Distinct users among them. */
                             users: number;
-                            /** @description Whether the room is loaded in memory now. */
+                            /** @description Whether the room is loaded in memory on the answering instance now. */
                             loaded: boolean;
                         };
                     };
@@ -1023,11 +1023,11 @@ export interface operations {
                         /** @description Bytes of the room's stored update log. */
                         sizeBytes: number;
                         stats: {
-                            /** @description Open connections to the room on this instance. */
+                            /** @description Open connections to the room: on every instance of a cluster for `GET /v1/rooms/:room`, on the answering instance in lists and other answers. */
                             connections: number;
                             /** @description Distinct users among them. */
                             users: number;
-                            /** @description Whether the room is loaded in memory now. */
+                            /** @description Whether the room is loaded in memory on the answering instance now. */
                             loaded: boolean;
                         };
                     };

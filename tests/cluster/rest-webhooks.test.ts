@@ -150,6 +150,11 @@ describePostgres('the cluster as one server for REST and webhooks', () => {
     // Both instances list every user, with connections summed over the instances.
     await waitFor(async () => (await userIds(one, room)) === 'alice:1,bob:2,carol:1', 'instance one to list every user')
     expect(await userIds(two, room)).toBe('alice:1,bob:2,carol:1')
+    // The room's stats count the whole cluster too, from either instance.
+    for (const server of [one, two]) {
+      const { json } = await rest(server, 'GET', `/v1/rooms/${room}`)
+      expect((json as { stats: unknown }).stats).toEqual({ connections: 4, users: 3, loaded: true })
+    }
 
     // A broadcast sent to instance one reaches carol on instance two.
     const sent = await rest(one, 'POST', `/v1/rooms/${room}/broadcast`, { message: '{"hello":"cluster"}' })

@@ -68,9 +68,11 @@ function jsonDepth(value: unknown): number {
 // ---- rooms -------------------------------------------------------------------------------------------
 
 export const roomStats = z.object({
-  connections: z.int().nonnegative().meta({ description: 'Open connections to the room on this instance.' }),
+  connections: z.int().nonnegative().meta({
+    description: 'Open connections to the room: on every instance of a cluster for `GET /v1/rooms/:room`, on the answering instance in lists and other answers.',
+  }),
   users: z.int().nonnegative().meta({ description: 'Distinct users among them.' }),
-  loaded: z.boolean().meta({ description: 'Whether the room is loaded in memory now.' }),
+  loaded: z.boolean().meta({ description: 'Whether the room is loaded in memory on the answering instance now.' }),
 })
 
 export const room = z.object({

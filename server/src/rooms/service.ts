@@ -58,11 +58,14 @@ export class RoomService {
     return this.#withStats(record)
   }
 
+  /** The room's record; its connection and user counts cover every instance (see users()). */
   async get(name: string): Promise<RoomInfo> {
     assertRoomName(name)
     const record = await this.deps.store.getRoom(name)
     if (record === null) throw notFound(name)
-    return this.#withStats(record)
+    const info = this.#withStats(record)
+    const users = await this.users(name)
+    return { ...info, stats: { ...info.stats, connections: users.reduce((n, u) => n + u.connections, 0), users: users.length } }
   }
 
   async list(opts: ListRoomsOptions): Promise<RoomPage> {
