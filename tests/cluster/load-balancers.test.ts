@@ -119,13 +119,15 @@ async function client(port: number, room: string, name: string): Promise<Client>
   return { doc, provider }
 }
 
-/** This instance's open connections in the room (0 when it has none or never loaded it). */
+/**
+ * This instance's open connections in the room (0 when it has none or never loaded it). From the room
+ * list, whose stats count the answering instance only (`GET /v1/rooms/:room` counts the whole cluster).
+ */
 async function connectionsOn(server: ChildServer, room: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${server.port}/v1/rooms/${encodeURIComponent(room)}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
-  if (res.status === 404) return 0
+  const res = await fetch(`http://127.0.0.1:${server.port}/v1/rooms?prefix=${encodeURIComponent(room)}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
   expect(res.status).toBe(200)
-  const body = (await res.json()) as { stats?: { connections?: number } }
-  return body.stats?.connections ?? 0
+  const body = (await res.json()) as { rooms: { name: string; stats?: { connections?: number } }[] }
+  return body.rooms.find((r) => r.name === room)?.stats?.connections ?? 0
 }
 
 /** The instance index (0 or 1) holding exactly `count` connections of the room while the other holds none. */

@@ -125,7 +125,10 @@ export async function createRedisReplication(opts: RedisReplicationOptions, log:
   // A stalled Redis (packets dropped, no reset) must not hold room loads or the writer forever.
   const cmd = new Redis(opts.url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS })
   const reader = cmd.duplicate({ commandTimeout: (opts.blockMs ?? DEFAULT_BLOCK_MS) + COMMAND_TIMEOUT_MS })
-  const sub = cmd.duplicate()
+  // Resubscribing is ours (#afterReconnect): ioredis's own resubscribe on 'ready' leaves its promise
+  // unhandled, so a connection that drops again right after coming back ended the process with an
+  // unhandled MaxRetriesPerRequestError.
+  const sub = cmd.duplicate({ autoResubscribe: false })
   const all = [cmd, reader, sub]
   for (const c of all) c.on('error', () => {}) // reported through 'close'/'ready' below, once per outage
   try {
