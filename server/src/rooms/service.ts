@@ -64,7 +64,7 @@ export class RoomService {
     const record = await this.deps.store.getRoom(name)
     if (record === null) throw notFound(name)
     const info = this.#withStats(record)
-    const users = await this.users(name)
+    const users = await this.#usersEverywhere(name)
     return { ...info, stats: { ...info.stats, connections: users.reduce((n, u) => n + u.connections, 0), users: users.length } }
   }
 
@@ -110,13 +110,17 @@ export class RoomService {
   /** Users connected to the room on every instance (this instance's alone while the directory is unreachable). */
   async users(name: string): Promise<ActiveUser[]> {
     assertRoomName(name)
-    const live = this.deps.registry.get(name)
-    if (!live && (await this.deps.store.getRoom(name)) === null) throw notFound(name)
+    if (!this.deps.registry.get(name) && (await this.deps.store.getRoom(name)) === null) throw notFound(name)
+    return this.#usersEverywhere(name)
+  }
+
+  /** The directory's list for a room known to exist; this instance's own users while it is unreachable. */
+  async #usersEverywhere(name: string): Promise<ActiveUser[]> {
     try {
       return await this.deps.users.list(name)
     } catch (err) {
       this.deps.log.warn({ err, roomId: name }, 'user directory unreachable; listing this instance\'s users only')
-      return live ? live.users() : []
+      return this.deps.registry.get(name)?.users() ?? []
     }
   }
 
