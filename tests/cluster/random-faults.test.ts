@@ -66,6 +66,8 @@ interface Slot {
   pgFault: { kind: 'cut' | 'stall'; until: number } | null
   /** When the killed instance comes back (0: alive). */
   restartAt: number
+  /** Every process this slot ran, the killed ones too, for the warnings printed when the run fails. */
+  readonly generations: ChildServer[]
 }
 
 const alive = (s: Slot): boolean => s.server !== null && !s.booting && !exitedOnItsOwn(s)
@@ -81,6 +83,37 @@ function failIfCrashed(slots: readonly Slot[]): void {
     const tail = (s.server as ChildServer).output().trimEnd().split('\n').slice(-40).join('\n')
     throw new Error(`instance ${s.index} exited by itself (${child.exitCode ?? child.signalCode}); its last output:\n${tail}`)
   }
+}
+
+/** Per writer, which of its clocks the stored rows hold and how far they integrate: where a hole is. */
+async function clocksInRows(room: string, writers: readonly Writer[]): Promise<string> {
+  const { rows } = await pgQuery<{ id: string; data: Buffer }>(`SELECT id, data FROM ${quoteSchema(schema)}.updates WHERE room = $1 ORDER BY id`, [room])
+  const integrated = Y.decodeStateVector(replayLog(rows.map((r) => new Uint8Array(r.data))).stateVector)
+  return writers
+    .map((w) => {
+      const client = w.doc.clientID
+      const ranges: string[] = []
+      for (const row of rows) {
+        for (const struct of Y.decodeUpdate(new Uint8Array(row.data)).structs) {
+          if (struct.id.client === client) ranges.push(`${struct.id.clock}+${struct.length}@${row.id}`)
+        }
+      }
+      return `${w.name} (client ${client}): integrated to clock ${integrated.get(client) ?? 0}; rows hold ${ranges.join(' ')}`
+    })
+    .join('\n')
+}
+
+/** The warnings and errors every process of every slot logged (pino levels 40 and up), for a failure report. */
+function warnings(slots: readonly Slot[]): string {
+  const lines: string[] = []
+  for (const s of slots) {
+    for (const [generation, server] of s.generations.entries()) {
+      for (const line of server.output().split('\n')) {
+        if (/"level":(4|5|6)\d/.test(line)) lines.push(`instance ${s.index}.${generation + 1}: ${line.slice(0, 400)}`)
+      }
+    }
+  }
+  return lines.slice(-120).join('\n')
 }
 
 /**
@@ -182,6 +215,7 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
         TANDEM_ADMIN_KEY: ADMIN_KEY,
       })
       slot.server = server
+      slot.generations.push(server)
     }
 
     const slots: Slot[] = []
@@ -189,7 +223,7 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
       const redis = await startTcpProxy({ targetPort: REDIS_PORT })
       const pg = await startTcpProxy({ targetHost: POSTGRES_HOST, targetPort: POSTGRES_PORT })
       const data = await tempDir()
-      const slot: Slot = { index, redis, pg, dataDir: data.dir, server: null, booting: false, generation: 0, redisCutUntil: 0, pgFault: null, restartAt: 0 }
+      const slot: Slot = { index, redis, pg, dataDir: data.dir, server: null, booting: false, generation: 0, redisCutUntil: 0, pgFault: null, restartAt: 0, generations: [] }
       cleanups.push(async () => {
         const child = slot.server?.child
         if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -377,7 +411,15 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
         },
         'Postgres to hold exactly the converged markers',
         15_000,
-      )
+      ).catch(async (err: unknown) => {
+        const held = new Set(inPg)
+        const missing = [...final].filter((m) => !held.has(m)).map((m) => (acked.includes(m) ? `${m} (acknowledged)` : m))
+        const extra = inPg.filter((m) => !final.has(m))
+        throw new Error(
+          `${String(err)}: Postgres holds ${inPg.length} of ${final.size}; missing ${missing.join(' ')}; extra ${extra.join(' ')}\n` +
+            `${await clocksInRows(room, writers)}\n${warnings(slots)}`,
+        )
+      })
       const pgSet = new Set(inPg)
       for (const m of acked) expect(pgSet.has(m), `acknowledged ${m} in Postgres`).toBe(true)
 

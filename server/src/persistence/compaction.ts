@@ -19,6 +19,7 @@
  * when a row does not replay at all, the original rows are kept.
  */
 import * as Y from 'yjs'
+import { integrateUnblockedPending } from '../pending-structs.js'
 import type { CompactionResult } from './store.js'
 
 export type CompactionOutcome = 'compacted' | 'nothing' | 'kept'
@@ -56,8 +57,9 @@ const EMPTY_UPDATE = Uint8Array.of(0, 0)
 export function replayLog(rows: readonly Uint8Array[]): ReplayedLog {
   const doc = new Y.Doc({ gc: true })
   try {
-    doc.transact(() => {
+    doc.transact((tr) => {
       for (const row of rows) Y.applyUpdate(doc, row)
+      integrateUnblockedPending(tr)
     })
     const { store } = doc
     const pendingStructs = store.pendingStructs?.update ?? null

@@ -14,6 +14,7 @@ import type { RoomMetrics } from '../metrics.js'
 import { Presence, type Owner } from './presence.js'
 import { afterQuiet, type QuietWait } from '../quiet-wait.js'
 import { monotonicNow } from '../clock.js'
+import { applyUpdateIntegratingPending, integrateUnblockedPending } from '../pending-structs.js'
 import { AppError, CLOSE_CODE, assertNever } from '../errors.js'
 import {
   allNew,
@@ -228,7 +229,7 @@ export class Room {
       throw err
     }
     room = new Room(id, deps, stored.rowCount, stored.byteSize, stored.tombstone, stored.clientOwners, channel)
-    room.#doc.transact(() => {
+    room.#doc.transact((tr) => {
       for (const update of stored.updates) {
         try {
           Y.applyUpdate(room.#doc, update, FROM_STORE)
@@ -237,6 +238,7 @@ export class Room {
           deps.log.error({ err, roomId: id }, 'skipping a stored update that does not decode')
         }
       }
+      integrateUnblockedPending(tr)
     }, FROM_STORE)
     room.#lastChange = null
     for (const envelope of held) room.#onReplicated(envelope)
@@ -689,7 +691,7 @@ export class Room {
       }
       doc.on('update', capture)
       try {
-        Y.applyUpdate(doc, update, origin)
+        applyUpdateIntegratingPending(doc, update, origin)
       } finally {
         doc.off('update', capture)
         // Yjs emits what it applied even when it throws half-way; everyone must still hear about that.
@@ -700,7 +702,7 @@ export class Room {
     const pendingStructsBefore = doc.store.pendingStructs?.update ?? null
     const pendingDsBefore = doc.store.pendingDs
     try {
-      Y.applyUpdate(doc, update, origin)
+      applyUpdateIntegratingPending(doc, update, origin)
     } catch (err) {
       // Not reached for updates decodeWellFormedUpdate accepted; if it is, relay what did change.
       const applied = this.#lastChange as Y.Transaction | null // set by the listener during applyUpdate
@@ -1110,7 +1112,7 @@ export class Room {
         }
         this.#doc.on('update', capture)
         try {
-          this.#doc.transact(() => {
+          this.#doc.transact((tr) => {
             for (const row of stored.updates) {
               try {
                 Y.applyUpdate(this.#doc, row, FROM_BUS)
@@ -1118,6 +1120,7 @@ export class Room {
                 this.deps.log.error({ err, roomId: this.id }, 'skipping a stored update that does not decode')
               }
             }
+            integrateUnblockedPending(tr)
           }, FROM_BUS)
         } finally {
           this.#doc.off('update', capture)
