@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url'
 import * as z from 'zod'
 import { createServer, createLogger, loadConfig, mintToken } from '@tandem/server'
 import { resolveVerificationKey } from '#server/auth/keys'
+import { lockDataDir } from '#server/data-dir-lock'
 import { resolveAdminKey } from '#server/http/admin-key'
 import { defineRoute, jsonReply } from '#server/http/router'
 import { roomName } from '#server/http/schemas'
@@ -241,12 +242,28 @@ async function webhookSecret(/** @type {string | undefined} */ configured, /** @
  */
 export async function startDemos(options = {}) {
   const env = options.env ?? process.env
-  if (options.build !== false) await buildDemos()
-
   // Demo mode listens on loopback unless told otherwise: its token route hands out demo tokens to anyone who can reach it.
   const overrides = { ...options.overrides }
   if (overrides.host === undefined && (env.TANDEM_HOST ?? '').trim() === '') overrides.host = '127.0.0.1'
   const base = loadConfig(env, overrides)
+  // Before the admin key and the bot's secret are written there: a second `npm start` on a data
+  // directory in use stops here and changes nothing. The server takes the lock over.
+  const lock = lockDataDir(base.dataDir, base.dataDirSetting)
+  try {
+    return await startLocked(options, env, overrides, base, lock)
+  } catch (err) {
+    lock.release() // idempotent: a server that was built has released it already
+    throw err
+  }
+}
+
+/**
+ * @param {DemoOptions} options @param {Readonly<Record<string, string | undefined>>} env
+ * @param {import('@tandem/server').ConfigOverrides} overrides @param {ReturnType<typeof loadConfig>} base
+ * @param {import('#server/data-dir-lock').DataDirLock} lock
+ */
+async function startLocked(options, env, overrides, base, lock) {
+  if (options.build !== false) await buildDemos()
   const log = options.logger ?? createLogger(base.logLevel)
   const adminKey = await resolveAdminKey(base.http.adminKey, base.dataDir)
   if (adminKey.source === 'generated') {
@@ -284,7 +301,7 @@ export async function startDemos(options = {}) {
 
   let server
   try {
-    server = await createServer(config, { logger: log, routes: (router) => router.add(...routes) })
+    server = await createServer(config, { logger: log, routes: (router) => router.add(...routes), dataDirLock: lock })
   } catch (err) {
     await bot?.close()
     throw err

@@ -61,6 +61,11 @@ export interface ServerDeps {
   users?: ClusterUsers
   /** Registers extra HTTP routes after the built-in ones (the demo mode adds its pages and token route). */
   routes?: (router: Router) => void
+  /**
+   * The data directory's lock, when the caller took it before writing files of its own there (the demo
+   * mode keeps its webhook secret in it); the server owns it from here and releases it on close.
+   */
+  dataDirLock?: DataDirLock
 }
 
 export interface TandemServer {
@@ -100,7 +105,7 @@ function counted(admission: Admission, penalize: (ws: WebSocket<SocketData>) => 
 
 export async function createServer(config: Config, deps: ServerDeps = {}): Promise<TandemServer> {
   // Before anything in the data directory is read or changed: a second server on it exits here.
-  const lock = lockDataDir(config.dataDir, config.dataDirSetting)
+  const lock = deps.dataDirLock ?? lockDataDir(config.dataDir, config.dataDirSetting)
   try {
     return await buildServer(config, deps, lock)
   } catch (err) {

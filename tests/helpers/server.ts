@@ -11,7 +11,7 @@ import { pino } from 'pino'
 import { createServer, loadConfig, mintToken, type Config, type ServerDeps, type TandemServer } from '@tandem/server'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!'
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const CLI = path.join(ROOT, 'server/bin/tandem.js')
 
 export interface RunningServer {

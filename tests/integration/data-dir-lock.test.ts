@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
-import { CLI, TEST_SECRET, spawnServer, tempDir, type ChildServer } from '../helpers/server.js'
+import { CLI, ROOT, TEST_SECRET, spawnServer, tempDir, type ChildServer } from '../helpers/server.js'
 
 const children: ChildServer[] = []
 const cleanups: (() => Promise<void>)[] = []
@@ -21,10 +21,10 @@ afterEach(async () => {
   for (const clean of cleanups.splice(0)) await clean()
 })
 
-/** Runs the CLI to completion; resolves with its exit code and everything it printed. */
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+/** Runs the CLI (or another script) to completion; resolves with its exit code and everything it printed. */
+function run(args: string[], env: Record<string, string> = {}, script = CLI): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, TANDEM_JWT_SECRET: TEST_SECRET, TANDEM_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, TANDEM_JWT_SECRET: TEST_SECRET, TANDEM_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout.on('data', (c: Buffer) => (out += c.toString()))
     child.stderr.on('data', (c: Buffer) => (out += c.toString()))
@@ -56,6 +56,21 @@ describe('one server per data directory', () => {
     const adminKey = readFileSync(path.join(dir, 'admin-key'), 'utf8').trim()
     const res = await fetch(`http://127.0.0.1:${first.port}/v1/webhooks`, { headers: { authorization: `Bearer ${adminKey}` } })
     expect(((await res.json()) as { webhooks: { id: string }[] }).webhooks.map((e) => e.id)).toContain('ep_config')
+  })
+
+  test('a second `npm start` (demo mode) on a directory in use stops before writing its admin key or bot secret', async () => {
+    const { dir, remove } = await tempDir()
+    cleanups.push(remove)
+    const first = await spawnServer(dir, { TANDEM_ADMIN_KEY: 'tdm_admin_a-configured-key-not-kept-on-disk' })
+    children.push(first)
+    const before = readdirSync(dir).sort()
+    expect(before).not.toContain('admin-key')
+
+    const demo = await run(['--host', '127.0.0.1', '--port', '0', '--data-dir', dir], { TANDEM_ADMIN_KEY: '' }, path.join(ROOT, 'examples/start.js'))
+    expect(demo.code).toBe(1)
+    expect(demo.out.trim()).toBe(`examples/start.js: failed to start: --data-dir: ${dir} is in use by another Tandem server (pid ${first.child.pid}); stop it, or give this one its own data directory`)
+    // Neither the generated admin key nor the bot's webhook secret was written.
+    expect(readdirSync(dir).sort()).toEqual(before)
   })
 
   test('a server killed with SIGKILL leaves no stale lock: the next one starts at once', async () => {
