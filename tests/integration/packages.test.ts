@@ -1,8 +1,9 @@
 /**
  * The published packages as a user gets them: `npm pack` both workspaces, install the tarballs into a
- * fresh project outside the workspace (with yjs, y-protocols, lib0, ws and y-websocket), start the server
- * with the installed `tandem` bin on port 0, and sync the installed SDK (Node, `ws` as its WebSocket)
- * with a y-websocket peer. One Yjs in the app: the SDK and the server resolve the app's copy.
+ * fresh project outside the workspace (with yjs, y-protocols, lib0, ws, y-websocket and react), start the
+ * server with the installed `tandem` bin on port 0, and sync the installed SDK (Node, `ws` as its
+ * WebSocket) with a y-websocket peer. One Yjs in the app: the SDK and the server resolve the app's copy;
+ * `@tandem/client/react` renders with the app's React.
  *
  * The install is `npm ci --prefer-offline --ignore-scripts` against a lock derived from the workspace's
  * (tests/helpers/app-lockfile.ts), so it reads the npm cache that the workspace's `npm ci` filled. With
@@ -23,7 +24,7 @@ import { TEST_SECRET, waitFor } from '../helpers/server.js'
 const run = promisify(execFile)
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-const PEERS = ['yjs', 'y-protocols', 'lib0', 'ws', 'y-websocket']
+const PEERS = ['yjs', 'y-protocols', 'lib0', 'ws', 'y-websocket', 'react', 'react-dom']
 
 /** npm settings vitest inherited from `npm run`/`npx` would point npm back at the workspace. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -129,6 +130,11 @@ describe('installable packages', () => {
       sdkSawOnJoin: string
       peerSees: string
       sdkDocIsAppYjs: boolean
+      reactExports: string[]
+      reactEntry: string
+      reactOfSdk: string
+      reactOfApp: string
+      rendered: string
     }
 
     // Imported from the installed packages, not the workspace.
@@ -143,6 +149,12 @@ describe('installable packages', () => {
     // The room's content reached the SDK's doc, and the SDK's edit reached the peer.
     expect(result.sdkSawOnJoin).toBe('from y-websocket')
     expect(result.peerSees).toBe('from y-websocket + from the SDK')
+
+    // The React entry comes from the tarball, uses the app's one React, and its hooks see the provider's client.
+    expect(result.reactEntry).toBe(path.join(app, 'node_modules/@tandem/client/dist/react.js'))
+    expect(result.reactOfSdk).toBe(result.reactOfApp)
+    expect(result.reactExports).toEqual(expect.arrayContaining(['TandemProvider', 'useOthers', 'usePresence', 'useRoom', 'useSaved', 'useStatus', 'useTandemClient']))
+    expect(result.rendered).toBe('<span>same client</span>')
 
     expect(result.serverExports).toEqual(['ConfigError', 'createLogger', 'createServer', 'loadConfig', 'mintToken'])
     expect(result.exportsRefused).toEqual(['@tandem/server/config', '@tandem/server/persistence/memory', '@tandem/client/client'])
