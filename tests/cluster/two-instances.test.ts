@@ -1,13 +1,18 @@
 /**
- * Two real Tandem processes (the built CLI) on one Postgres schema and one Redis prefix, an unmodified
+ * Two real Tandem processes (the built CLI) on one Postgres schema and one Redis prefix. An unmodified
  * y-websocket client on each: their edits converge, presence crosses, and when one instance is killed
  * with SIGKILL its client's presence disappears on the other within 15 s (liveness TTL 5 s, checked
- * every 2 s), while the surviving instance keeps serving the document, edits included.
+ * every 2 s), while the surviving instance keeps serving the document, edits included. And every kind
+ * of client at once — y-websocket (single framing), Hocuspocus's provider and the SDK (multiplexed) —
+ * spread over both instances: one document and one presence for all, the SDK's saved acks included.
  */
 import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
+import type { Awareness } from 'y-protocols/awareness'
+import { TandemClient } from '@tandem/client'
 import { connectPostgres, describePostgres, POSTGRES_URL, quoteSchema, randomSchemaName } from '../helpers/postgres.js'
 import { dropPrefix, REDIS_URL, skipWithoutRedis, testPrefix } from '../helpers/redis.js'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
@@ -48,8 +53,38 @@ async function client(server: ChildServer, room: string, name: string): Promise<
 }
 
 /** Names of the users whose presence this client currently sees (its own included). */
-const usersSeenBy = (c: Client): string[] =>
-  [...c.provider.awareness.getStates().values()].map((s) => (s as { user?: string }).user ?? '?').sort()
+const usersSeenBy = (c: Client): string[] => usersIn(c.provider.awareness)
+const usersIn = (awareness: Awareness): string[] => [...awareness.getStates().values()].map((s) => (s as { user?: string }).user ?? '?').sort()
+
+/** An unmodified Hocuspocus provider (multiplexed framing on `/ws`). */
+async function hocuspocusClient(server: ChildServer, room: string, name: string): Promise<{ doc: Y.Doc; awareness: Awareness }> {
+  const socket = new HocuspocusProviderWebsocket({ url: `ws://127.0.0.1:${server.port}/ws`, WebSocketPolyfill: WebSocket })
+  const doc = new Y.Doc()
+  const provider = new HocuspocusProvider({ websocketProvider: socket, name: room, document: doc, token: await token({ sub: name, rooms: { [room]: 'write' } }) })
+  onTestFinished(() => {
+    provider.destroy()
+    ;(socket.webSocket as unknown as WebSocket | null)?.on('error', () => {})
+    socket.destroy()
+    doc.destroy()
+  })
+  provider.setAwarenessField('user', name)
+  provider.attach()
+  await waitFor(() => provider.isSynced, `${name} (Hocuspocus) to sync`, 15_000)
+  const awareness = provider.awareness
+  if (!awareness) throw new Error('the Hocuspocus provider has no awareness')
+  return { doc, awareness }
+}
+
+/** Tandem's SDK (multiplexed framing), one client and one room. */
+async function sdkClient(server: ChildServer, room: string, name: string) {
+  const jwt = await token({ sub: name, rooms: { [room]: 'write' } })
+  const client = new TandemClient({ url: `ws://127.0.0.1:${server.port}/ws`, getToken: () => jwt, WebSocket })
+  onTestFinished(() => client.destroy())
+  const provider = client.room(room)
+  provider.awareness.setLocalStateField('user', name)
+  await provider.whenSynced()
+  return provider
+}
 
 describePostgres('two instances on one Postgres schema and one Redis', () => {
   afterAll(async () => {
@@ -105,4 +140,41 @@ describePostgres('two instances on one Postgres schema and one Redis', () => {
     const carol = await client(two, room, 'carol')
     await waitFor(() => carol.doc.getText('t').toString() === '> hello world', 'a new client on instance two to get the whole document')
   })
+
+  test('y-websocket, Hocuspocus and SDK clients spread over both instances share one document and one presence', async (ctx) => {
+    if (redisSkipped) return ctx.skip()
+    const one = await instance('mixed-one')
+    const two = await instance('mixed-two')
+    const room = `mixed-${Date.now().toString(36)}`
+    const yws = await client(one, room, 'yws')
+    const hocus = await hocuspocusClient(two, room, 'hocus')
+    const sdkOne = await sdkClient(one, room, 'sdk-one')
+    const sdkTwo = await sdkClient(two, room, 'sdk-two')
+    const docs = { yws: yws.doc, hocus: hocus.doc, sdkOne: sdkOne.doc, sdkTwo: sdkTwo.doc }
+
+    // Each client writes its own key; the SDK's writes are acknowledged as saved by its own instance.
+    yws.doc.getMap('m').set('yws', 1)
+    hocus.doc.getMap('m').set('hocus', 2)
+    sdkOne.doc.getMap('m').set('sdkOne', 3)
+    sdkTwo.doc.getMap('m').set('sdkTwo', 4)
+    await Promise.all([sdkOne.whenSaved(), sdkTwo.whenSaved()])
+    const expected = { yws: 1, hocus: 2, sdkOne: 3, sdkTwo: 4 }
+    for (const [name, doc] of Object.entries(docs)) {
+      await waitFor(() => JSON.stringify(doc.getMap('m').toJSON(), Object.keys(expected).sort()) === JSON.stringify(expected, Object.keys(expected).sort()), `${name} to hold every client's edit`)
+    }
+
+    // Concurrent text edits from both framings on both instances end in one text everywhere.
+    yws.doc.getText('t').insert(0, 'a')
+    hocus.doc.getText('t').insert(0, 'b')
+    sdkTwo.doc.getText('t').insert(0, 'c')
+    await sdkTwo.whenSaved()
+    await waitFor(() => new Set(Object.values(docs).map((d) => d.getText('t').toString())).size === 1 && yws.doc.getText('t').length === 3, 'the texts to converge')
+
+    // Presence: every client sees all four users, whichever framing and instance they came through.
+    const everyone = 'hocus,sdk-one,sdk-two,yws'
+    for (const [name, awareness] of [['yws', yws.provider.awareness], ['hocus', hocus.awareness], ['sdkOne', sdkOne.awareness], ['sdkTwo', sdkTwo.awareness]] as const) {
+      await waitFor(() => usersIn(awareness).join() === everyone, `${name} to see every user's presence`)
+    }
+  })
 })
+
