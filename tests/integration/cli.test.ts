@@ -12,7 +12,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
 import { CLI, TEST_SECRET, spawnServer, tempDir, type ChildServer } from '../helpers/server.js'
 import { closeOpenConns, single } from '../helpers/raw-client.js'
-import { POSTGRES_URL, describePostgres, useTestSchema } from '../helpers/postgres.js'
+import { POSTGRES_URL, describePostgres, pgQuery, quoteSchema, useTestSchema } from '../helpers/postgres.js'
 
 const children: ChildServer[] = []
 const cleanups: (() => Promise<void>)[] = []
@@ -225,6 +225,50 @@ describePostgres('unreachable services on a PostgreSQL store', () => {
     expect(oneLine(await run(['serve', '--port', '0', '--data-dir', dataDir], { env: { ...env, TANDEM_DATABASE_URL: url, TANDEM_DATABASE_SCHEMA: schema.name } }))).toMatch(
       /^tandem: TANDEM_DATABASE_URL: cannot connect to /,
     )
+  })
+})
+
+describePostgres('tandem migrate and the schema version', () => {
+  const schema = useTestSchema()
+  // Trust auth ignores the password; it is there to prove no output ever shows it.
+  const PASSWORD = 'hunter2-not-for-logs'
+  const url = (() => {
+    const u = new URL(POSTGRES_URL)
+    u.password = PASSWORD
+    return u.toString()
+  })()
+  const env = { TANDEM_JWT_SECRET: TEST_SECRET, TANDEM_ADMIN_KEY: 'admin-key-for-the-cli-test-0123456789', TANDEM_DATABASE_SCHEMA: schema.name }
+
+  test('migrate applies every migration once, then finds the schema up to date; no output shows the password', async () => {
+    const first = await run(['migrate', '--database-url', url], { env })
+    expect(first.code, first.stderr).toBe(0)
+    expect(first.stdout).toMatch(new RegExp(`^tandem migrate: schema "${schema.name}" at \\S+ migrated from version 0 to (\\d+)\\n$`))
+    const to = Number(/to (\d+)\n$/.exec(first.stdout)?.[1])
+    const second = await run(['migrate'], { env: { ...env, TANDEM_DATABASE_URL: url } })
+    expect(second.code, second.stderr).toBe(0)
+    expect(second.stdout).toBe(first.stdout.replace(/migrated from version 0 to \d+/, `is up to date (version ${to})`))
+    const { rows: [row] } = await pgQuery<{ version: number }>(`SELECT version FROM ${quoteSchema(schema.name)}.tandem_schema_version WHERE id = 1`)
+    expect(row?.version).toBe(to)
+    expect(first.stdout + first.stderr + second.stdout + second.stderr).not.toContain(PASSWORD)
+
+    // A server on the migrated schema, logging at debug: its whole output names no password either.
+    const server = await spawnServer(await temp(), { ...env, TANDEM_DATABASE_URL: url, TANDEM_LOG_LEVEL: 'debug' })
+    children.push(server)
+    await fetch(`http://127.0.0.1:${server.port}/readyz`)
+    expect(server.output()).toContain(schema.name)
+    expect(server.output()).not.toContain(PASSWORD)
+  })
+
+  test('a schema written by a newer Tandem: serve and migrate refuse with one line naming the schema setting', async () => {
+    expect((await run(['migrate', '--database-url', url], { env })).code).toBe(0)
+    const { rows: [row] } = await pgQuery<{ version: number }>(`UPDATE ${quoteSchema(schema.name)}.tandem_schema_version SET version = version + 1 WHERE id = 1 RETURNING version`)
+    const newer = row?.version ?? 0
+    const refusal = `schema "${schema.name}" is at version ${newer}, newer than this Tandem knows (${newer - 1}); run a newer Tandem or another schema`
+    expect(oneLine(await run(['serve', '--port', '0', '--data-dir', await temp(), '--database-url', url], { env }))).toBe(`tandem: TANDEM_DATABASE_SCHEMA: ${refusal}`)
+    expect(oneLine(await run(['migrate', '--database-url', url], { env }))).toBe(`tandem: TANDEM_DATABASE_SCHEMA: ${refusal}`)
+    // Refused, not downgraded.
+    const { rows: [after] } = await pgQuery<{ version: number }>(`SELECT version FROM ${quoteSchema(schema.name)}.tandem_schema_version WHERE id = 1`)
+    expect(after?.version).toBe(newer)
   })
 })
 
