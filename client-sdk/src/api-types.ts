@@ -95,7 +95,7 @@ export interface paths {
         post?: never;
         /**
          * Disconnect a user's connections in the room, on every instance, with 4403
-         * @description Every connection of the user in the room is closed with 4403 (forbidden), which clients treat as final: the Tandem SDK and Hocuspocus providers do not reconnect, and the SDK reports `forbidden`. The server does not revoke tokens: a client that connects again with a token that is still valid is admitted, so to keep a user out, stop issuing it tokens for the room (and keep token lifetimes short). Answers 200 with 0 connections when the user is not connected.
+         * @description Every connection of the user in the room is closed with 4403 (forbidden), which clients treat as final: the Tandem SDK and Hocuspocus providers do not reconnect, and the SDK reports `forbidden`. The user stays out of the room, on every instance and across restarts, until it connects with a token issued after the removal (`iat` in a later second, or the same one); a token without `iat` is refused until the longest token lifetime (TANDEM_JWT_MAX_LIFETIME_SEC) has passed. To let the user back in, issue it a new token; to keep it out, stop issuing it tokens for the room. Answers 200 with 0 connections when the user is not connected.
          */
         delete: operations["kickRoomUser"];
         options?: never;

@@ -175,6 +175,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     idleUnloadMs: config.rooms.idleUnloadMs,
     keepaliveMs: config.rooms.keepaliveMs,
     autoCreate: config.rooms.autoCreate,
+    maxTokenLifetimeMs: config.auth.maxLifetimeSec === 0 ? 0 : (config.auth.maxLifetimeSec + 2 * config.auth.clockToleranceSec) * 1000,
     autoVersions:
       config.versions.keepAuto === 0
         ? null
@@ -224,7 +225,7 @@ async function buildServer(config: Config, deps: ServerDeps, lock: DataDirLock):
     maxConnections,
     trustedProxies: config.connections.trustedProxies.map((entry) => parseCidr(entry) as CidrRange),
   })
-  const upgradeCtx = { verifier, log, isDraining: () => draining, admission, penalties, allowedOrigins: config.connections.allowedOrigins }
+  const upgradeCtx = { verifier, log, isDraining: () => draining, admission, penalties, allowedOrigins: config.connections.allowedOrigins, registry }
   const penalize = (ws: WebSocket<SocketData>): void => {
     const data = ws.getUserData()
     penalties.penalize(usersOf(data), penaltyMs(data.rate, config.ws))

@@ -172,7 +172,7 @@ describe.each(adapters)('Replication contract: $name', ({ create, skip }) => {
       { type: 'sync-reply', to: 'b', update: bytes('reply') },
       { type: 'room-deleted' },
       { type: 'stateless', payload: '{"hello":"world"}' },
-      { type: 'kick', userId: 'u9', code: 4403, reason: 'removed' },
+      { type: 'kick', userId: 'u9', code: 4403, reason: 'removed', at: 1_764_000_000_000 },
     ]
     for (const m of sent) ra.channel!.publish(m)
     await waitFor(() => rb.messages.length === sent.length, 'b to receive every kind', 10_000)

@@ -1,6 +1,6 @@
 /**
  * RoomRecords contract (persistence/room-records.ts), run against every adapter in adapters.ts: records,
- * metadata, listing and paging, and deleteRoom with its tombstone.
+ * metadata, listing and paging, deleteRoom with its tombstone, and the users removed from a room.
  */
 import { expect, onTestFinished, test } from 'vitest'
 import * as Y from 'yjs'
@@ -242,5 +242,32 @@ describeEachAdapter('Room records', (adapter) => {
     expect(before).toMatchObject({ name: 'kept', createdAt: room?.createdAt, sizeBytes: 5 })
     expect(await second.getRoom('kept')).toEqual(before)
     expect(tombstoneOf(await second.loadUpdates('deleted'))).toEqual({ 7: 3 })
+  })
+
+  test('removals: the latest removal of a user wins, per room, and deleteRoom erases them', async () => {
+    const { store } = await openStore(adapter)
+    await store.createRoom('kicks', {})
+    expect(await store.loadRemovals('kicks')).toEqual(new Map())
+    await store.recordRemoval('kicks', 'alice', 2_000)
+    await store.recordRemoval('kicks', 'bob', 3_000)
+    await store.recordRemoval('kicks', 'alice', 5_000)
+    // An older removal arriving late (another instance, a slow clock) does not move the time back.
+    await store.recordRemoval('kicks', 'bob', 1_000)
+    await store.recordRemoval('other', 'alice', 7_000)
+    expect(await store.loadRemovals('kicks')).toEqual(new Map([['alice', 5_000], ['bob', 3_000]]))
+    expect(await store.loadRemovals('other')).toEqual(new Map([['alice', 7_000]]))
+
+    expect(await store.deleteRoom('kicks', null)).toBe(true)
+    expect(await store.loadRemovals('kicks')).toEqual(new Map())
+    expect(await store.loadRemovals('other')).toEqual(new Map([['alice', 7_000]]))
+  })
+
+  test.runIf(adapter.reopen !== undefined)('removals survive close and reopen', async () => {
+    const first = await adapter.open()
+    onTestFinished(() => first.close())
+    await first.recordRemoval('kept-kicks', 'alice', Date.UTC(2026, 0, 1))
+    await first.close()
+    const second = await reopenStore(adapter, first)
+    expect(await second.loadRemovals('kept-kicks')).toEqual(new Map([['alice', Date.UTC(2026, 0, 1)]]))
   })
 })

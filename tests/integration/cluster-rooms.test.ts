@@ -375,10 +375,12 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
     const other = await single(s2.url, room, { token: await token({ sub: 'carol' }) })
     await waitFor(() => s2.server.registry.get(room)?.peerCount === 2, 'both clients on s2')
-    expect(s1.server.registry.kick(room, 'bob', 4403, 'removed from the room')).toBe(0)
+    expect(await s1.server.registry.kick(room, 'bob', 4403, 'removed from the room')).toBe(0)
     expect(await b.closedWith(10_000)).toEqual({ code: 4403, reason: 'removed from the room' })
     await other.roundTrip(room)
     expect(s2.server.registry.get(room)?.peerCount).toBe(1)
+    // The other instance remembers the removal, so bob's old tokens are refused there too (kick-tokens.test.ts).
+    expect(s2.server.registry.get(room)?.removedAt('bob')).toBeGreaterThan(0)
   })
 
   test('a REST broadcast on one instance reaches multiplexed clients on the other', async (ctx) => {

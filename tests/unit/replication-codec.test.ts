@@ -15,7 +15,7 @@ const messages: ReplicatedMessage[] = [
   { type: 'sync-reply', to: 'instance-2', update: Uint8Array.of(7) },
   { type: 'room-deleted' },
   { type: 'stateless', payload: '{"ü":"✓"}' },
-  { type: 'kick', userId: 'mallory', code: 4403, reason: 'removed from the room' },
+  { type: 'kick', userId: 'mallory', code: 4403, reason: 'removed from the room', at: 1_764_000_000_000 },
 ]
 
 describe('replication wire codec', () => {

@@ -21,6 +21,8 @@ export interface Principal {
   admin: boolean
   /** `exp` in epoch milliseconds; null only for the anonymous principal. */
   expiresAtMs: number | null
+  /** `iat` in epoch milliseconds; null when the token has none (and for the anonymous principal). */
+  issuedAtMs: number | null
 }
 
 export interface TokenVerifier {
@@ -61,6 +63,7 @@ const ANONYMOUS: Principal = Object.freeze({
   rooms: freezeRooms({ '*': 'write' }),
   admin: false,
   expiresAtMs: null,
+  issuedAtMs: null,
 })
 
 export function createTokenVerifier(key: VerificationKey, opts: AuthOptions): TokenVerifier {
@@ -183,6 +186,7 @@ function toPrincipal(payload: JWTPayload, timing: TokenTiming, nowMs: number): P
     // moment from which the token would be refused: accepting it and then cutting the socket at once
     // would only make clients reconnect in a loop.
     expiresAtMs: ((payload.exp ?? 0) + timing.clockToleranceSec) * 1000,
+    issuedAtMs: payload.iat === undefined ? null : payload.iat * 1000,
   })
 }
 

@@ -46,6 +46,8 @@ interface MemoryState {
   tombstones: Map<string, Uint8Array>
   /** Per room: Yjs clientID -> owner. */
   owners: Map<string, Map<number, string>>
+  /** Room → user id → time of the latest removal. */
+  removals: Map<string, Map<string, number>>
   endpoints: Map<string, WebhookEndpoint>
   deliveries: Map<string, Delivery>
   /** What the SQLite adapter keeps in extra delivery columns: the room of a room.changed, the lease. */
@@ -77,6 +79,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     rooms: new Map(),
     tombstones: new Map(),
     owners: new Map(),
+    removals: new Map(),
     endpoints: new Map(),
     deliveries: new Map(),
     deliveryMeta: new Map(),
@@ -222,10 +225,23 @@ class MemoryStore implements Store {
     const existed = this.state.rooms.delete(name) || this.state.rows.has(name)
     this.state.rows.delete(name)
     this.state.owners.delete(name)
+    this.state.removals.delete(name)
     this.state.versions.delete(name)
     if (merged) this.state.tombstones.set(name, merged)
     if (existed) this.#recordRoomEvent('room.deleted', name, Date.now())
     return existed
+  }
+
+  async recordRemoval(room: string, userId: string, atMs: number): Promise<void> {
+    this.#assertOpen()
+    let removals = this.state.removals.get(room)
+    if (!removals) this.state.removals.set(room, (removals = new Map()))
+    removals.set(userId, Math.max(removals.get(userId) ?? atMs, atMs))
+  }
+
+  async loadRemovals(room: string): Promise<Map<string, number>> {
+    this.#assertOpen()
+    return new Map(this.state.removals.get(room) ?? [])
   }
 
   #recordRoomEvent(type: RecordedRoomEvent['type'], room: string, at: number): void {

@@ -184,6 +184,15 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX room_versions_room_id ON $S.room_versions (room, id COLLATE "C");
   `,
+  // 5: users removed from a room (REST kick): tokens issued before the removal no longer admit them.
+  `
+  CREATE TABLE $S.room_removals (
+    room text COLLATE "C" NOT NULL,
+    user_id text NOT NULL,
+    at bigint NOT NULL, -- ms since the Unix epoch, the latest removal
+    PRIMARY KEY (room, user_id)
+  );
+  `,
 ]
 
 /** The schema version this code writes and reads. */

@@ -386,6 +386,21 @@ class PostgresStore implements Store {
     return rows[0] ? toRoomRecord(rows[0]) : null
   }
 
+  async recordRemoval(room: string, userId: string, atMs: number): Promise<void> {
+    this.#assertOpen()
+    await this.#query(
+      `INSERT INTO ${this.#s}.room_removals (room, user_id, at) VALUES ($1, $2, $3)
+       ON CONFLICT (room, user_id) DO UPDATE SET at = greatest(${this.#s}.room_removals.at, excluded.at)`,
+      [room, userId, atMs],
+    )
+  }
+
+  async loadRemovals(room: string): Promise<Map<string, number>> {
+    this.#assertOpen()
+    const { rows } = await this.#query<{ user_id: string; at: number }>(`SELECT user_id, at FROM ${this.#s}.room_removals WHERE room = $1`, [room])
+    return new Map(rows.map((row) => [row.user_id, row.at]))
+  }
+
   async deleteRoom(name: string, tombstone: Uint8Array | null): Promise<boolean> {
     this.#assertOpen()
     // This instance's appends issued before the delete commit before it (or the delete waits for them).
@@ -405,6 +420,7 @@ class PostgresStore implements Store {
       const record = await client.query(`DELETE FROM ${this.#s}.rooms WHERE name = $1`, [name])
       const log = await client.query(`DELETE FROM ${this.#s}.updates WHERE room = $1`, [name])
       await client.query(`DELETE FROM ${this.#s}.room_clients WHERE room = $1`, [name])
+      await client.query(`DELETE FROM ${this.#s}.room_removals WHERE room = $1`, [name])
       await client.query(`DELETE FROM ${this.#s}.room_versions WHERE room = $1`, [name])
       const existed = (record.rowCount ?? 0) + (log.rowCount ?? 0) > 0
       if (existed) {

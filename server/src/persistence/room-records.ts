@@ -49,4 +49,13 @@ export interface RoomRecords {
    * the log loads back, in the same transaction, which is why an adapter implements both over one storage.
    */
   deleteRoom(name: string, tombstone: Uint8Array | null): Promise<boolean>
+  /**
+   * Remembers that `userId` was removed from the room (REST kick) at `atMs`, ms since the epoch; a later
+   * removal of the same user replaces an earlier one, an earlier one changes nothing. Tokens issued
+   * before it no longer admit the user to the room, on any instance (rooms/ checks at join). Erased with
+   * the room by deleteRoom.
+   */
+  recordRemoval(room: string, userId: string, atMs: number): Promise<void>
+  /** The room's removals: user id → time of the latest removal, ms since the epoch. */
+  loadRemovals(room: string): Promise<Map<string, number>>
 }

@@ -110,6 +110,7 @@ export interface ReadCalls {
   listVersions: { room: string; before: string | null; limit: number }
   getVersion: { room: string; id: string }
   getVersionUpdate: { room: string; id: string }
+  loadRemovals: { room: string }
   ping: Record<string, never>
 }
 
@@ -134,6 +135,7 @@ export interface WorkerCalls extends ReadCalls {
   probeWrite: { at: number }
   saveVersion: { version: NewVersion; keepAuto: number | null }
   deleteVersion: { room: string; id: string }
+  recordRemoval: { room: string; userId: string; at: number }
   close: Record<string, never>
 }
 
@@ -172,6 +174,8 @@ export interface WorkerResults {
   getVersionUpdate: Uint8Array | null
   saveVersion: VersionRow | null
   deleteVersion: boolean
+  recordRemoval: undefined
+  loadRemovals: [string, number][]
   ping: undefined
   close: undefined
 }

@@ -183,6 +183,8 @@ export function createReads(db: Database.Database): Reads {
     `SELECT ${VERSION_COLUMNS} FROM room_versions WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`,
   )
 
+  const selectRemovals = db.prepare<[string], [string, number]>('SELECT user_id, at FROM room_removals WHERE room = ?').raw()
+
   return {
     selectRoom,
     selectTombstone,
@@ -197,6 +199,7 @@ export function createReads(db: Database.Database): Reads {
         return data === undefined ? null : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       },
       load: ({ room }) => load(room),
+      loadRemovals: ({ room }) => selectRemovals.all(room),
       getRoom: ({ name }) => selectRoom.get(name) ?? null,
       listRooms,
       listEndpoints: () => selectEndpoints.all(),

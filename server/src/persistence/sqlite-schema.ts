@@ -120,6 +120,16 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       );
       CREATE INDEX room_versions_room_id ON room_versions (room, id);
     `),
+  // 8: users removed from a room (REST kick): tokens issued before the removal no longer admit them.
+  (db) =>
+    db.exec(`
+      CREATE TABLE room_removals (
+        room TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        at INTEGER NOT NULL, -- ms since the Unix epoch, the latest removal
+        PRIMARY KEY (room, user_id)
+      ) WITHOUT ROWID;
+    `),
 ]
 
 function schemaVersion(db: Database.Database): number {

@@ -119,6 +119,11 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     'UPDATE rooms SET metadata = ?, updated_at = ? WHERE name = ?',
   )
   const deleteRoomRecord = db.prepare<[string]>('DELETE FROM rooms WHERE name = ?')
+  const upsertRemoval = db.prepare<[string, string, number]>(
+    `INSERT INTO room_removals (room, user_id, at) VALUES (?, ?, ?)
+     ON CONFLICT (room, user_id) DO UPDATE SET at = max(at, excluded.at)`,
+  )
+  const deleteRemovals = db.prepare<[string]>('DELETE FROM room_removals WHERE room = ?')
   // In the record change's transaction: a created or deleted room always leaves its webhook event behind.
   const recordRoomEvent = db.prepare<[string, string, number]>('INSERT INTO room_events (type, room, at) VALUES (?, ?, ?)')
 
@@ -146,6 +151,7 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
   const deleteRoom = db.transaction((room: string, tombstone: Uint8Array | null): boolean => {
     const existed = deleteRoomRecord.run(room).changes + deleteAll.run(room).changes > 0
     deleteClients.run(room)
+    deleteRemovals.run(room)
     deleteVersions.run(room)
     if (tombstone) {
       // A malformed vector throws here and rolls the whole deletion back.
@@ -315,6 +321,7 @@ function createWriterHandlers(db: Database.Database): Handlers<WorkerOp> {
     createRoom: ({ name, metadata }) => createRoom(name, metadata),
     ensureRoom: ({ name }) => ensureRoom(name),
     updateRoomMetadata: ({ name, metadata }) => updateRoomMetadata(name, metadata),
+    recordRemoval: ({ room, userId, at }) => void upsertRemoval.run(room, userId, at),
     saveEndpoint: ({ endpoint: e }) =>
       void upsertEndpoint.run(e.id, e.url, e.secret, e.events, e.createdAt, e.disabledAt, e.previousSecret, e.previousSecretExpiresAt),
     rotateEndpointSecret: ({ id, secret, previousExpiresAt }) => rotateSecret.get(previousExpiresAt, previousExpiresAt, secret, id) ?? null,

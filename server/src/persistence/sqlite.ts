@@ -341,6 +341,14 @@ class SqliteStore implements Store {
     return this.#write('deleteRoom', { room: name, tombstone })
   }
 
+  recordRemoval(room: string, userId: string, atMs: number): Promise<void> {
+    return this.#write('recordRemoval', { room, userId, at: atMs })
+  }
+
+  async loadRemovals(room: string): Promise<Map<string, number>> {
+    return new Map(await this.#read('loadRemovals', { room }))
+  }
+
   // ---- versions -----------------------------------------------------------------------------------
 
   async saveVersion(version: NewVersion, keepAuto?: number): Promise<VersionInfo | null> {

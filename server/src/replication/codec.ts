@@ -68,6 +68,7 @@ export function encodeEnvelope(origin: string, message: ReplicatedMessage): Uint
       encoding.writeVarString(e, message.userId)
       encoding.writeVarUint(e, message.code)
       encoding.writeVarString(e, message.reason)
+      encoding.writeVarUint(e, message.at)
       break
   }
   return encoding.toUint8Array(e)
@@ -118,7 +119,10 @@ function readMessage(d: decoding.Decoder, code: number): ReplicatedMessage | nul
     case TYPE_CODES.kick: {
       const userId = decoding.readVarString(d)
       const closeCode = decoding.readVarUint(d)
-      return { type: 'kick', userId, code: closeCode, reason: decoding.readVarString(d) }
+      const reason = decoding.readVarString(d)
+      // An instance running an older Tandem sends no time: the removal counts from now.
+      const at = decoding.hasContent(d) ? decoding.readVarUint(d) : Date.now()
+      return { type: 'kick', userId, code: closeCode, reason, at }
     }
     default:
       return null

@@ -9,6 +9,8 @@ export interface Peer {
   readonly id: number
   readonly userId: string
   readonly userName: string | null
+  /** When the token that admitted this peer was issued (`iat`, in ms), or null when it has no `iat`. */
+  readonly tokenIssuedAtMs: number | null
   readonly canWrite: boolean
   /** True once the underlying connection is gone; sends become no-ops. */
   readonly closed: boolean

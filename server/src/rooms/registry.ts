@@ -18,7 +18,13 @@ export type RegistryDeps = Omit<RoomDeps, 'onEmpty' | 'onBroken' | 'onDeletedEls
   /** Automatic versions; absent or null when they are off. */
   autoVersions?: RoomDeps['autoVersions']
   /** The rooms' logs, plus the records a join creates or requires and deleteRoom. */
-  store: DocumentLog & Pick<RoomRecords, 'ensureRoom' | 'getRoom' | 'deleteRoom'>
+  store: DocumentLog & Pick<RoomRecords, 'ensureRoom' | 'getRoom' | 'deleteRoom' | 'recordRemoval' | 'loadRemovals'>
+  /**
+   * How long a token may still be accepted after the moment it was last checked, in ms: the longest
+   * token lifetime admitted plus twice the clock tolerance (TANDEM_JWT_MAX_LIFETIME_SEC,
+   * TANDEM_JWT_CLOCK_TOLERANCE_SEC); 0 when lifetimes are unlimited. See admitsAfterRemoval.
+   */
+  maxTokenLifetimeMs: number
   idleUnloadMs: number
   /** How often every room with peers gets an empty awareness update (Room.keepalive). */
   keepaliveMs: number
@@ -118,10 +124,19 @@ export class RoomRegistry {
       const room = await this.getOrLoad(id, { create: this.deps.autoCreate })
       if (peer.closed) return null
       if (room.state !== 'active') continue
+      this.assertAdmits(room, peer)
       this.#cancelUnload(id)
       beforeJoin?.(room)
       room.join(peer)
       return room
+    }
+  }
+
+  /** Throws AppError `forbidden` when the peer's user was removed from the room after its token was issued. */
+  assertAdmits(room: Room, peer: Pick<Peer, 'userId' | 'tokenIssuedAtMs'>): void {
+    const removedAt = room.removedAt(peer.userId)
+    if (removedAt !== null && !admitsAfterRemoval(removedAt, peer.tokenIssuedAtMs, Date.now(), this.deps.maxTokenLifetimeMs)) {
+      throw new AppError('forbidden', 'removed from the room: connect with a token issued after the removal')
     }
   }
 
@@ -189,12 +204,19 @@ export class RoomRegistry {
   }
 
   /**
-   * Closes every connection of `userId` in the room, on every instance. Returns how many were closed
-   * here; the others close theirs when the message reaches them.
+   * Closes every connection of `userId` in the room, on every instance, and keeps the user out until it
+   * comes back with a token issued after now (see admitsAfterRemoval). The removal is stored first, so no
+   * instance that loads the room later forgets it. Returns how many connections were closed here; the
+   * others close theirs when the message reaches them.
    */
-  kick(id: string, userId: string, code: number, reason: string): number {
-    this.deps.replication.publish(id, { type: 'kick', userId, code, reason })
-    return this.get(id)?.kickUser(userId, code, reason) ?? 0
+  async kick(id: string, userId: string, code: number, reason: string): Promise<number> {
+    const at = Date.now()
+    await this.deps.store.recordRemoval(id, userId, at)
+    this.deps.replication.publish(id, { type: 'kick', userId, code, reason, at })
+    const room = this.get(id)
+    if (!room) return 0
+    room.rememberRemoval(userId, at)
+    return room.kickUser(userId, code, reason)
   }
 
   async #load(id: string, opts: LoadOptions): Promise<Room> {
@@ -215,7 +237,8 @@ export class RoomRegistry {
     } else if ((await this.deps.store.getRoom(id)) === null) {
       throw new AppError('room_not_found', `room ${id} does not exist`)
     }
-    const room = await Room.load(id, this.#roomDeps)
+    const [room, removals] = await Promise.all([Room.load(id, this.#roomDeps), this.deps.store.loadRemovals(id)])
+    for (const [userId, at] of removals) room.rememberRemoval(userId, at)
     const unsaved = this.#unsaved.get(id)
     if (unsaved !== undefined) {
       this.#unsaved.delete(id)
@@ -317,4 +340,16 @@ export class RoomRegistry {
     room.abandon()
     this.deps.events.emit({ type: 'room.unloaded', roomId: room.id })
   }
+}
+
+/**
+ * Whether a token admits a user removed from a room at `removedAtMs`: only a token issued after the
+ * removal does. `iat` has whole seconds, so a token issued within the removal's second is admitted (an
+ * app that mints a fresh token right after removing someone must not be refused). A token without
+ * `iat` cannot tell when it was issued: it is refused until every token issued before the removal has
+ * expired (`maxTokenLifetimeMs`), or for good when lifetimes are unlimited.
+ */
+export function admitsAfterRemoval(removedAtMs: number, issuedAtMs: number | null, nowMs: number, maxTokenLifetimeMs: number): boolean {
+  if (issuedAtMs !== null) return issuedAtMs >= Math.floor(removedAtMs / 1000) * 1000
+  return maxTokenLifetimeMs > 0 && nowMs > removedAtMs + maxTokenLifetimeMs
 }

@@ -45,7 +45,8 @@ export type ReplicatedMessage =
   /** A stateless message for the room's multiplexed clients (REST broadcast). */
   | { type: 'stateless'; payload: string }
   /** Close every connection of this user in the room. */
-  | { type: 'kick'; userId: string; code: number; reason: string }
+  /** `at`: when the user was removed (ms since the epoch); tokens issued before it no longer admit it. */
+  | { type: 'kick'; userId: string; code: number; reason: string; at: number }
 
 export type ReplicatedMessageType = ReplicatedMessage['type']
 

@@ -171,6 +171,8 @@ export class Room {
    * writer using another user's clientID with a far-future clock would make Yjs drop that user's edits.
    */
   readonly #clientOwners: Map<number, string>
+  /** Users removed from the room (REST kick) → when, ms since the epoch: seeded from the store at load. */
+  readonly #removals = new Map<string, number>()
   /** Peers already asked to resync because their content was left waiting; the next time they are closed. */
   readonly #askedToResync = new WeakSet<Peer>()
   /** Highest seq of this room's own updates known committed, and the highest told to the others. */
@@ -444,6 +446,16 @@ export class Room {
     const update = result.all ? raw : encodeAwarenessUpdate(result.accepted)
     this.deps.broadcast(this.id, { type: 'awareness', update })
     this.#channel.publish({ type: 'awareness', update, userId: peer.userId })
+  }
+
+  /** Remembers that `userId` was removed from the room at `atMs`; the registry admits it again only with a newer token. */
+  rememberRemoval(userId: string, atMs: number): void {
+    this.#removals.set(userId, Math.max(this.#removals.get(userId) ?? atMs, atMs))
+  }
+
+  /** When `userId` was last removed from the room (ms since the epoch), or null. */
+  removedAt(userId: string): number | null {
+    return this.#removals.get(userId) ?? null
   }
 
   /** Closes every connection of `userId` in this room (on this instance; the registry tells the others). */
@@ -977,6 +989,7 @@ export class Room {
       case 'stateless':
         return this.deps.broadcast(this.id, { type: 'stateless', payload: message.payload })
       case 'kick':
+        this.rememberRemoval(message.userId, message.at)
         this.kickUser(message.userId, message.code, message.reason)
         return
       default:

@@ -91,8 +91,10 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
     binding.peer = peer
     let room
     try {
-      await ctx.registry.prepareJoin(binding.roomId)
+      const prepared = await ctx.registry.prepareJoin(binding.roomId)
       if (!current()) return
+      // Before "authenticated": a removed user's old token is refused like any other forbidden one.
+      ctx.registry.assertAdmits(prepared, peer)
       // Authenticated goes out before the room's first sync frame, as Hocuspocus providers expect.
       peer.send({ type: 'authenticated', scope: access === 'write' ? 'read-write' : 'readonly' })
       room = await ctx.registry.join(binding.roomId, peer, (joined) => {
@@ -101,7 +103,7 @@ export function multiplexedBehavior(ctx: WsContext): Pick<WebSocketBehavior<Sock
       })
     } catch (err) {
       if (!current()) return
-      if (err instanceof AppError && err.code === 'room_not_found') return deny(ws, binding, err)
+      if (err instanceof AppError && (err.code === 'room_not_found' || err.code === 'forbidden')) return deny(ws, binding, err)
       if (err instanceof AppError && err.code === 'unavailable') return fail(ws, binding, CLOSE_CODE.storage_unavailable, err.message)
       ctx.log.error({ err, roomId: binding.roomId }, 'room failed to load')
       return fail(ws, binding, CLOSE_CODE.internal, 'room failed to load')

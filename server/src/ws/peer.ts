@@ -46,8 +46,8 @@ export class SocketPeer implements Peer {
     /** Multiplexed: the raw address replies must use (room name, or `name\0session`). */
     readonly address: string,
     readonly roomId: string,
-    /** Whose token authorised this membership (user id and name). */
-    readonly principal: Pick<Principal, 'userId' | 'name'>,
+    /** Whose token authorised this membership (user id and name), and when it was issued. */
+    readonly principal: Pick<Principal, 'userId' | 'name' | 'issuedAtMs'>,
     /** Mutable: a multiplexed token refresh may change the scope. */
     public canWrite: boolean,
     /** Multiplexed only: called when the room ends this peer's membership but the socket stays. */
@@ -60,6 +60,10 @@ export class SocketPeer implements Peer {
 
   get userName(): string | null {
     return this.principal.name
+  }
+
+  get tokenIssuedAtMs(): number | null {
+    return this.principal.issuedAtMs
   }
 
   /** Shares the room's topic frame (plain address or single framing) instead of a per-peer send. */

@@ -37,6 +37,7 @@ export function singleBehavior(ctx: WsContext): Pick<WebSocketBehavior<SocketDat
         },
         (err: unknown) => {
           if (err instanceof AppError && err.code === 'room_not_found') return closeSocket(ws, CLOSE_CODE.room_not_found, 'room not found')
+          if (err instanceof AppError && err.code === 'forbidden') return closeSocket(ws, CLOSE_CODE.forbidden, err.message)
           if (err instanceof AppError && err.code === 'unavailable') return closeSocket(ws, CLOSE_CODE.storage_unavailable, err.message)
           ctx.log.error({ err, roomId: data.roomId }, 'room failed to load')
           closeSocket(ws, CLOSE_CODE.internal, 'room failed to load')

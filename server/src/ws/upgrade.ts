@@ -7,6 +7,7 @@ import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets
 import type { Logger } from 'pino'
 import type { Principal, TokenVerifier } from '../auth/verify.js'
 import { accessFor } from '../auth/access.js'
+import type { RoomRegistry } from '../rooms/registry.js'
 import { AppError, HTTP_STATUS, isValidRoomName, toAppError } from '../errors.js'
 import type { MultiplexedSocket, SingleSocket, SocketData } from './socket.js'
 import type { Admission, Refusal } from './admission.js'
@@ -33,6 +34,8 @@ export interface UpgradeContext {
   penalties: RatePenalties
   /** Origins whose pages may connect (TANDEM_ALLOWED_ORIGINS); null allows any. */
   allowedOrigins: readonly string[] | null
+  /** Loaded rooms, to refuse a removed user's old token before the upgrade. */
+  registry: Pick<RoomRegistry, 'get' | 'assertAdmits'>
 }
 
 interface Handshake {
@@ -273,6 +276,9 @@ async function authorize(ctx: UpgradeContext, kind: SocketData['kind'], hs: Hand
   const principal = await principalFor(ctx.verifier, token)
   const access = accessFor(principal, roomId)
   if (access === null) throw new AppError('forbidden', 'the token does not grant access to this room')
+  // A user removed from a loaded room is refused here, before any socket exists (else at join, 4403).
+  const live = ctx.registry.get(roomId)
+  if (live) ctx.registry.assertAdmits(live, { userId: principal.userId, tokenIssuedAtMs: principal.issuedAtMs })
   const data: SingleSocket = {
     ...common,
     kind,
