@@ -67,7 +67,7 @@ describe('SQLite store', () => {
     await store.close()
 
     const reopened = new Database(path, { readonly: true })
-    expect(reopened.pragma('user_version', { simple: true })).toBe(7)
+    expect(reopened.pragma('user_version', { simple: true })).toBe(8)
     reopened.close()
     // Reopening runs no migration again: the rooms are there once, with what was written since.
     const again = await createSqliteStore({ path }, silent)
