@@ -329,8 +329,9 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     for (const page of [first, second]) {
       await page.waitForFunction(() => document.querySelectorAll('#people li').length === 2, undefined, { timeout: UI_TIMEOUT })
     }
-    const colours = await first.locator('#people li .avatar').evaluateAll((els) => els.map((el) => (el as HTMLElement).style.backgroundColor))
-    expect(new Set(colours).size).toBe(2)
+    // Two people whose preferred colours collide settle on distinct ones once each sees the other: poll.
+    const colours = (): Promise<string[]> => first.locator('#people li .avatar').evaluateAll((els) => els.map((el) => (el as HTMLElement).style.backgroundColor))
+    await expect.poll(async () => new Set(await colours()).size, { timeout: UI_TIMEOUT }).toBe(2)
 
     // A reload keeps the tab's person.
     await first.reload()
