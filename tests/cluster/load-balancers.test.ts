@@ -18,18 +18,17 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
-import WebSocket from 'ws'
-import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { snippet } from '../docs/markdown.js'
-import { connectPostgres, describePostgres, POSTGRES_URL, quoteSchema, randomSchemaName } from '../helpers/postgres.js'
-import { dropPrefix, REDIS_URL, skipWithoutRedis, testPrefix } from '../helpers/redis.js'
-import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
+import { startInstance, useClusterFile, yWebsocketClient } from '../helpers/cluster.js'
+import { describePostgres } from '../helpers/postgres.js'
+import { tempDir, waitFor, type ChildServer } from '../helpers/server.js'
 
 const FILE = 'tests/cluster/load-balancers.test.ts'
 const ADMIN_KEY = 'cluster-lb-test-admin-key-0123456789'
 const inCI = process.env.CI === 'true'
+
+const cluster = useClusterFile(FILE, ADMIN_KEY)
 
 function tool(name: string): boolean {
   const found = spawnSync('sh', ['-c', `command -v ${name}`]).status === 0
@@ -85,38 +84,6 @@ async function proxy(cmd: string, args: string[], port: number, log: () => Promi
     throw err
   }
   return stop
-}
-
-let redisSkipped = true
-const schema = randomSchemaName()
-const prefix = testPrefix()
-
-beforeAll(async () => {
-  redisSkipped = await skipWithoutRedis(FILE)
-})
-afterAll(async () => {
-  if (!redisSkipped) await dropPrefix(prefix)
-})
-
-interface Client {
-  doc: Y.Doc
-  provider: WebsocketProvider
-}
-
-async function client(port: number, room: string, name: string): Promise<Client> {
-  const doc = new Y.Doc()
-  const provider = new WebsocketProvider(`ws://127.0.0.1:${port}/ws`, room, doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-    // Each user has a token of its own, so a proxy that hashed the query string would split them.
-    params: { token: await token({ sub: name, rooms: { [room]: 'write' } }) },
-    disableBc: true,
-  })
-  onTestFinished(() => {
-    provider.destroy()
-    doc.destroy()
-  })
-  await waitFor(() => provider.synced, `${name} to sync in ${room}`, 15_000)
-  return { doc, provider }
 }
 
 /**
@@ -178,40 +145,21 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
 ]
 
 describePostgres('load balancers from docs/cluster.md in front of two instances', () => {
+  // Both instances serve every load balancer's tests; they stop before the file drops the schema.
   const instances: ChildServer[] = []
-  const removals: Array<() => Promise<void>> = []
+  const stops: Array<() => Promise<void>> = []
 
   beforeAll(async () => {
-    if (redisSkipped) return
+    if (cluster.redisSkipped) return
     for (const id of ['one', 'two']) {
-      const data = await tempDir()
-      removals.push(data.remove)
-      instances.push(
-        await spawnServer(data.dir, {
-          TANDEM_DATABASE_URL: POSTGRES_URL,
-          TANDEM_DATABASE_SCHEMA: schema,
-          TANDEM_REDIS_URL: REDIS_URL,
-          TANDEM_REDIS_PREFIX: prefix,
-          TANDEM_INSTANCE_ID: id,
-          TANDEM_ADMIN_KEY: ADMIN_KEY,
-          TANDEM_TRUSTED_PROXIES: '127.0.0.1',
-        }),
-      )
+      const { server, stop } = await startInstance(cluster, id, { TANDEM_TRUSTED_PROXIES: '127.0.0.1' })
+      stops.push(stop)
+      instances.push(server)
     }
   }, 60_000)
 
   afterAll(async () => {
-    for (const s of instances) {
-      if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGTERM')
-      await s.exited
-    }
-    for (const remove of removals) await remove()
-    const pg = await connectPostgres()
-    try {
-      await pg.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`)
-    } finally {
-      await pg.end()
-    }
+    for (const stop of stops) await stop()
   })
 
   for (const lb of LOAD_BALANCERS) {
@@ -221,7 +169,7 @@ describePostgres('load balancers from docs/cluster.md in front of two instances'
       let dir: { dir: string; remove: () => Promise<void> } | undefined
 
       beforeAll(async () => {
-        if (redisSkipped) return
+        if (cluster.redisSkipped) return
         dir = await tempDir()
         port = await freePort()
         stop = await lb.start(dir.dir, port, instances.map((s) => s.port))
@@ -232,10 +180,10 @@ describePostgres('load balancers from docs/cluster.md in front of two instances'
       })
 
       test('two clients of one room land on the same instance and sync', async (ctx) => {
-        if (redisSkipped) return ctx.skip()
+        if (cluster.redisSkipped) return ctx.skip()
         const room = `${lb.name}-same-${Date.now().toString(36)}`
-        const alice = await client(port, room, 'alice')
-        const bob = await client(port, room, 'bob')
+        const alice = await yWebsocketClient(port, room, 'alice')
+        const bob = await yWebsocketClient(port, room, 'bob')
         await holder(instances, room, 2)
         alice.doc.getText('t').insert(0, 'hello')
         await waitFor(() => bob.doc.getText('t').toString() === 'hello', 'bob to see alice’s edit')
@@ -244,10 +192,10 @@ describePostgres('load balancers from docs/cluster.md in front of two instances'
       })
 
       test('clients of many rooms spread over both instances', async (ctx) => {
-        if (redisSkipped) return ctx.skip()
+        if (cluster.redisSkipped) return ctx.skip()
         // 24 rooms: with consistent hashing over two instances, all of them on one would be a broken hash.
         const rooms = Array.from({ length: 24 }, (_, i) => `${lb.name}-spread-${i}-${Date.now().toString(36)}`)
-        const clients = await Promise.all(rooms.map((room, i) => client(port, room, `user-${i}`)))
+        const clients = await Promise.all(rooms.map((room, i) => yWebsocketClient(port, room, `user-${i}`)))
         const holders = []
         for (const room of rooms) holders.push(await holder(instances, room, 1))
         const onOne = holders.filter((h) => h === 0).length
@@ -258,12 +206,12 @@ describePostgres('load balancers from docs/cluster.md in front of two instances'
       })
 
       test('a client routed by the proxy and one connected directly to the other instance converge', async (ctx) => {
-        if (redisSkipped) return ctx.skip()
+        if (cluster.redisSkipped) return ctx.skip()
         const room = `${lb.name}-direct-${Date.now().toString(36)}`
-        const routed = await client(port, room, 'routed')
+        const routed = await yWebsocketClient(port, room, 'routed')
         const routedOn = await holder(instances, room, 1)
         const other = instances[1 - routedOn] as ChildServer
-        const direct = await client(other.port, room, 'direct')
+        const direct = await yWebsocketClient(other.port, room, 'direct')
         await waitFor(async () => (await connectionsOn(other, room)) === 1, 'the direct client to be counted on the other instance')
         routed.doc.getText('t').insert(0, 'via proxy')
         await waitFor(() => direct.doc.getText('t').toString() === 'via proxy', 'the direct client to see the routed client’s edit')

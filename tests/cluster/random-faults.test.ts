@@ -12,13 +12,15 @@
  * Seed: TANDEM_FUZZ_SEED, else random; printed on failure with the fault journal. Skipped with a message
  * when Redis or Postgres is unreachable outside CI; fails under CI=true.
  */
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest'
+import { afterEach, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { replayLog } from '#server/persistence/compaction'
-import { describePostgres, POSTGRES_HOST, POSTGRES_PORT, pgQuery, postgresUrlVia, quoteSchema, randomSchemaName } from '../helpers/postgres.js'
+import { testScope } from '../helpers/cleanup.js'
+import { instanceEnv, stopServer, useClusterFile } from '../helpers/cluster.js'
+import { describePostgres, POSTGRES_HOST, POSTGRES_PORT, pgQuery, postgresUrlVia, quoteSchema } from '../helpers/postgres.js'
 import { closeOpenConns, single, type Conn } from '../helpers/raw-client.js'
 import { prng } from '../helpers/prng.js'
-import { dropPrefix, REDIS_PORT, skipWithoutRedis, testPrefix } from '../helpers/redis.js'
+import { REDIS_PORT, redisUrlVia } from '../helpers/redis.js'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 
@@ -31,23 +33,10 @@ const PHASE_MS = 22_000
 const MAX_STEPS = 600
 const ADMIN_KEY = 'cluster-fault-admin-key-0123456789'
 
-let redisSkipped = true
-const schema = randomSchemaName()
-const prefix = testPrefix()
-const cleanups: (() => void | Promise<void>)[] = []
-
-beforeAll(async () => {
-  redisSkipped = await skipWithoutRedis(FILE)
-})
-afterEach(async () => {
-  closeOpenConns()
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-afterAll(async () => {
-  if (redisSkipped) return
-  await dropPrefix(prefix)
-  await pgQuery(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`)
-})
+const cluster = useClusterFile(FILE, ADMIN_KEY)
+const { cleanups } = testScope('rf')
+// Registered after testScope, so it runs first: after-hooks run last registered first.
+afterEach(closeOpenConns)
 
 /** The generator's pacing between steps (not a wait for a condition: nothing is expected to happen). */
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -87,7 +76,7 @@ function failIfCrashed(slots: readonly Slot[]): void {
 
 /** Per writer, which of its clocks the stored rows hold and how far they integrate: where a hole is. */
 async function clocksInRows(room: string, writers: readonly Writer[]): Promise<string> {
-  const { rows } = await pgQuery<{ id: string; data: Buffer }>(`SELECT id, data FROM ${quoteSchema(schema)}.updates WHERE room = $1 ORDER BY id`, [room])
+  const { rows } = await pgQuery<{ id: string; data: Buffer }>(`SELECT id, data FROM ${quoteSchema(cluster.schema)}.updates WHERE room = $1 ORDER BY id`, [room])
   const integrated = Y.decodeStateVector(replayLog(rows.map((r) => new Uint8Array(r.data))).stateVector)
   return writers
     .map((w) => {
@@ -193,7 +182,7 @@ class Writer {
 
 describePostgres('a three-instance cluster under a seeded random walk of kills, Redis and Postgres faults', () => {
   test(`every saved edit survives and every copy converges (seed ${SEED})`, { timeout: 90_000 }, async (ctx) => {
-    if (redisSkipped) return ctx.skip()
+    if (cluster.redisSkipped) return ctx.skip()
     const random = prng(SEED)
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
     const between = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo))
@@ -204,16 +193,16 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
 
     const start = async (slot: Slot): Promise<void> => {
       slot.generation++
-      const server = await spawnServer(slot.dataDir, {
-        TANDEM_DATABASE_URL: postgresUrlVia(slot.pg),
-        TANDEM_DATABASE_SCHEMA: schema,
-        // A stalled connection is given up after 1 s instead of 10 s, so a stall is an outage soon.
-        TANDEM_DATABASE_TIMEOUT_MS: '1000',
-        TANDEM_REDIS_URL: `redis://${slot.redis.host}:${slot.redis.port}`,
-        TANDEM_REDIS_PREFIX: prefix,
-        TANDEM_INSTANCE_ID: `rf-${slot.index}-${slot.generation}`,
-        TANDEM_ADMIN_KEY: ADMIN_KEY,
-      })
+      // The slot's data directory, not a fresh one: a restarted instance finds what the killed one left.
+      const server = await spawnServer(
+        slot.dataDir,
+        instanceEnv(cluster, `rf-${slot.index}-${slot.generation}`, {
+          TANDEM_DATABASE_URL: postgresUrlVia(slot.pg),
+          // A stalled connection is given up after 1 s instead of 10 s, so a stall is an outage soon.
+          TANDEM_DATABASE_TIMEOUT_MS: '1000',
+          TANDEM_REDIS_URL: redisUrlVia(slot.redis),
+        }),
+      )
       slot.server = server
       slot.generations.push(server)
     }
@@ -225,9 +214,7 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
       const data = await tempDir()
       const slot: Slot = { index, redis, pg, dataDir: data.dir, server: null, booting: false, generation: 0, redisCutUntil: 0, pgFault: null, restartAt: 0, generations: [] }
       cleanups.push(async () => {
-        const child = slot.server?.child
-        if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-        if (slot.server) await slot.server.exited
+        if (slot.server) await stopServer(slot.server, 'SIGKILL')
         await redis.close()
         await pg.close()
         await data.remove()
@@ -398,7 +385,7 @@ describePostgres('a three-instance cluster under a seeded random walk of kills, 
 
       // Postgres: the rows replayed as a room loads them hold every marker, and nothing else.
       const stored = async (): Promise<string[]> => {
-        const { rows } = await pgQuery<{ data: Buffer }>(`SELECT data FROM ${quoteSchema(schema)}.updates WHERE room = $1 ORDER BY id`, [room])
+        const { rows } = await pgQuery<{ data: Buffer }>(`SELECT data FROM ${quoteSchema(cluster.schema)}.updates WHERE room = $1 ORDER BY id`, [room])
         const doc = new Y.Doc()
         Y.applyUpdate(doc, replayLog(rows.map((r) => new Uint8Array(r.data))).integrated)
         return doc.getArray<string>('log').toArray()

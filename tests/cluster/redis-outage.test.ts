@@ -6,14 +6,13 @@
  * document, with every saved edit in it, and presence crosses instances again. Finally a fresh instance
  * loads the room from PostgreSQL alone: the store has every saved edit too.
  */
-import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest'
-import WebSocket from 'ws'
-import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
-import { TandemClient, type RoomProvider } from '@tandem/client'
-import { connectPostgres, describePostgres, POSTGRES_URL, quoteSchema, randomSchemaName } from '../helpers/postgres.js'
-import { dropPrefix, REDIS_PORT, REDIS_URL, skipWithoutRedis, testPrefix } from '../helpers/redis.js'
-import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
+import { expect, onTestFinished, test } from 'vitest'
+import type * as Y from 'yjs'
+import type { RoomProvider } from '@tandem/client'
+import { sdkClient, spawnInstance, useClusterFile, usersIn, yWebsocketClient } from '../helpers/cluster.js'
+import { describePostgres } from '../helpers/postgres.js'
+import { REDIS_PORT, redisUrlVia } from '../helpers/redis.js'
+import { waitFor } from '../helpers/server.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 
 const FILE = 'tests/cluster/redis-outage.test.ts'
@@ -24,79 +23,13 @@ const HEAL_MS = 10_000
 /** Bounds each writer's loop during the outage, whatever the timing. */
 const MAX_EDITS_PER_WRITER = 5_000
 
-let redisSkipped = true
-const schema = randomSchemaName()
-const prefix = testPrefix()
-
-beforeAll(async () => {
-  redisSkipped = await skipWithoutRedis(FILE)
-})
-afterAll(async () => {
-  if (!redisSkipped) await dropPrefix(prefix)
-})
-
-/** Tandem's SDK: saved acknowledgements come from it (`whenSaved`). */
-async function sdkWriter(server: ChildServer, room: string, name: string): Promise<RoomProvider> {
-  const jwt = await token({ sub: name, rooms: { [room]: 'write' } })
-  const client = new TandemClient({ url: `ws://127.0.0.1:${server.port}/ws`, getToken: () => jwt, WebSocket })
-  onTestFinished(() => client.destroy())
-  const provider = client.room(room)
-  provider.awareness.setLocalStateField('user', name)
-  await provider.whenSynced()
-  return provider
-}
-
-/** An unmodified y-websocket provider (single framing), a reader on the same instance as a writer. */
-async function reader(server: ChildServer, room: string, name: string): Promise<WebsocketProvider> {
-  const doc = new Y.Doc()
-  const provider = new WebsocketProvider(`ws://127.0.0.1:${server.port}/ws`, room, doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-    params: { token: await token({ sub: name, rooms: { [room]: 'write' } }) },
-    disableBc: true,
-  })
-  provider.awareness.setLocalState({ user: name })
-  onTestFinished(() => {
-    provider.destroy()
-    doc.destroy()
-  })
-  await waitFor(() => provider.synced, `${name} to sync`, 15_000)
-  return provider
-}
+const cluster = useClusterFile(FILE, ADMIN_KEY)
 
 const itemsOf = (doc: Y.Doc): string[] => doc.getArray<string>('items').toArray()
-const usersIn = (provider: { awareness: { getStates(): Map<number, unknown> } }): string =>
-  [...provider.awareness.getStates().values()].map((s) => (s as { user?: string }).user ?? '?').sort().join()
 
 describePostgres('Redis down for 10 s under two instances', () => {
-  afterAll(async () => {
-    const pg = await connectPostgres()
-    try {
-      await pg.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`)
-    } finally {
-      await pg.end()
-    }
-  })
-
-  async function instance(id: string, redis: TcpProxy | null): Promise<ChildServer> {
-    const data = await tempDir()
-    const server = await spawnServer(data.dir, {
-      TANDEM_DATABASE_URL: POSTGRES_URL,
-      TANDEM_DATABASE_SCHEMA: schema,
-      TANDEM_REDIS_URL: redis === null ? REDIS_URL : `redis://${redis.host}:${redis.port}`,
-      TANDEM_REDIS_PREFIX: prefix,
-      TANDEM_INSTANCE_ID: id,
-      TANDEM_ADMIN_KEY: ADMIN_KEY,
-    })
-    onTestFinished(async () => {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM')
-      await server.exited
-      await data.remove()
-    })
-    return server
-  }
-
   test('each instance keeps collaborating and saving alone; all converge within 10 s of Redis coming back, nothing saved lost', { timeout: 90_000 }, async (ctx) => {
-    if (redisSkipped) return ctx.skip()
+    if (cluster.redisSkipped) return ctx.skip()
     const proxies: TcpProxy[] = []
     for (let i = 0; i < 2; i++) {
       const proxy = await startTcpProxy({ targetPort: REDIS_PORT })
@@ -104,19 +37,21 @@ describePostgres('Redis down for 10 s under two instances', () => {
       proxies.push(proxy)
     }
     const [proxyOne, proxyTwo] = proxies as [TcpProxy, TcpProxy]
-    const one = await instance('outage-one', proxyOne)
-    const two = await instance('outage-two', proxyTwo)
+    const one = await spawnInstance(cluster, 'outage-one', { TANDEM_REDIS_URL: redisUrlVia(proxyOne) })
+    const two = await spawnInstance(cluster, 'outage-two', { TANDEM_REDIS_URL: redisUrlVia(proxyTwo) })
     const room = `outage-${Date.now().toString(36)}`
-    const alice = await sdkWriter(one, room, 'alice')
-    const carol = await reader(one, room, 'carol')
-    const bob = await sdkWriter(two, room, 'bob')
-    const dave = await reader(two, room, 'dave')
+    // Writers: the SDK, whose saved acknowledgements (`whenSaved`) count. Readers: unmodified y-websocket
+    // providers, one on each writer's instance.
+    const alice = await sdkClient(one.port, room, 'alice')
+    const carol = await yWebsocketClient(one.port, room, 'carol')
+    const bob = await sdkClient(two.port, room, 'bob')
+    const dave = await yWebsocketClient(two.port, room, 'dave')
     const everyone = [alice.doc, carol.doc, bob.doc, dave.doc]
 
     alice.doc.getArray<string>('items').push(['before'])
     await alice.whenSaved()
     await waitFor(() => everyone.every((doc) => itemsOf(doc).join() === 'before'), 'every client to see the first edit')
-    await waitFor(() => usersIn(dave) === 'alice,bob,carol,dave', 'presence to cross instances before the outage')
+    await waitFor(() => usersIn(dave.awareness) === 'alice,bob,carol,dave', 'presence to cross instances before the outage')
 
     proxyOne.cut()
     proxyTwo.cut()
@@ -159,11 +94,11 @@ describePostgres('Redis down for 10 s under two instances', () => {
     const final = itemsOf(alice.doc).join()
     for (const doc of everyone) expect(itemsOf(doc).join()).toBe(final)
     // Presence is renewed by the clients (every 15 s at most), so it may take longer than the document.
-    for (const provider of [alice, carol, bob, dave]) await waitFor(() => usersIn(provider) === 'alice,bob,carol,dave', 'presence to cross instances again', 20_000)
+    for (const provider of [alice, carol, bob, dave]) await waitFor(() => usersIn(provider.awareness) === 'alice,bob,carol,dave', 'presence to cross instances again', 20_000)
 
     // The store has it all: a fresh instance loads the room from PostgreSQL only.
-    const three = await instance('outage-three', null)
-    const erin = await reader(three, room, 'erin')
+    const three = await spawnInstance(cluster, 'outage-three')
+    const erin = await yWebsocketClient(three.port, room, 'erin')
     expect(itemsOf(erin.doc).join()).toBe(final)
   })
 })

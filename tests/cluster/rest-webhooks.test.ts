@@ -7,31 +7,20 @@
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { afterAll, afterEach, beforeAll, expect, onTestFinished, test } from 'vitest'
-import WebSocket from 'ws'
-import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
-import { connectPostgres, describePostgres, POSTGRES_URL, quoteSchema, randomSchemaName } from '../helpers/postgres.js'
-import { dropPrefix, REDIS_URL, skipWithoutRedis, testPrefix } from '../helpers/redis.js'
-import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
+import { afterEach, expect, onTestFinished, test } from 'vitest'
+import { spawnInstance, useClusterFile, yWebsocketClient } from '../helpers/cluster.js'
+import { describePostgres } from '../helpers/postgres.js'
+import { token, waitFor, type ChildServer } from '../helpers/server.js'
 import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers/raw-client.js'
 
 const FILE = 'tests/cluster/rest-webhooks.test.ts'
 const ADMIN_KEY = 'cluster-rest-admin-key-0123456789'
 const WEBHOOK_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 
-let redisSkipped = true
-const schema = randomSchemaName()
-const prefix = testPrefix()
+const cluster = useClusterFile(FILE, ADMIN_KEY)
 let roomSeq = 0
 const freshRoom = (): string => `cl-${Date.now().toString(36)}-${roomSeq++}`
 
-beforeAll(async () => {
-  redisSkipped = await skipWithoutRedis(FILE)
-})
-afterAll(async () => {
-  if (!redisSkipped) await dropPrefix(prefix)
-})
 afterEach(closeOpenConns)
 
 /** A webhook receiver on port 0 that records every delivery (webhook-id and event type). */
@@ -78,34 +67,6 @@ async function balancer(initial: number): Promise<{ port: number; pointAt(port: 
 }
 
 describePostgres('the cluster as one server for REST and webhooks', () => {
-  afterAll(async () => {
-    const pg = await connectPostgres()
-    try {
-      await pg.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`)
-    } finally {
-      await pg.end()
-    }
-  })
-
-  async function instance(id: string, env: Record<string, string> = {}): Promise<ChildServer> {
-    const data = await tempDir()
-    const server = await spawnServer(data.dir, {
-      TANDEM_DATABASE_URL: POSTGRES_URL,
-      TANDEM_DATABASE_SCHEMA: schema,
-      TANDEM_REDIS_URL: REDIS_URL,
-      TANDEM_REDIS_PREFIX: prefix,
-      TANDEM_INSTANCE_ID: id,
-      TANDEM_ADMIN_KEY: ADMIN_KEY,
-      ...env,
-    })
-    onTestFinished(async () => {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM')
-      await server.exited
-      await data.remove()
-    })
-    return server
-  }
-
   async function rest(server: ChildServer, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
     const res = await fetch(`http://127.0.0.1:${server.port}${path}`, {
       method,
@@ -135,9 +96,9 @@ describePostgres('the cluster as one server for REST and webhooks', () => {
   const jwt = (sub: string, room: string): Promise<string> => token({ sub, rooms: { [room]: 'write' } })
 
   test('users, broadcast, kick and delete from either instance reach both', async (ctx) => {
-    if (redisSkipped) return ctx.skip()
-    const one = await instance('rest-one')
-    const two = await instance('rest-two')
+    if (cluster.redisSkipped) return ctx.skip()
+    const one = await spawnInstance(cluster, 'rest-one')
+    const two = await spawnInstance(cluster, 'rest-two')
     const room = freshRoom()
     expect((await rest(one, 'POST', '/v1/rooms', { name: room })).status).toBe(201)
 
@@ -175,10 +136,10 @@ describePostgres('the cluster as one server for REST and webhooks', () => {
   })
 
   test('three instances: every webhook event is delivered once', async (ctx) => {
-    if (redisSkipped) return ctx.skip()
+    if (cluster.redisSkipped) return ctx.skip()
     const hook = await receiver()
     const env = { TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: WEBHOOK_SECRET, TANDEM_WEBHOOK_DEBOUNCE_MS: '300', TANDEM_WEBHOOK_MAX_WAIT_MS: '2000' }
-    const servers = [await instance('hook-a', env), await instance('hook-b', env), await instance('hook-c', env)]
+    const servers = [await spawnInstance(cluster, 'hook-a', env), await spawnInstance(cluster, 'hook-b', env), await spawnInstance(cluster, 'hook-c', env)]
     const [a, b, c] = servers as [ChildServer, ChildServer, ChildServer]
     const room = freshRoom()
     const inRoom = (type: string) => hook.got.filter((d) => d.type === type && d.data['room'] === room)
@@ -212,10 +173,10 @@ describePostgres('the cluster as one server for REST and webhooks', () => {
   })
 
   test('an instance SIGKILLed: its users leave the directory and user.left is delivered once, by one survivor', async (ctx) => {
-    if (redisSkipped) return ctx.skip()
+    if (cluster.redisSkipped) return ctx.skip()
     const hook = await receiver()
     const env = { TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: WEBHOOK_SECRET }
-    const [a, b, c] = [await instance('kill-a', env), await instance('kill-b', env), await instance('kill-c', env)]
+    const [a, b, c] = [await spawnInstance(cluster, 'kill-a', env), await spawnInstance(cluster, 'kill-b', env), await spawnInstance(cluster, 'kill-c', env)]
     const room = freshRoom()
     const inRoom = (type: string, user: string) => hook.got.filter((d) => d.type === type && d.data['room'] === room && d.data['userId'] === user)
     await single(base(a), room, { token: await jwt('alice', room) })
@@ -239,26 +200,18 @@ describePostgres('the cluster as one server for REST and webhooks', () => {
   })
 
   test('rolling restart: SIGTERM moves clients to another instance, nothing lost, its users leave once', async (ctx) => {
-    if (redisSkipped) return ctx.skip()
+    if (cluster.redisSkipped) return ctx.skip()
     const hook = await receiver()
     const env = { TANDEM_WEBHOOK_URL: hook.url, TANDEM_WEBHOOK_SECRET: WEBHOOK_SECRET }
-    const one = await instance('roll-one', env)
-    const two = await instance('roll-two', env)
+    const one = await spawnInstance(cluster, 'roll-one', env)
+    const two = await spawnInstance(cluster, 'roll-two', env)
     const lb = await balancer(one.port)
     const room = freshRoom()
     const inRoom = (type: string, user: string) => hook.got.filter((d) => d.type === type && d.data['room'] === room && d.data['userId'] === user)
 
-    const doc = new Y.Doc()
-    const alice = new WebsocketProvider(`ws://127.0.0.1:${lb.port}/ws`, room, doc, {
-      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-      params: { token: await jwt('alice', room) },
-      disableBc: true,
-    })
-    onTestFinished(() => {
-      alice.destroy()
-      doc.destroy()
-    })
-    await waitFor(() => alice.synced, 'alice to sync through the balancer')
+    // alice syncs through the balancer, which points at instance one for now.
+    const alice = await yWebsocketClient(lb.port, room, 'alice', 10_000)
+    const doc = alice.doc
     // dave is on instance one too, and does not come back after the restart.
     const dave = await single(base(one), room, { token: await jwt('dave', room) })
     const bob = await single(base(two), room, { token: await jwt('bob', room) })

@@ -6,55 +6,19 @@
  * of client at once — y-websocket (single framing), Hocuspocus's provider and the SDK (multiplexed) —
  * spread over both instances: one document and one presence for all, the SDK's saved acks included.
  */
-import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest'
+import { expect, onTestFinished, test } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
-import { WebsocketProvider } from 'y-websocket'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import type { Awareness } from 'y-protocols/awareness'
-import { TandemClient } from '@tandem/client'
-import { connectPostgres, describePostgres, POSTGRES_URL, quoteSchema, randomSchemaName } from '../helpers/postgres.js'
-import { dropPrefix, REDIS_URL, skipWithoutRedis, testPrefix } from '../helpers/redis.js'
-import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
+import { sdkClient, spawnInstance, useClusterFile, usersIn, yWebsocketClient } from '../helpers/cluster.js'
+import { describePostgres } from '../helpers/postgres.js'
+import { token, waitFor, type ChildServer } from '../helpers/server.js'
 
 const FILE = 'tests/cluster/two-instances.test.ts'
 const ADMIN_KEY = 'cluster-test-admin-key-0123456789'
 
-let redisSkipped = true
-const schema = randomSchemaName()
-const prefix = testPrefix()
-
-beforeAll(async () => {
-  redisSkipped = await skipWithoutRedis(FILE)
-})
-afterAll(async () => {
-  if (!redisSkipped) await dropPrefix(prefix)
-})
-
-interface Client {
-  doc: Y.Doc
-  provider: WebsocketProvider
-}
-
-async function client(server: ChildServer, room: string, name: string): Promise<Client> {
-  const doc = new Y.Doc()
-  const provider = new WebsocketProvider(`ws://127.0.0.1:${server.port}/ws`, room, doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-    params: { token: await token({ sub: name, rooms: { [room]: 'write' } }) },
-    disableBc: true,
-  })
-  provider.awareness.setLocalState({ user: name })
-  onTestFinished(() => {
-    provider.destroy()
-    doc.destroy()
-  })
-  await waitFor(() => provider.synced, `${name} to sync`, 15_000)
-  return { doc, provider }
-}
-
-/** Names of the users whose presence this client currently sees (its own included). */
-const usersSeenBy = (c: Client): string[] => usersIn(c.provider.awareness)
-const usersIn = (awareness: Awareness): string[] => [...awareness.getStates().values()].map((s) => (s as { user?: string }).user ?? '?').sort()
+const cluster = useClusterFile(FILE, ADMIN_KEY)
 
 /** An unmodified Hocuspocus provider (multiplexed framing on `/ws`). */
 async function hocuspocusClient(server: ChildServer, room: string, name: string): Promise<{ doc: Y.Doc; awareness: Awareness }> {
@@ -75,81 +39,43 @@ async function hocuspocusClient(server: ChildServer, room: string, name: string)
   return { doc, awareness }
 }
 
-/** Tandem's SDK (multiplexed framing), one client and one room. */
-async function sdkClient(server: ChildServer, room: string, name: string) {
-  const jwt = await token({ sub: name, rooms: { [room]: 'write' } })
-  const client = new TandemClient({ url: `ws://127.0.0.1:${server.port}/ws`, getToken: () => jwt, WebSocket })
-  onTestFinished(() => client.destroy())
-  const provider = client.room(room)
-  provider.awareness.setLocalStateField('user', name)
-  await provider.whenSynced()
-  return provider
-}
-
 describePostgres('two instances on one Postgres schema and one Redis', () => {
-  afterAll(async () => {
-    const pg = await connectPostgres()
-    try {
-      await pg.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`)
-    } finally {
-      await pg.end()
-    }
-  })
-
-  async function instance(id: string): Promise<ChildServer> {
-    const data = await tempDir()
-    const server = await spawnServer(data.dir, {
-      TANDEM_DATABASE_URL: POSTGRES_URL,
-      TANDEM_DATABASE_SCHEMA: schema,
-      TANDEM_REDIS_URL: REDIS_URL,
-      TANDEM_REDIS_PREFIX: prefix,
-      TANDEM_INSTANCE_ID: id,
-      TANDEM_ADMIN_KEY: ADMIN_KEY,
-    })
-    onTestFinished(async () => {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGTERM')
-      await server.exited
-      await data.remove()
-    })
-    return server
-  }
-
   test('clients on different instances converge and see each other; a SIGKILLed instance’s presence goes within 15 s', async (ctx) => {
-    if (redisSkipped) return ctx.skip()
-    const one = await instance('one')
-    const two = await instance('two')
+    if (cluster.redisSkipped) return ctx.skip()
+    const one = await spawnInstance(cluster, 'one')
+    const two = await spawnInstance(cluster, 'two')
     expect(one.output()).toMatch(/"instanceId":"one","port":\d+,"msg":"listening"/)
     const room = `cluster-${Date.now().toString(36)}`
-    const alice = await client(one, room, 'alice')
-    const bob = await client(two, room, 'bob')
+    const alice = await yWebsocketClient(one.port, room, 'alice')
+    const bob = await yWebsocketClient(two.port, room, 'bob')
 
     alice.doc.getText('t').insert(0, 'hello')
     await waitFor(() => bob.doc.getText('t').toString() === 'hello', 'bob (instance two) to see alice’s edit')
     bob.doc.getText('t').insert(5, ' world')
     await waitFor(() => alice.doc.getText('t').toString() === 'hello world', 'alice (instance one) to see bob’s edit')
 
-    await waitFor(() => usersSeenBy(bob).join() === 'alice,bob', 'bob to see alice’s presence')
-    await waitFor(() => usersSeenBy(alice).join() === 'alice,bob', 'alice to see bob’s presence')
+    await waitFor(() => usersIn(bob.awareness) === 'alice,bob', 'bob to see alice’s presence')
+    await waitFor(() => usersIn(alice.awareness) === 'alice,bob', 'alice to see bob’s presence')
 
     one.child.kill('SIGKILL')
     expect(await one.exited).toBe('SIGKILL')
-    await waitFor(() => usersSeenBy(bob).join() === 'bob', 'alice’s presence to disappear on instance two', 15_000)
+    await waitFor(() => usersIn(bob.awareness) === 'bob', 'alice’s presence to disappear on instance two', 15_000)
 
     // The survivor still serves the room, from the shared store.
     bob.doc.getText('t').insert(0, '> ')
-    const carol = await client(two, room, 'carol')
+    const carol = await yWebsocketClient(two.port, room, 'carol')
     await waitFor(() => carol.doc.getText('t').toString() === '> hello world', 'a new client on instance two to get the whole document')
   })
 
   test('y-websocket, Hocuspocus and SDK clients spread over both instances share one document and one presence', async (ctx) => {
-    if (redisSkipped) return ctx.skip()
-    const one = await instance('mixed-one')
-    const two = await instance('mixed-two')
+    if (cluster.redisSkipped) return ctx.skip()
+    const one = await spawnInstance(cluster, 'mixed-one')
+    const two = await spawnInstance(cluster, 'mixed-two')
     const room = `mixed-${Date.now().toString(36)}`
-    const yws = await client(one, room, 'yws')
+    const yws = await yWebsocketClient(one.port, room, 'yws')
     const hocus = await hocuspocusClient(two, room, 'hocus')
-    const sdkOne = await sdkClient(one, room, 'sdk-one')
-    const sdkTwo = await sdkClient(two, room, 'sdk-two')
+    const sdkOne = await sdkClient(one.port, room, 'sdk-one')
+    const sdkTwo = await sdkClient(two.port, room, 'sdk-two')
     const docs = { yws: yws.doc, hocus: hocus.doc, sdkOne: sdkOne.doc, sdkTwo: sdkTwo.doc }
 
     // Each client writes its own key; the SDK's writes are acknowledged as saved by its own instance.
@@ -172,8 +98,8 @@ describePostgres('two instances on one Postgres schema and one Redis', () => {
 
     // Presence: every client sees all four users, whichever framing and instance they came through.
     const everyone = 'hocus,sdk-one,sdk-two,yws'
-    for (const [name, awareness] of [['yws', yws.provider.awareness], ['hocus', hocus.awareness], ['sdkOne', sdkOne.awareness], ['sdkTwo', sdkTwo.awareness]] as const) {
-      await waitFor(() => usersIn(awareness).join() === everyone, `${name} to see every user's presence`)
+    for (const [name, awareness] of [['yws', yws.awareness], ['hocus', hocus.awareness], ['sdkOne', sdkOne.awareness], ['sdkTwo', sdkTwo.awareness]] as const) {
+      await waitFor(() => usersIn(awareness) === everyone, `${name} to see every user's presence`)
     }
   })
 })

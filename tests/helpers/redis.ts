@@ -9,6 +9,11 @@ import { Redis } from 'ioredis'
 export const REDIS_PORT = 6379
 export const REDIS_URL = `redis://127.0.0.1:${REDIS_PORT}`
 
+/** REDIS_URL with its host and port replaced: the same Redis through a proxy on 127.0.0.1 (tcp-proxy.ts). */
+export function redisUrlVia(proxy: { readonly host: string; readonly port: number }): string {
+  return `redis://${proxy.host}:${proxy.port}`
+}
+
 /** True when Redis answers PING within a second. */
 export async function redisReachable(): Promise<boolean> {
   const client = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 })
