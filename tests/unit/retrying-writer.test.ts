@@ -111,6 +111,28 @@ describe('RetryingWriter', () => {
     expect(db.committed).toEqual([])
   })
 
+  test('minIntervalMs spaces commits out unless enoughItems are waiting; the first commits at once', async () => {
+    const batches: string[][] = []
+    const w = new RetryingWriter<string>({
+      commit: async (items) => {
+        batches.push([...items])
+        return items.map(() => null)
+      },
+      isTransient: () => false,
+      sizeOf: () => 1,
+      minIntervalMs: 60_000,
+      enoughItems: 3,
+    })
+    await w.enqueue('a')
+    expect(batches).toEqual([['a']])
+    const next = [w.enqueue('b'), w.enqueue('c')]
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(batches).toEqual([['a']]) // two are not enough: the next commit waits out the interval
+    next.push(w.enqueue('d'))
+    await Promise.all(next)
+    expect(batches).toEqual([['a'], ['b', 'c', 'd']])
+  })
+
   test('close while healthy waits for the queued items to commit', async () => {
     const { db, writer } = fakeDatabase()
     const w = writer()

@@ -1,11 +1,11 @@
+import { CommitSpacing } from './commit-spacing.js'
+
 /**
  * Natural group commit: while one `commit(items)` is in flight, new items wait; when it settles, everything
  * that arrived meanwhile (up to a bound) commits as the next batch. A lone write commits at once and heavy
  * load turns into few large transactions instead of a queue of tiny ones.
  *
- * `minIntervalMs` spaces commits out when they come back faster than that: under a steady trickle of
- * writes, a fast disk would otherwise commit (and fsync) one or two items at a time, paying the whole
- * per-commit cost for each. A write arriving after a quiet spell still commits at once.
+ * `minIntervalMs` spaces commits out when they come back faster than that (see commit-spacing.ts).
  */
 export interface GroupCommitOptions<T> {
   /** Makes one batch durable. Never called again before the previous call settles. */
@@ -36,12 +36,7 @@ export class GroupCommitter<T> {
   readonly #maxItems: number
   readonly #maxBytes: number
   readonly #sizeOf: (item: T) => number
-  readonly #minIntervalMs: number
-  readonly #enoughItems: number
-  /** Ends the wait between two commits early (see enqueue). */
-  #wake: (() => void) | null = null
-  /** performance.now() when the last commit started. */
-  #lastStart = -Infinity
+  readonly #spacing: CommitSpacing
   #queue: Entry<T>[] = []
   #running = false
   #closed = false
@@ -53,8 +48,7 @@ export class GroupCommitter<T> {
     this.#maxItems = Math.max(1, opts.maxItems ?? 2_000)
     this.#maxBytes = opts.maxBytes ?? 16 * 1024 * 1024
     this.#sizeOf = opts.sizeOf ?? (() => 0)
-    this.#minIntervalMs = Math.max(0, opts.minIntervalMs ?? 0)
-    this.#enoughItems = Math.min(this.#maxItems, Math.max(1, opts.enoughItems ?? this.#maxItems))
+    this.#spacing = new CommitSpacing(opts.minIntervalMs ?? 0, Math.min(this.#maxItems, opts.enoughItems ?? this.#maxItems))
   }
 
   /** Resolves after the commit containing `item`; rejects with that commit's error. */
@@ -64,7 +58,7 @@ export class GroupCommitter<T> {
       this.#queue.push({ item, bytes: this.#sizeOf(item), resolve, reject })
     })
     this.#tail = p.then(noop, noop)
-    if (this.#wake !== null && this.#queue.length >= this.#enoughItems) this.#wake()
+    this.#spacing.enqueued(this.#queue.length)
     if (!this.#running) {
       this.#running = true
       // Start on a microtask so that everything enqueued in the same tick shares the first batch.
@@ -86,11 +80,7 @@ export class GroupCommitter<T> {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      const wait = this.#lastStart + this.#minIntervalMs - performance.now()
-      // Not when enough is waiting already: a closed-loop writer (who sends its next update only after
-      // the previous one was saved) would otherwise be slowed down for nothing.
-      if (wait >= 1 && this.#queue.length < this.#enoughItems) await this.#pause(wait)
-      this.#lastStart = performance.now()
+      await this.#spacing.beforeCommit(this.#queue.length)
       const batch = this.#takeBatch()
       try {
         await this.#commit(batch.map((e) => e.item))
@@ -101,17 +91,6 @@ export class GroupCommitter<T> {
       }
     }
     this.#running = false
-  }
-
-  #pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.#wake?.(), ms)
-      this.#wake = () => {
-        clearTimeout(timer)
-        this.#wake = null
-        resolve()
-      }
-    })
   }
 
   #takeBatch(): Entry<T>[] {

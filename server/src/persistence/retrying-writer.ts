@@ -15,6 +15,7 @@
  *
  * Pure of any driver: `commit` and `isTransient` are given, which makes the retry behaviour unit-testable.
  */
+import { CommitSpacing } from './commit-spacing.js'
 import { StoreUnavailableError } from './unavailable.js'
 
 export interface RetryingWriterOptions<T> {
@@ -33,6 +34,10 @@ export interface RetryingWriterOptions<T> {
   maxBatchBytes?: number
   /** Most bytes that may wait (queued or being retried); past it new items are refused. @default 64 MiB */
   maxWaitingBytes?: number
+  /** Least time between the starts of two commits (ms)... (see commit-spacing.ts) @default 0 */
+  minIntervalMs?: number
+  /** ...unless this many items are waiting: a batch that size is worth its commit. @default maxItems */
+  enoughItems?: number
   /** Backoff between retries: base * 2^(attempt-1), capped at max, times a jitter in [0.5, 1). */
   retryBaseMs?: number
   retryMaxMs?: number
@@ -73,6 +78,7 @@ export class RetryingWriter<T> {
   readonly #retryBaseMs: number
   readonly #retryMaxMs: number
   readonly #random: () => number
+  readonly #spacing: CommitSpacing
   #queue: Entry<T>[] = []
   #waitingBytes = 0
   #running = false
@@ -94,6 +100,7 @@ export class RetryingWriter<T> {
     this.#retryBaseMs = Math.max(1, opts.retryBaseMs ?? 50)
     this.#retryMaxMs = Math.max(this.#retryBaseMs, opts.retryMaxMs ?? 2_000)
     this.#random = opts.random ?? Math.random
+    this.#spacing = new CommitSpacing(opts.minIntervalMs ?? 0, Math.min(this.#maxItems, opts.enoughItems ?? this.#maxItems))
   }
 
   /** The transient error the writer is retrying after, or null when the last commit got through. */
@@ -124,6 +131,7 @@ export class RetryingWriter<T> {
     })
     this.#waitingBytes += bytes
     this.#tail = p.then(noop, noop)
+    this.#spacing.enqueued(this.#queue.length)
     if (!this.#running) {
       this.#running = true
       // On a microtask, so that everything enqueued in the same tick shares the first batch.
@@ -150,6 +158,7 @@ export class RetryingWriter<T> {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
+      await this.#spacing.beforeCommit(this.#queue.length)
       const n = this.#batchSize()
       const batch = this.#queue.slice(0, n)
       let results: (Error | null)[]
