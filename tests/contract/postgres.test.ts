@@ -186,6 +186,43 @@ describe.skipIf(postgresSkip !== undefined)('Postgres store across instances', (
     expect((await deleter.loadUpdates('doomed')).rowCount).toBe(1)
   })
 
+  test('one batch with items for a deleted room and a live one: only the deleted room\'s items are refused', async () => {
+    const schema = newSchema()
+    const [writer, deleter] = await Promise.all([open(schema), open(schema)])
+    await writer.ensureRoom('keep')
+    await writer.ensureRoom('doomed')
+    await Promise.all([writer.loadUpdates('keep'), writer.loadUpdates('doomed')])
+    expect(await deleter.deleteRoom('doomed', null)).toBe(true)
+    const { updates, text } = textUpdates(3, 'k')
+    // Issued in one tick, so they share the writer's batch (one statement).
+    const outcome = (p: Promise<void>): Promise<string> =>
+      p.then(
+        () => 'ok',
+        (err: unknown) => (err instanceof StaleRoomError ? 'stale' : String(err)),
+      )
+    const results = await Promise.all([
+      outcome(writer.appendUpdate('doomed', updates[0]!)),
+      outcome(writer.appendUpdate('keep', updates[0]!)),
+      outcome(writer.bindClients('doomed', [[7, 'mallory']])),
+      outcome(writer.bindClients('keep', [[7, 'alice'], [8, 'bob']])),
+      // Within the batch too, the first binding of a clientID wins.
+      outcome(writer.bindClients('keep', [[7, 'eve']])),
+      outcome(writer.appendUpdate('keep', updates[1]!)),
+      outcome(writer.appendUpdate('keep', updates[2]!)),
+    ])
+    expect(results).toEqual(['stale', 'ok', 'stale', 'ok', 'ok', 'ok', 'ok'])
+    const keep = await deleter.loadUpdates('keep')
+    expect(textOf(keep.updates)).toBe(text)
+    expect([...keep.clientOwners]).toEqual([
+      [7, 'alice'],
+      [8, 'bob'],
+    ])
+    expect(await deleter.loadUpdates('doomed')).toMatchObject({ rowCount: 0, updates: [] })
+    expect((await deleter.loadUpdates('doomed')).clientOwners.size).toBe(0)
+    // Only the live room's change is waiting to be announced.
+    expect((await deleter.dueRoomChanges(2 ** 50, 0, 0, 10)).map((c) => c.room)).toEqual(['keep'])
+  })
+
   test('two instances settling the same room change leave one pending delivery per endpoint', async () => {
     const schema = newSchema()
     const [a, b] = await Promise.all([open(schema), open(schema)])

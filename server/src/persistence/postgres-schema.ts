@@ -193,6 +193,63 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (room, user_id)
   );
   `,
+  // 6: a batch of appends and clientID bindings in one statement, so a commit costs one round trip
+  // (postgres.ts #appendBatch). Returns the 1-based positions of the items whose room was deleted since
+  // they were queued (their generation is behind): those are not written.
+  `
+  CREATE FUNCTION $S.append_batch(
+    p_lock_class integer,
+    p_lock_rooms text[], -- every item's room once, in the order the locks are taken (byte order)
+    p_item_rooms text[],
+    p_item_generations bigint[],
+    p_append_items integer[], p_append_data bytea[], -- appends: item position, update
+    p_bind_items integer[], p_bind_clients bigint[], p_bind_owners text[], -- bindings: item position, binding
+    p_created_at bigint, -- wall clock
+    p_changed_at bigint -- process clock (room_changes)
+  ) RETURNS integer[] LANGUAGE plpgsql VOLATILE AS $fn$
+  DECLARE
+    stale integer[];
+  BEGIN
+    -- Shared: appends from every instance run together; a deleteRoom (exclusive) is ordered against them.
+    PERFORM pg_advisory_xact_lock_shared(p_lock_class, hashtext(r)) FROM unnest(p_lock_rooms) AS r;
+    -- A volatile function takes a new snapshot per statement: this one sees every deletion that committed
+    -- before the locks were granted.
+    SELECT coalesce(array_agg(t.n::integer), '{}') INTO stale
+      FROM unnest(p_item_rooms, p_item_generations) WITH ORDINALITY AS t(r, g, n)
+      LEFT JOIN $S.room_tombstones AS tomb ON tomb.name = t.r
+     WHERE coalesce(tomb.generation, 0) <> t.g;
+
+    INSERT INTO $S.updates (room, data, created_at)
+    SELECT p_item_rooms[t.i], t.d, p_created_at
+      FROM unnest(p_append_items, p_append_data) WITH ORDINALITY AS t(i, d, n)
+     WHERE t.i <> ALL (stale)
+     ORDER BY t.n;
+
+    -- The first binding for a clientID wins, within the batch as in the table; keys in one order
+    -- everywhere, so two instances binding the same clients cannot deadlock.
+    INSERT INTO $S.room_clients (room, client, owner)
+    SELECT DISTINCT ON (1, 2) p_item_rooms[t.i] COLLATE "C", t.c, t.o
+      FROM unnest(p_bind_items, p_bind_clients, p_bind_owners) WITH ORDINALITY AS t(i, c, o, n)
+     WHERE t.i <> ALL (stale)
+     ORDER BY 1, 2, t.n
+    ON CONFLICT (room, client) DO NOTHING;
+
+    -- Rooms without a record stay without one: only ensureRoom/createRoom create records.
+    UPDATE $S.rooms SET updated_at = p_created_at
+     WHERE name IN (SELECT p_item_rooms[t.i] FROM unnest(p_append_items) AS t(i) WHERE t.i <> ALL (stale));
+
+    -- The store-side debounce of room.changed, in the edit's own transaction.
+    INSERT INTO $S.room_changes (room, first_at, last_at)
+    SELECT DISTINCT p_item_rooms[t.i] COLLATE "C", p_changed_at, p_changed_at
+      FROM unnest(p_append_items) AS t(i)
+     WHERE t.i <> ALL (stale)
+     ORDER BY 1
+    ON CONFLICT (room) DO UPDATE SET last_at = greatest($S.room_changes.last_at, excluded.last_at);
+
+    RETURN stale;
+  END
+  $fn$;
+  `,
 ]
 
 /** The schema version this code writes and reads. */

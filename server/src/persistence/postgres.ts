@@ -99,6 +99,14 @@ type PendingWrite =
   | { kind: 'bind'; room: string; generation: number; bindings: ClientBinding[] }
 
 const MIB = 1024 * 1024
+/**
+ * Commits start at least this many ms apart: a round trip and a transaction per commit is what a cluster
+ * instance's writer costs, and without the spacing faster commits only meant more of them (the same
+ * spacing as the SQLite store's). A saved acknowledgement waits at most this much longer.
+ */
+const COMMIT_SPACING_MS = 5
+/** ...unless this many items are waiting (closed-loop writers must not wait). */
+const COMMIT_ENOUGH_ITEMS = 64
 
 /**
  * Connects, migrates the schema (see postgres-schema.ts) and resolves with the store. Rejects with a
@@ -191,6 +199,8 @@ class PostgresStore implements Store {
       commit: (items) => this.#commitBatch(items),
       isTransient: isTransientPgError,
       sizeOf: (item) => (item.kind === 'append' ? item.data.byteLength : 64),
+      minIntervalMs: COMMIT_SPACING_MS,
+      enoughItems: COMMIT_ENOUGH_ITEMS,
       maxWaitingBytes: opts.maxWaitingBytes ?? 64 * MIB,
       ...(opts.retryBaseMs !== undefined && { retryBaseMs: opts.retryBaseMs }),
       ...(opts.retryMaxMs !== undefined && { retryMaxMs: opts.retryMaxMs }),
@@ -842,13 +852,11 @@ class PostgresStore implements Store {
     const started = performance.now()
     let results: (Error | null)[]
     try {
-      results = await this.#appendTransaction(client, items)
+      results = await this.#appendBatch(client, items)
     } catch (err) {
+      // One statement: a failure leaves no transaction open to roll back.
       if (isTransientPgError(err)) this.#dropWriter(client)
-      else {
-        this.#writeFailure = err instanceof Error ? err : new Error(String(err))
-        await client.query('ROLLBACK').catch(() => this.#dropWriter(client))
-      }
+      else this.#writeFailure = err instanceof Error ? err : new Error(String(err))
       throw err
     }
     this.#writeFailure = null
@@ -857,72 +865,47 @@ class PostgresStore implements Store {
     return results
   }
 
-  async #appendTransaction(client: pg.Client, items: PendingWrite[]): Promise<(Error | null)[]> {
-    const s = this.#s
-    const rooms = [...new Set(items.map((i) => i.room))].sort(compareBytes)
-    await client.query('BEGIN')
-    // Shared: appends from every instance run together; a deleteRoom (exclusive) is ordered against them.
-    await client.query('SELECT pg_advisory_xact_lock_shared($1, hashtext(r)) FROM unnest($2::text[]) AS r', [LOCK.room, rooms])
-    // A new statement, so its snapshot includes every deletion that committed before the locks were granted.
-    const gens = await client.query<{ name: string; generation: number }>(
-      `SELECT name, generation FROM ${s}.room_tombstones WHERE name = ANY($1::text[])`,
-      [rooms],
-    )
-    const current = new Map(gens.rows.map((r) => [r.name, r.generation]))
-    const results = items.map((item) => ((current.get(item.room) ?? 0) === item.generation ? null : new StaleRoomError(item.room)))
-
-    const appendRooms: string[] = []
+  /**
+   * Commits a batch in one statement, so one round trip (schema function append_batch): it takes the
+   * rooms' shared locks, checks each item's generation and writes the items whose room was not deleted
+   * since they were queued; those that were are answered with StaleRoomError.
+   */
+  async #appendBatch(client: pg.Client, items: PendingWrite[]): Promise<(Error | null)[]> {
+    const appendItems: number[] = []
     const appendData: Buffer[] = []
-    const bindKeys = new Set<string>()
-    const bindRooms: string[] = []
+    const bindItems: number[] = []
     const bindClients: number[] = []
     const bindOwners: string[] = []
     items.forEach((item, i) => {
-      if (results[i] !== null) return
       if (item.kind === 'append') {
-        appendRooms.push(item.room)
+        appendItems.push(i + 1)
         appendData.push(toBuffer(item.data))
         return
       }
       for (const [clientId, owner] of item.bindings) {
-        // The first binding for a clientID wins, within the batch as in the table.
-        const key = `${clientId}\u0000${item.room}`
-        if (bindKeys.has(key)) continue
-        bindKeys.add(key)
-        bindRooms.push(item.room)
+        bindItems.push(i + 1)
         bindClients.push(clientId)
         bindOwners.push(owner)
       }
     })
-    const changed = [...new Set(appendRooms)].sort(compareBytes)
-    if (appendRooms.length > 0 || bindRooms.length > 0) {
-      // One statement: every data-modifying CTE runs to completion, whatever the final SELECT reads.
-      await client.query(
-        `WITH ins AS (
-           INSERT INTO ${s}.updates (room, data, created_at)
-           SELECT r, d, $3::bigint FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(r, d, n) ORDER BY n
-           RETURNING 1
-         ), owners AS (
-           INSERT INTO ${s}.room_clients (room, client, owner)
-           SELECT r, c, o FROM unnest($4::text[], $5::bigint[], $6::text[]) AS t(r, c, o) ORDER BY r, c
-           ON CONFLICT (room, client) DO NOTHING
-           RETURNING 1
-         ), touched AS (
-           -- Rooms without a record stay without one: only ensureRoom/createRoom create records.
-           UPDATE ${s}.rooms SET updated_at = $3::bigint WHERE name = ANY($7::text[]) RETURNING 1
-         ), changes AS (
-           -- The store-side debounce of room.changed, in the edit's own transaction.
-           INSERT INTO ${s}.room_changes (room, first_at, last_at)
-           SELECT r, $8::bigint, $8::bigint FROM unnest($7::text[]) AS r ORDER BY r
-           ON CONFLICT (room) DO UPDATE SET last_at = greatest(${s}.room_changes.last_at, excluded.last_at)
-           RETURNING 1
-         )
-         SELECT (SELECT count(*) FROM ins) AS inserted`,
-        [appendRooms, appendData, Date.now(), bindRooms, bindClients, bindOwners, changed, this.#now()],
-      )
-    }
-    await client.query('COMMIT')
-    return results
+    const { rows } = await client.query<{ stale: number[] }>(
+      `SELECT ${this.#s}.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS stale`,
+      [
+        LOCK.room,
+        [...new Set(items.map((i) => i.room))].sort(compareBytes),
+        items.map((i) => i.room),
+        items.map((i) => i.generation),
+        appendItems,
+        appendData,
+        bindItems,
+        bindClients,
+        bindOwners,
+        Date.now(),
+        this.#now(),
+      ],
+    )
+    const stale = new Set(rows[0]?.stale ?? [])
+    return items.map((item, i) => (stale.has(i + 1) ? new StaleRoomError(item.room) : null))
   }
 
   /** The writer's connection, opened on first use and after one was dropped. */
