@@ -112,6 +112,12 @@ const DEFAULT_BLOCK_MS = 2_000
 /** Longest a command may go unanswered before the adapter treats Redis as unreachable (ms). */
 const COMMAND_TIMEOUT_MS = 3_000
 const WRITE_BATCH = 64
+/**
+ * Least time between the starts of two room-log reads that bring entries (ms). A busy cluster otherwise
+ * re-issues XREAD for every entry or two, and each names every loaded room; what this adds to a delivery
+ * across instances is at most this.
+ */
+const READ_SPACING_MS = 2
 
 export async function createRedisReplication(opts: RedisReplicationOptions, log: Logger): Promise<Replication> {
   const options: RedisOptions = {
@@ -241,9 +247,13 @@ class RedisReplication implements Replication {
     if (LOGGED_TYPES.has(message.type)) {
       this.#queue.push({ roomId, log: keys.log, message })
       if (this.#queue.length > this.#maxQueued) this.#mergeQueuedUpdates()
-      this.#writing ??= this.#writeLoop().finally(() => {
-        this.#writing = null
-      })
+      // Started after the current event-loop turn: everything published in it (the messages of every
+      // socket that was readable) goes out in one pipeline.
+      this.#writing ??= new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.#writeLoop())
+        .finally(() => {
+          this.#writing = null
+        })
       return
     }
     // Perishable: sent now or never.
@@ -300,7 +310,15 @@ class RedisReplication implements Replication {
 
   async #readLoop(): Promise<void> {
     let failures = 0
+    let lastReadAt = -Infinity
+    let lastReadHadEntries = false
     while (!this.#closed) {
+      // Right after a read that brought entries, more are usually on their way: waiting the rest of
+      // READ_SPACING_MS lets them arrive and come back in one reply instead of one XREAD (with every
+      // room's key and cursor) per entry or two. Before the rooms are listed, so none that joins meanwhile
+      // waits for the next read.
+      const spacing = lastReadAt + READ_SPACING_MS - performance.now()
+      if (lastReadHadEntries && spacing >= 1) await delay(spacing)
       const subs = [...this.#byLog.values()].flatMap((set) => [...set]).filter((s) => !s.positioning)
       if (subs.length === 0) {
         await new Promise<void>((resolve) => {
@@ -319,6 +337,7 @@ class RedisReplication implements Replication {
           if (current === undefined || compareIds(s.cursor, current) < 0) streams.set(s.log, s.cursor)
         }
         if (streams.size === 0) throw new Error('no positioned room')
+        lastReadAt = performance.now()
         this.#readerBlocked = true
         let reply: unknown
         try {
@@ -327,6 +346,7 @@ class RedisReplication implements Replication {
           this.#readerBlocked = false
         }
         failures = 0
+        lastReadHadEntries = Array.isArray(reply)
         this.#deliverLogEntries(reply)
       } catch (err) {
         if (this.#closed) return
@@ -583,10 +603,13 @@ function runIdOf(info: string): string | null {
 export function compareIds(a: string, b: string): number {
   const [am = '0', as = '0'] = a.split('-')
   const [bm = '0', bs = '0'] = b.split('-')
-  const ms = BigInt(am) - BigInt(bm)
-  if (ms !== 0n) return ms < 0n ? -1 : 1
-  const seq = BigInt(as) - BigInt(bs)
-  return seq === 0n ? 0 : seq < 0n ? -1 : 1
+  return compareDecimal(am, bm) || compareDecimal(as, bs)
+}
+
+/** Compares two unsigned decimals without leading zeros (both parts of an id can exceed 2^53). */
+function compareDecimal(a: string, b: string): number {
+  if (a.length !== b.length) return a.length < b.length ? -1 : 1
+  return a === b ? 0 : a < b ? -1 : 1
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {
