@@ -15,17 +15,18 @@ import { createLocalHub, type LocalHub } from '#server/replication/local'
 import { createRedisReplication } from '#server/replication/redis'
 import type { Replication } from '#server/rooms/replication'
 
-/** Counts the messages the wrapped replication hands to room handlers. */
-function counting(inner: Replication): { replication: Replication; delivered: () => number } {
-  let delivered = 0
+/** Counts the messages the wrapped replication hands to room handlers, and keeps their types in order. */
+function counting(inner: Replication): { replication: Replication; delivered: () => number; types: string[] } {
+  const types: string[] = []
   return {
-    delivered: () => delivered,
+    delivered: () => types.length,
+    types,
     replication: {
       instanceId: inner.instanceId,
       join: (roomId, handler) =>
         inner.join(roomId, {
           message(envelope) {
-            delivered += 1
+            types.push(envelope.message.type)
             handler.message(envelope)
           },
           signal: (signal) => handler.signal(signal),
@@ -162,7 +163,7 @@ const freshRoom = (): string => `cluster-${Date.now().toString(36)}-${roomSeq++}
 describe.each(wires)('two instances over $name', ({ create, skip }) => {
   async function cluster(
     opts: { holdLoadsOnS2?: () => Promise<void>; s1Commits?: CommitGate; s2Env?: Record<string, string> } = {},
-  ): Promise<{ s1: RunningServer; s2: RunningServer; wire: Wire; store: Store; deliveredToS2: () => number }> {
+  ): Promise<{ s1: RunningServer; s2: RunningServer; wire: Wire; store: Store; deliveredToS2: () => number; typesToS2: string[] }> {
     const wire = create()
     const store = createMemoryStore()
     const s1 = await startServer(
@@ -177,7 +178,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
       await wire.close()
       await store.close()
     })
-    return { s1, s2, wire, store, deliveredToS2: r2.delivered }
+    return { s1, s2, wire, store, deliveredToS2: r2.delivered, typesToS2: r2.types }
   }
 
   /** The room's text as the shared store would load it. */
@@ -313,6 +314,29 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     s2.server.registry.get(room)?.closePeers(1012, 'test: reload')
     const fresh = await single(s2.url, room, { token: await token({ sub: 'carol' }) })
     await waitFor(() => textIn(fresh, room) === 'AB', 'a fresh reader to get the stored edit')
+  })
+
+  test('while a room is busy its updates carry the commit confirmations; once it goes quiet one entry confirms the rest', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const { s1, s2, typesToS2 } = await cluster()
+    const room = freshRoom()
+    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const from = typesToS2.length
+    // 40 edits about 50 ms apart: never the second of quiet that a confirmation of its own waits for.
+    for (let i = 0; i < 40; i++) {
+      await a.write(room, (doc) => doc.getText('t').insert(0, 'x'))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await waitFor(() => textIn(b, room).length === 40, 'b to see every edit')
+    const busy = typesToS2.slice(from)
+    expect(busy.filter((t) => t === 'update')).toHaveLength(40)
+    // A confirmation after every commit would be one entry per few edits; a load spike may allow one.
+    expect(busy.filter((t) => t === 'committed').length).toBeLessThanOrEqual(2)
+    await waitFor(() => typesToS2.at(-1) === 'committed', 'the quiet room to confirm its last commits')
+    // Everything s2 held was confirmed: it stores nothing on s1's behalf.
+    const metrics = await (await fetch(`http://127.0.0.1:${s2.port}/metrics`)).text()
+    expect(metrics).toMatch(/^tandem_replica_updates_stored_total 0$/m)
   })
 
   test('an edit whose commit is not confirmed in time is stored by the instance that received it', async (ctx) => {

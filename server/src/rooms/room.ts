@@ -50,8 +50,13 @@ const EMPTY_AWARENESS = encodeAwarenessUpdate([])
 const PRESENCE_LIMITS = { maxClientsPerOwner: 32, maxTombstones: 2_000 } as const
 /** Replicated messages a loading room holds back; past it the room reloads the store once it has loaded. */
 const MAX_BUFFERED_WHILE_LOADING = 10_000
-/** After a commit, how long the origin waits for an update of its own to carry the confirmation (ms). */
-const CONFIRM_AFTER_MS = 250
+/**
+ * How long a room's own edits must have stopped before it confirms their commits in an entry of its own
+ * (ms). While edits keep coming, each carries the confirmation of the commits before it. Typing comes in
+ * bursts a fraction of a second apart: a shorter wait would add an entry after nearly every burst, while
+ * the others only need the confirmation before their replicaConfirmTimeoutMs (see #scheduleConfirmation).
+ */
+const CONFIRM_WHEN_QUIET_MS = 1_000
 
 /**
  * Numbers the updates this process publishes (see Room#persist). Starting from the clock keeps the
@@ -178,7 +183,8 @@ export class Room {
   /** Highest seq of this room's own updates known committed, and the highest told to the others. */
   #committedSeq = 0
   #announcedSeq = 0
-  #confirmTimer: NodeJS.Timeout | null = null
+  /** Armed by a commit no later update has carried the confirmation of yet (see #scheduleConfirmation). */
+  #confirmWait: QuietWait | null = null
   /** Updates other instances relayed and have not yet confirmed as committed, by origin, in seq order. */
   readonly #unconfirmed = new Map<string, Unconfirmed[]>()
   #unconfirmedTimer: NodeJS.Timeout | null = null
@@ -522,8 +528,7 @@ export class Room {
     this.#storeAllUnconfirmed(null, 'the room unloaded before the commit was confirmed')
     try {
       await this.#lastWrite.finally(() => {
-        if (this.#confirmTimer !== null) clearTimeout(this.#confirmTimer)
-        this.#confirmTimer = null
+        this.#clearConfirmWait()
         this.#announceCommitted()
       })
       await this.#storedForOthers
@@ -580,9 +585,9 @@ export class Room {
   abandon(): void {
     this.#clearCompactWait()
     this.#clearVersionWait()
-    if (this.#confirmTimer !== null) clearTimeout(this.#confirmTimer)
+    this.#clearConfirmWait()
     if (this.#unconfirmedTimer !== null) clearTimeout(this.#unconfirmedTimer)
-    this.#confirmTimer = this.#unconfirmedTimer = null
+    this.#unconfirmedTimer = null
     this.#storeAllUnconfirmed(null, 'the room was dropped before the commit was confirmed')
     this.#channel.leave()
     this.#doc.destroy()
@@ -773,14 +778,28 @@ export class Room {
     )
   }
 
-  /** Tells the others about commits no later update of this room carried a confirmation for. */
+  /**
+   * Tells the others about commits no later update of this room carried a confirmation for, once this
+   * room's edits have stopped: a busy room's next update carries it anyway, and an entry of its own per
+   * commit would add a log entry (and a read on every other instance) for every few edits. Half the
+   * holders' timeout at the latest, so a confirmation never arrives after they stored the update.
+   */
   #scheduleConfirmation(): void {
-    if (this.#confirmTimer !== null) return
-    this.#confirmTimer = setTimeout(() => {
-      this.#confirmTimer = null
-      this.#announceCommitted()
-    }, CONFIRM_AFTER_MS)
-    this.#confirmTimer.unref()
+    if (this.#confirmWait !== null) return
+    this.#confirmWait = afterQuiet({
+      quietMs: Math.min(CONFIRM_WHEN_QUIET_MS, this.deps.replicaConfirmTimeoutMs / 4),
+      maxWaitMs: this.deps.replicaConfirmTimeoutMs / 2,
+      lastActivityAt: () => this.#lastAppendAt,
+      fire: () => {
+        this.#confirmWait = null
+        this.#announceCommitted()
+      },
+    })
+  }
+
+  #clearConfirmWait(): void {
+    this.#confirmWait?.cancel()
+    this.#confirmWait = null
   }
 
   #announceCommitted(): void {
