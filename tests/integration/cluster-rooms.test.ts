@@ -339,6 +339,40 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     expect(metrics).toMatch(/^tandem_replica_updates_stored_total 0$/m)
   })
 
+  test('GET /doc on either instance returns committed content only: it waits for a commit under way', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const s1Commits = new CommitGate()
+    const { s1, s2 } = await cluster({ s1Commits, s2Env: { TANDEM_ADMIN_KEY: ADMIN_KEY } })
+    const room = freshRoom()
+    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
+    s1Commits.close()
+    ;(a.docs.get(room) as Y.Doc).getText('t').insert(1, 'B') // on both instances at once, its commit held
+    await waitFor(() => textIn(b, room) === 'AB', 'b to see the edit before it is committed')
+    const settled: string[] = []
+    const read = (port: number, query: string): Promise<Response> =>
+      fetch(`http://127.0.0.1:${port}/v1/rooms/${room}/doc${query}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((res) => {
+        settled.push(`${port}${query}`)
+        return res
+      })
+    const reads = [read(s1.port, ''), read(s2.port, '?format=json')]
+    // Requests after them are answered while they wait: the two reached their instances and are held.
+    for (const port of [s1.port, s2.port]) {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/rooms/${room}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+      expect(res.status).toBe(200)
+    }
+    expect(settled).toEqual([])
+    s1Commits.open()
+    const [binary, json] = await Promise.all(reads)
+    expect(binary!.status).toBe(200)
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, new Uint8Array(await binary!.arrayBuffer()))
+    expect(doc.getText('t').toString()).toBe('AB')
+    expect(json!.status).toBe(200)
+    expect(await json!.json()).toEqual({ t: 'AB' })
+  })
+
   test('an edit whose commit is not confirmed in time is stored by the instance that received it', async (ctx) => {
     if (skip()) return ctx.skip()
     const s1Commits = new CommitGate()

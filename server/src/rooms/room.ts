@@ -190,6 +190,8 @@ export class Room {
   #unconfirmedTimer: NodeJS.Timeout | null = null
   /** Settles (never rejects) once every update this room stored on another instance's behalf is committed. */
   #storedForOthers: Promise<void> = Promise.resolve()
+  /** Reads of the committed state waiting for relayed updates to leave #unconfirmed (see committedState). */
+  readonly #relayedWaiters: { upTo: ReadonlyMap<string, number>; resolve: () => void }[] = []
 
   private constructor(
     readonly id: string,
@@ -501,6 +503,45 @@ export class Room {
 
   get doc(): Y.Doc {
     return this.#doc
+  }
+
+  /**
+   * The document as it is now, returned once all of it is committed: this room's own commits under way,
+   * and what other instances relayed before committing it (until their confirmation comes, or this room
+   * stored it itself). Edits applied meanwhile are not in it. Rejects with `unavailable` when a commit of
+   * this room fails.
+   */
+  async committedState(): Promise<Uint8Array> {
+    const state = this.#encodeFullState()
+    const upTo = new Map<string, number>()
+    for (const [origin, held] of this.#unconfirmed) upTo.set(origin, (held[held.length - 1] as Unconfirmed).seq)
+    try {
+      await this.#lastWrite
+    } catch (err) {
+      throw new AppError('unavailable', 'storage unavailable; the room could not commit its edits', { cause: err })
+    }
+    if (!this.#relayedSettled(upTo)) await new Promise<void>((resolve) => this.#relayedWaiters.push({ upTo, resolve }))
+    await this.#storedForOthers
+    return state
+  }
+
+  /** True when no update relayed by an origin up to its seq in `upTo` is still waiting for confirmation. */
+  #relayedSettled(upTo: ReadonlyMap<string, number>): boolean {
+    for (const [origin, seq] of upTo) {
+      const first = this.#unconfirmed.get(origin)?.[0]
+      if (first !== undefined && first.seq <= seq) return false
+    }
+    return true
+  }
+
+  /** Called whenever updates leave #unconfirmed (confirmed, or handed to #storeForOthers). */
+  #wakeRelayedWaiters(): void {
+    for (let i = this.#relayedWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.#relayedWaiters[i] as { upTo: ReadonlyMap<string, number>; resolve: () => void }
+      if (!this.#relayedSettled(waiter.upTo)) continue
+      this.#relayedWaiters.splice(i, 1)
+      waiter.resolve()
+    }
   }
 
   /** Resolves when everything applied so far is committed. */
@@ -830,6 +871,7 @@ export class Room {
     while (confirmed < held.length && (held[confirmed] as Unconfirmed).seq <= upTo) confirmed += 1
     if (confirmed === held.length) this.#unconfirmed.delete(origin)
     else if (confirmed > 0) held.splice(0, confirmed)
+    if (confirmed > 0) this.#wakeRelayedWaiters()
   }
 
   #armUnconfirmedTimer(): void {
@@ -896,6 +938,7 @@ export class Room {
       (err: unknown) => this.deps.log.error({ err, roomId: this.id, origin }, 'could not store updates relayed by another instance'),
     )
     this.#storedForOthers = this.#storedForOthers.then(() => stored)
+    this.#wakeRelayedWaiters()
   }
 
   #fail(err: unknown): void {

@@ -89,16 +89,22 @@ export class RoomService {
     if (!(await this.deps.registry.delete(name))) throw notFound(name)
   }
 
-  /** The whole document as one binary Yjs update. */
+  /** The whole document as one binary Yjs update: the latest state whose every edit is committed. */
   async readDoc(name: string): Promise<Uint8Array> {
     const room = await this.#load(name)
-    return room.encodeState()
+    return room.committedState()
   }
 
   /** Every top-level shared type as JSON (Y.Text/XML as strings, Y.Map as objects, Y.Array as arrays). */
   async readDocJson(name: string): Promise<Record<string, unknown>> {
     const room = await this.#load(name)
-    return docToJson(room.doc)
+    const doc = new Y.Doc()
+    try {
+      Y.applyUpdate(doc, await room.committedState())
+      return docToJson(doc)
+    } finally {
+      doc.destroy()
+    }
   }
 
   /** Applies a Yjs update as a server-side edit; resolves after its storage commit. */
