@@ -223,6 +223,34 @@ describe.skipIf(postgresSkip !== undefined)('Postgres store across instances', (
     expect((await deleter.dueRoomChanges(2 ** 50, 0, 0, 10)).map((c) => c.room)).toEqual(['keep'])
   })
 
+  test('a restore of a room waits for another instance\'s restore of it; other rooms do not wait, and a failed one releases the lock', async () => {
+    const schema = newSchema()
+    const [a, b] = await Promise.all([open(schema), open(schema)])
+    const order: string[] = []
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const first = a.exclusiveRestore('room', async ({ shared }) => {
+      expect(shared).toBe(true)
+      order.push('a start')
+      await held
+      order.push('a end')
+    })
+    await waitFor(() => order.includes('a start'), 'the first restore to hold the lock')
+    const second = b.exclusiveRestore('room', async () => void order.push('b'))
+    const waiting = async (): Promise<boolean> =>
+      (await pgQuery<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = $1`, [0x74616e04])).rows[0]!.n > 0
+    await waitFor(waiting, 'the second restore to wait for the lock')
+    await b.exclusiveRestore('another room', async () => void order.push('another room'))
+    expect(order).toEqual(['a start', 'another room'])
+    release()
+    await Promise.all([first, second])
+    expect(order).toEqual(['a start', 'another room', 'a end', 'b'])
+
+    await expect(a.exclusiveRestore('room', () => Promise.reject(new Error('version too large')))).rejects.toThrow('version too large')
+    await b.exclusiveRestore('room', async () => void order.push('after a failure'))
+    expect(order.at(-1)).toBe('after a failure')
+  })
+
   test('two instances settling the same room change leave one pending delivery per endpoint', async () => {
     const schema = newSchema()
     const [a, b] = await Promise.all([open(schema), open(schema)])

@@ -482,6 +482,40 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     )
   })
 
+  test('restores of one room on two instances at once run one after the other: the document is one version, not both', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const { s1, s2, store } = await cluster({ s2Env: { TANDEM_ADMIN_KEY: ADMIN_KEY } })
+    const room = freshRoom()
+    const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }
+    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const version = async (text: string): Promise<string> => {
+      await a.write(room, (doc) => {
+        const t = doc.getText('t')
+        t.delete(0, t.length)
+        t.insert(0, text)
+      })
+      await waitFor(() => textIn(b, room) === text, `b to see "${text}"`)
+      const res = await fetch(`http://127.0.0.1:${s1.port}/v1/rooms/${room}/versions`, { method: 'POST', headers: admin, body: JSON.stringify({ label: text }) })
+      expect(res.status).toBe(201)
+      return ((await res.json()) as { id: string }).id
+    }
+    const v1 = await version('one')
+    const v2 = await version('two')
+    await version('three')
+    // Both computed from "three" and both applied, the document would read "onetwo" or "twoone".
+    const [r1, r2] = await Promise.all([
+      fetch(`http://127.0.0.1:${s1.port}/v1/rooms/${room}/versions/${v1}/restore`, { method: 'POST', headers: admin }),
+      fetch(`http://127.0.0.1:${s2.port}/v1/rooms/${room}/versions/${v2}/restore`, { method: 'POST', headers: admin }),
+    ])
+    expect([r1.status, r2.status]).toEqual([200, 200])
+    const stored = await storedText(store, room)
+    expect(['one', 'two']).toContain(stored)
+    await waitFor(() => textIn(a, room) === stored && textIn(b, room) === stored, 'both clients to show the last restore')
+    expect(s1.server.registry.get(room)?.doc.getText('t').toString()).toBe(stored)
+    expect(s2.server.registry.get(room)?.doc.getText('t').toString()).toBe(stored)
+  })
+
   test('an instance cut off the wire keeps its room working and catches up once it is back', async (ctx) => {
     if (skip()) return ctx.skip()
     const { s1, s2, wire } = await cluster()

@@ -24,6 +24,7 @@ import type {
   WebhookEndpoint,
 } from './store.js'
 import type { ListVersionsOptions, NewVersion, VersionInfo } from './versions.js'
+import { KeyedQueue } from '../keyed-queue.js'
 
 /** What goes through the group committer, in call order: appends and clientID bindings. */
 type PendingWrite =
@@ -121,6 +122,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
 class MemoryStore implements Store {
   #closed = false
   #closing: Promise<void> | null = null
+  readonly #restores = new KeyedQueue()
 
   constructor(
     private readonly state: MemoryState,
@@ -300,6 +302,12 @@ class MemoryStore implements Store {
   async deleteVersion(room: string, id: string): Promise<boolean> {
     this.#assertOpen()
     return this.state.versions.get(room)?.delete(id) ?? false
+  }
+
+  /** Queued per room. Shared: tests run several servers on one memory store, as a cluster on Postgres. */
+  exclusiveRestore<T>(room: string, restore: (opts: { shared: boolean }) => Promise<T>): Promise<T> {
+    this.#assertOpen()
+    return this.#restores.run(room, () => restore({ shared: true }))
   }
 
   // ---- webhook endpoints and outbox ----------------------------------------------------------------

@@ -59,6 +59,8 @@ export const LOCK = {
   compact: 0x74616e02,
   /** Settling one room's changes into deliveries. */
   changes: 0x74616e03,
+  /** A restore of one room (session-level, held while it runs): one at a time across processes. */
+  restore: 0x74616e04,
 } as const
 
 /** int8 as a JS number: every bigint we store (ms timestamps, ids, generations, counts) is below 2^53. */

@@ -511,6 +511,43 @@ class PostgresStore implements Store {
     return (result.rowCount ?? 0) > 0
   }
 
+  /**
+   * A session-level advisory lock on a connection of its own, held while `restore` runs (it writes
+   * through other connections). If that connection drops meanwhile the lock goes with it: the next restore
+   * may then start before this one ends, as without a lock.
+   */
+  async exclusiveRestore<T>(room: string, restore: (opts: { shared: boolean }) => Promise<T>): Promise<T> {
+    this.#assertOpen()
+    let client: pg.PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch (err) {
+      throw unavailableIfTransient(err)
+    }
+    let broken: unknown = undefined
+    const onConnectionError = (err: Error): void => {
+      broken = err
+    }
+    client.on('error', onConnectionError)
+    try {
+      try {
+        await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK.restore, room])
+      } catch (err) {
+        broken = err
+        throw unavailableIfTransient(err)
+      }
+      try {
+        return await restore({ shared: true })
+      } finally {
+        if (broken === undefined) await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK.restore, room]).catch((err: unknown) => (broken = err))
+      }
+    } finally {
+      client.off('error', onConnectionError)
+      // A connection that failed may still hold the lock: destroyed rather than handed to the next caller.
+      client.release(broken === undefined ? undefined : true)
+    }
+  }
+
   // ---- webhook endpoints and outbox ----------------------------------------------------------------
 
   async saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void> {

@@ -379,6 +379,11 @@ class SqliteStore implements Store {
     return this.#write('deleteVersion', { room, id })
   }
 
+  /** One process owns the database (the data-dir lock): the room's own restore queue is enough. */
+  exclusiveRestore<T>(_room: string, restore: (opts: { shared: boolean }) => Promise<T>): Promise<T> {
+    return restore({ shared: false })
+  }
+
   // ---- webhook endpoints and outbox ----------------------------------------------------------------
 
   saveWebhookEndpoint(endpoint: WebhookEndpoint): Promise<void> {

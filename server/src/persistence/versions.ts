@@ -66,4 +66,11 @@ export interface Versions {
   getVersionUpdate(room: string, id: string): Promise<Uint8Array | null>
   /** False when there was no such version. */
   deleteVersion(room: string, id: string): Promise<boolean>
+  /**
+   * Runs `restore` while no other restore of the room runs on this store, from any process: two restores
+   * computed from the same state would both apply (the document would hold both versions). `shared` tells
+   * `restore` whether other processes write to this store, so the room must first read what they committed
+   * (their restore may not have reached it yet). A store one process owns (SQLite) has no one to wait for.
+   */
+  exclusiveRestore<T>(room: string, restore: (opts: { shared: boolean }) => Promise<T>): Promise<T>
 }

@@ -544,6 +544,12 @@ export class Room {
     }
   }
 
+  /** Applies what the store holds and the room lacks (what other instances committed); resolves when done. */
+  async catchUpWithStore(): Promise<void> {
+    this.#resync()
+    while (this.#resyncing !== null) await this.#resyncing
+  }
+
   /** Resolves when everything applied so far is committed. */
   flush(): Promise<void> {
     return this.#lastWrite

@@ -23,6 +23,7 @@ import type { RoomRegistry } from './registry.js'
 import type { Room } from './room.js'
 import { snapshotOf, snapshotOfUpdate, type DocSnapshot } from './restore.js'
 import { RestoreThread } from './restore-thread.js'
+import { KeyedQueue } from '../keyed-queue.js'
 import { docToJson } from './service.js'
 
 export interface VersionSettings {
@@ -70,7 +71,7 @@ export class VersionService {
   #lastMs = 0
   #counter = 0
   /** Restores per room run one at a time: two computed from the same state would insert both versions. */
-  readonly #restores = new Map<string, Promise<unknown>>()
+  readonly #restores = new KeyedQueue()
   /** Computes restore updates off the event loop (hundreds of ms for a MiB-sized document). */
   readonly #thread = new RestoreThread()
 
@@ -137,14 +138,8 @@ export class VersionService {
    */
   restore(room: string, id: string, author: string | null): Promise<RestoreResult> {
     assertRoomName(room)
-    const previous = this.#restores.get(room) ?? Promise.resolve()
-    const run = previous.catch(() => {}).then(() => this.#restore(room, id, author))
-    const tail = run.catch(() => {})
-    this.#restores.set(room, tail)
-    void tail.then(() => {
-      if (this.#restores.get(room) === tail) this.#restores.delete(room)
-    })
-    return run
+    // Queued here first, so one process holds at most one of the store's restore locks per room.
+    return this.#restores.run(room, () => this.deps.store.exclusiveRestore(room, (opts) => this.#restore(room, id, author, opts.shared)))
   }
 
   /**
@@ -163,11 +158,15 @@ export class VersionService {
     }
   }
 
-  async #restore(name: string, id: string, author: string | null): Promise<RestoreResult> {
+  async #restore(name: string, id: string, author: string | null, sharedStore: boolean): Promise<RestoreResult> {
     let room = await this.deps.registry.getOrLoad(name, { create: false })
     const target = await this.deps.store.getVersion(name, id)
     const targetUpdate = target === null ? null : await this.deps.store.getVersionUpdate(name, id)
     if (target === null || targetUpdate === null) throw versionNotFound(name, id)
+    if (room.state !== 'active') room = await this.deps.registry.getOrLoad(name, { create: false })
+    // A restore another instance committed just before may not have reached this room yet: computed
+    // without it, this one would leave that version's content in place.
+    if (sharedStore) await room.catchUpWithStore()
     if (room.state !== 'active') room = await this.deps.registry.getOrLoad(name, { create: false })
     // From one state: what the before-restore version holds, and the update that turns it into the
     // version. Edits arriving meanwhile are not in that update's delete set, so they survive it.
