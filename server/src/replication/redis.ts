@@ -318,7 +318,11 @@ class RedisReplication implements Replication {
       // room's key and cursor) per entry or two. Before the rooms are listed, so none that joins meanwhile
       // waits for the next read.
       const spacing = lastReadAt + READ_SPACING_MS - performance.now()
-      if (lastReadHadEntries && spacing >= 1) await delay(spacing)
+      if (lastReadHadEntries && spacing >= 1) {
+        await delay(spacing)
+        // close() may have run meanwhile: with no rooms left, the idle wait below would never end.
+        if (this.#closed) return
+      }
       const subs = [...this.#byLog.values()].flatMap((set) => [...set]).filter((s) => !s.positioning)
       if (subs.length === 0) {
         await new Promise<void>((resolve) => {
