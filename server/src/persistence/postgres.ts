@@ -925,9 +925,11 @@ class PostgresStore implements Store {
         bindOwners.push(owner)
       }
     })
-    const { rows } = await client.query<{ stale: number[] }>(
-      `SELECT ${this.#s}.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS stale`,
-      [
+    // Named: the writer's connection parses and plans the statement once, not on every commit.
+    const { rows } = await client.query<{ stale: number[] }>({
+      name: 'tandem_append_batch',
+      text: `SELECT ${this.#s}.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS stale`,
+      values: [
         LOCK.room,
         [...new Set(items.map((i) => i.room))].sort(compareBytes),
         items.map((i) => i.room),
@@ -940,7 +942,7 @@ class PostgresStore implements Store {
         Date.now(),
         this.#now(),
       ],
-    )
+    })
     const stale = new Set(rows[0]?.stale ?? [])
     return items.map((item, i) => (stale.has(i + 1) ? new StaleRoomError(item.room) : null))
   }
