@@ -4,10 +4,11 @@
  * can hit one instance or all of them. One raw single-framing writer per instance types markers into a
  * shared array and records every saved acknowledgement (the echo of its update). For a bounded time and
  * op count the generator mixes edits with: SIGKILL of an instance and its restart, up to two of the three
- * down at once (their writers move to a live instance), Redis cut for a few seconds, Postgres cut or stalled for a few seconds. Then
- * everything is healed and the run checks: every writer's document is equal, every acknowledged marker is
- * in each of them, in what a fresh reader on each instance gets, and in the rows Postgres holds (replayed
- * the way a room loads them), and Postgres holds exactly the writers' markers.
+ * down at once (their writers move to a live instance), Redis cut for a few seconds, Postgres cut or
+ * stalled for a few seconds. Then everything is healed and the run checks: every writer's document is
+ * equal, every acknowledged marker is in each of them, in what a fresh reader on each instance gets, and
+ * in the rows Postgres holds (replayed the way a room loads them), and Postgres holds exactly the
+ * writers' markers.
  *
  * Seed: TANDEM_FUZZ_SEED, else random; printed on failure with the fault journal. Skipped with a message
  * when Redis or Postgres is unreachable outside CI; fails under CI=true.
