@@ -74,6 +74,26 @@ describe.skipIf(postgresSkip !== undefined)('Postgres store across instances', (
     expect((err as Error).message).toMatch(new RegExp(`version ${SCHEMA_VERSION + 1}, newer than`))
   })
 
+  test('a schema written by the previous version (before the one-statement append) is upgraded and keeps its rows', async () => {
+    const schema = newSchema()
+    const { updates, text } = textUpdates(4, 'u')
+    const old = await createPostgresStore({ url: POSTGRES_URL, schema }, silent)
+    await old.ensureRoom('room')
+    await Promise.all(updates.slice(0, 2).map((u) => old.appendUpdate('room', u)))
+    await old.close()
+    // What version 5 left: no append function.
+    await pgQuery(`DROP FUNCTION "${schema}".append_batch`)
+    await pgQuery(`UPDATE "${schema}".tandem_schema_version SET version = 5`)
+    const store = await open(schema)
+    await Promise.all(updates.slice(2).map((u) => store.appendUpdate('room', u)))
+    await store.bindClients('room', [[9, 'ada']])
+    const loaded = await store.loadUpdates('room')
+    expect(textOf(loaded.updates)).toBe(text)
+    expect(loaded.clientOwners.get(9)).toBe('ada')
+    const { rows } = await pgQuery<{ version: number }>(`SELECT version FROM "${schema}".tandem_schema_version`)
+    expect(rows).toEqual([{ version: SCHEMA_VERSION }])
+  })
+
   test('an unreachable server and a bad URL fail to open with the URL setting and no password', async () => {
     const refused = await createPostgresStore({ url: 'postgres://postgres:hunter2@127.0.0.1:1/test', timeoutMs: 2_000 }, silent).catch((e: unknown) => e)
     expect(refused).toBeInstanceOf(PostgresOpenError)
