@@ -16,15 +16,17 @@ const ADMIN_KEY = 'integrity-test-admin-key-0123456789'
 afterEach(closeOpenConns)
 
 /** A memory store whose commits can be held back (a slow disk) or made to fail (a full one). */
-function controllableStore(): { store: Store; hold(): void; release(): void; fail(on: boolean): void } {
+function controllableStore(): { store: Store; hold(): void; release(): void; releaseFailing(): void; fail(on: boolean): void } {
   const inner = createMemoryStore()
   let gate: Promise<void> = Promise.resolve()
   let open: () => void = () => {}
   let failing = false
+  let heldFail = false
+  const full = (): Promise<void> => Promise.reject(new Error('SQLITE_FULL: database or disk is full'))
   const appendUpdate: Store['appendUpdate'] = (room, update) => {
-    if (failing) return Promise.reject(new Error('SQLITE_FULL: database or disk is full'))
+    if (failing) return full()
     // Chained on one gate, so commits stay in call order as the contract requires.
-    return gate.then(() => inner.appendUpdate(room, update))
+    return gate.then(() => (heldFail ? full() : inner.appendUpdate(room, update)))
   }
   const store = new Proxy(inner, {
     get(target, key) {
@@ -40,6 +42,11 @@ function controllableStore(): { store: Store; hold(): void; release(): void; fai
       scope.releases.push(() => open())
     },
     release: () => open(),
+    /** The held commits fail (the disk filled up while they waited). */
+    releaseFailing() {
+      heldFail = true
+      open()
+    },
     fail(on) {
       failing = on
     },
@@ -385,6 +392,25 @@ describe('storage failure', () => {
     // The client reconnects with its doc; its sync step 2 carries the edit that was never acknowledged.
     await single(running.url, room, { token: jwt }, doc)
     await waitFor(async () => (await storedText(running, room)) === 'saved unsaved', 'the re-sent edit to be stored')
+  })
+
+  test('a document read waiting for a commit that then fails answers 503, not the unsaved content', async () => {
+    const control = controllableStore()
+    const running = await serve({}, control.store)
+    const room = scope.freshRoom('read-full')
+    const conn = await single(running.url, room, { token: await token() })
+    await conn.write(room, (d) => d.getText('t').insert(0, 'saved '))
+    control.hold()
+    ;(conn.docs.get(room) as Y.Doc).getText('t').insert(6, 'unsaved')
+    await waitFor(() => running.server.registry.get(room)?.doc.getText('t').toString() === 'saved unsaved', 'the edit to be applied')
+    const read = fetch(`http://127.0.0.1:${running.port}/v1/rooms/${room}/doc?format=json`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+    // A request after it is answered first: the read reached the server and waits for the commit.
+    expect((await fetch(`http://127.0.0.1:${running.port}/v1/rooms/${room}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(200)
+    control.releaseFailing()
+    const res = await read
+    expect(res.status).toBe(503)
+    expect(await res.json()).toMatchObject({ error: { code: 'unavailable' } })
+    expect(await conn.closedWith()).toMatchObject({ code: 1013 })
   })
 
   // The room relays an edit to the other peers before its commit. When the commit fails, another user's
