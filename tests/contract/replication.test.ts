@@ -7,6 +7,7 @@
 import { pino } from 'pino'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
+import * as Y from 'yjs'
 import { createLocalHub, type LocalHub } from '#server/replication/local'
 import { createRedisReplication, roomKeys } from '#server/replication/redis'
 import type { Envelope, ReplicatedMessage, Replication, ReplicationSignal, RoomChannel } from '#server/rooms/replication'
@@ -376,6 +377,40 @@ describe('Redis adapter faults', () => {
     a.publish(broken, update('refused'))
     a.publish(fine, update('after-the-refusal'))
     await waitFor(() => rb.updates().includes('after-the-refusal'), 'the other room’s update to get through', 10_000)
+  })
+
+  test('updates merged while Redis is slow to answer an append are all delivered', async (ctx) => {
+    if (redisSkipped) return ctx.skip()
+    const h = redisHarness(prefix)
+    onTestFinished(() => h.close())
+    const b = await h.instance('b')
+    const proxy = await startTcpProxy({ targetPort: REDIS_PORT })
+    onTestFinished(() => proxy.close())
+    // A small queue bound, so a short stall is enough to make the adapter merge what waits.
+    const a = await createRedisReplication({ url: `redis://127.0.0.1:${proxy.port}`, prefix, instanceId: 'a', maxQueued: 5 }, silent)
+    onTestFinished(() => a.close())
+    const room = freshRoom()
+    const rb = await join(b, room)
+    const doc = new Y.Doc()
+    const updates: Uint8Array[] = []
+    doc.on('update', (u: Uint8Array) => updates.push(u))
+    for (let i = 0; i < 30; i++) doc.getText('t').insert(i, String.fromCharCode(97 + (i % 26)))
+    proxy.stall()
+    a.publish(room, { type: 'update', update: updates[0]!, userId: 'u1' })
+    // The adapter sends on the next turn: after two, the first append is on the stalled wire, and the
+    // rest queue behind it past maxQueued.
+    for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve))
+    for (const update of updates.slice(1)) a.publish(room, { type: 'update', update, userId: 'u1' })
+    proxy.resume() // well inside the command timeout: the stalled append is answered
+    const received = new Y.Doc()
+    await waitFor(
+      () => {
+        for (const e of rb.messages.splice(0)) if (e.message.type === 'update') Y.applyUpdate(received, e.message.update)
+        return received.getText('t').toString() === doc.getText('t').toString()
+      },
+      'b to get every update, merged or not',
+      10_000,
+    )
   })
 })
 

@@ -165,6 +165,8 @@ class RedisReplication implements Replication {
   readonly #queue: Queued[] = []
   #closed = false
   #writing: Promise<void> | null = null
+  /** True while a batch from the head of the queue waits for Redis's answer. */
+  #sending = false
   #reading: Promise<void> | null = null
   /** Resolves the reader's idle wait (no rooms) when a room joins. */
   #wakeReader: (() => void) | null = null
@@ -246,7 +248,8 @@ class RedisReplication implements Replication {
     const keys = roomKeys(this.#prefix, roomId)
     if (LOGGED_TYPES.has(message.type)) {
       this.#queue.push({ roomId, log: keys.log, message })
-      if (this.#queue.length > this.#maxQueued) this.#mergeQueuedUpdates()
+      // Not while a batch is on the wire: its answer is matched to the head of the queue by position.
+      if (this.#queue.length > this.#maxQueued && !this.#sending) this.#mergeQueuedUpdates()
       // Started after the current event-loop turn: everything published in it (the messages of every
       // socket that was readable) goes out in one pipeline.
       this.#writing ??= new Promise<void>((resolve) => setImmediate(resolve))
@@ -447,15 +450,19 @@ class RedisReplication implements Replication {
         pipeline.tandemAppend(item.log, this.#maxLen, toBuffer(encodeEnvelope(this.instanceId, item.message)), this.#logTtlMs)
       }
       let results: [Error | null, unknown][] | null
+      this.#sending = true
       try {
         results = await pipeline.exec()
       } catch {
         results = null
+      } finally {
+        this.#sending = false
       }
       let done = 0
       while (results !== null && done < batch.length && !results[done]?.[0]) done += 1
       // A repeat after a lost reply duplicates an entry; updates are idempotent, so that is harmless.
       this.#queue.splice(0, done)
+      if (this.#queue.length > this.#maxQueued) this.#mergeQueuedUpdates()
       if (done === batch.length) {
         failures = 0
         continue
