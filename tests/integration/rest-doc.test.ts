@@ -58,6 +58,24 @@ async function ywsClient(srv: RunningServer, room: string, doc = new Y.Doc()): P
   return client
 }
 
+/**
+ * A raw socket into a room, returned once the server has sent its first frame (the room joined it).
+ * uWS 20.30 can cut an asynchronously completed upgrade right after its 101 (see upgradeHandler in
+ * server/src/ws/upgrade.ts): the client sees 1006 before any frame and, like every client, reconnects.
+ */
+async function joinedRawSocket(url: string): Promise<WebSocket> {
+  for (let attempt = 1; ; attempt++) {
+    const ws = new WebSocket(url)
+    cleanups.push(() => ws.terminate())
+    const outcome = await new Promise<'joined' | 'cut'>((resolve, reject) => {
+      ws.once('message', () => resolve('joined'))
+      ws.once('close', (code: number) => (code === 1006 && attempt < 3 ? resolve('cut') : reject(new Error(`closed with ${code} before any frame`))))
+      ws.once('error', reject)
+    })
+    if (outcome === 'joined') return ws
+  }
+}
+
 function textUpdate(text: string, key = 't'): Uint8Array {
   const doc = new Y.Doc()
   doc.getText(key).insert(0, text)
@@ -130,14 +148,9 @@ describeEachStore('documents over REST and WebSocket', (store) => {
     // server's state: frames are handled in order, so the answer reflects the processed old state.
     // The server recognises the deleted incarnation's content and closes the stale client with 4404
     // again, rather than applying its edits (which would hang on content that no longer exists).
-    const stale = new WebSocket(`${srv.url}/ws/${room}?token=${await token({ rooms: { [room]: 'write' } })}`)
-    cleanups.push(() => stale.terminate())
+    const stale = await joinedRawSocket(`${srv.url}/ws/${room}?token=${await token({ rooms: { [room]: 'write' } })}`)
     let staleClose: number | null = null
     stale.on('close', (code: number) => (staleClose = code))
-    await new Promise((resolve, reject) => {
-      stale.on('open', resolve)
-      stale.on('error', reject)
-    })
     client.doc.getText('t').insert(0, 'edit after delete: ')
     stale.send(encodeSingleFrame({ type: 'sync-step-2', update: Y.encodeStateAsUpdate(client.doc) }))
     await waitFor(() => staleClose === 4404, 'the stale client to be closed with 4404')
