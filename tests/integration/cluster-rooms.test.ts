@@ -141,6 +141,26 @@ function presenceOf(conn: Conn, room: string): Map<number, string> {
 
 const textIn = (conn: Conn, room: string): string => (conn.docs.get(room) as Y.Doc).getText('t').toString()
 
+/** Alice on the first instance and Bob on the second, both in `room`. */
+async function aliceAndBob(s1: RunningServer, s2: RunningServer, room: string): Promise<{ a: Conn; b: Conn }> {
+  const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
+  const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+  return { a, b }
+}
+
+/**
+ * Alice's "A" is saved; then her "B" reaches Bob on the other instance while her instance's commit of it
+ * is held by `commits`. Returns Alice's mark from before "B", to look for (the absence of) its ack.
+ */
+async function editWithCommitHeld(a: Conn, b: Conn, room: string, commits: CommitGate): Promise<number> {
+  await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
+  commits.close()
+  const from = a.mark()
+  ;(a.docs.get(room) as Y.Doc).getText('t').insert(1, 'B') // relayed at once, its commit held
+  await waitFor(() => textIn(b, room) === 'AB', 'b to see the edit before it is committed')
+  return from
+}
+
 let redisSkipped = true
 let prefix = ''
 beforeAll(async () => {
@@ -192,8 +212,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     if (skip()) return ctx.skip()
     const { s1, s2 } = await cluster()
     const room = freshRoom()
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const { a, b } = await aliceAndBob(s1, s2, room)
     await a.write(room, (doc) => doc.getText('t').insert(0, 'hello'))
     await waitFor(() => textIn(b, room) === 'hello', 'b to see a’s edit')
     await b.write(room, (doc) => doc.getText('t').insert(5, ' world'))
@@ -266,8 +285,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     if (skip()) return ctx.skip()
     const { s1, s2, wire } = await cluster()
     const room = freshRoom()
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const { a, b } = await aliceAndBob(s1, s2, room)
     a.send(room, awarenessFrame(1001, { name: 'alice' }))
     await waitFor(() => presenceOf(b, room).has(1001), 'b to see alice')
     wire.kill('s1')
@@ -278,8 +296,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     if (skip()) return ctx.skip()
     const { s1, s2, wire } = await cluster()
     const room = freshRoom()
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const { a, b } = await aliceAndBob(s1, s2, room)
     await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
     await waitFor(() => textIn(b, room) === 'A', 'b to see the first edit')
     wire.cut('s1')
@@ -293,15 +310,8 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     const s1Commits = new CommitGate()
     const { s1, s2, wire, store } = await cluster({ s1Commits })
     const room = freshRoom()
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
-    await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
-    await waitFor(async () => (await storedText(store, room)) === 'A', 'the first edit to be stored')
-
-    s1Commits.close()
-    const from = a.mark()
-    ;(a.docs.get(room) as Y.Doc).getText('t').insert(1, 'B') // relayed at once, its commit held
-    await waitFor(() => textIn(b, room) === 'AB', 'b to see the edit before it is committed')
+    const { a, b } = await aliceAndBob(s1, s2, room)
+    const from = await editWithCommitHeld(a, b, room, s1Commits)
     expect(a.received.slice(from).some((r) => r.message.type === 'update'), 'no saved ack while the commit waits').toBe(false)
     expect(await storedText(store, room)).toBe('A')
 
@@ -320,8 +330,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     if (skip()) return ctx.skip()
     const { s1, s2, typesToS2 } = await cluster()
     const room = freshRoom()
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const { a, b } = await aliceAndBob(s1, s2, room)
     const from = typesToS2.length
     // 40 edits about 50 ms apart: never the second of quiet that a confirmation of its own waits for.
     for (let i = 0; i < 40; i++) {
@@ -344,12 +353,8 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     const s1Commits = new CommitGate()
     const { s1, s2 } = await cluster({ s1Commits, s2Env: { TANDEM_ADMIN_KEY: ADMIN_KEY } })
     const room = freshRoom()
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
-    await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
-    s1Commits.close()
-    ;(a.docs.get(room) as Y.Doc).getText('t').insert(1, 'B') // on both instances at once, its commit held
-    await waitFor(() => textIn(b, room) === 'AB', 'b to see the edit before it is committed')
+    const { a, b } = await aliceAndBob(s1, s2, room)
+    await editWithCommitHeld(a, b, room, s1Commits)
     const settled: string[] = []
     const read = (port: number, query: string): Promise<Response> =>
       fetch(`http://127.0.0.1:${port}/v1/rooms/${room}/doc${query}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((res) => {
@@ -378,12 +383,8 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     const s1Commits = new CommitGate()
     const { s1, s2, store } = await cluster({ s1Commits, s2Env: { TANDEM_REPLICA_CONFIRM_TIMEOUT_MS: '300' } })
     const room = freshRoom()
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
-    await a.write(room, (doc) => doc.getText('t').insert(0, 'A'))
-    s1Commits.close()
-    ;(a.docs.get(room) as Y.Doc).getText('t').insert(1, 'B')
-    await waitFor(() => textIn(b, room) === 'AB', 'b to see the edit')
+    const { a, b } = await aliceAndBob(s1, s2, room)
+    await editWithCommitHeld(a, b, room, s1Commits)
     // s1 is alive but its commit hangs: s2 stores the edit once the confirmation is overdue.
     await waitFor(async () => (await storedText(store, room)) === 'AB', 's2 to store the unconfirmed edit')
     const metrics = await (await fetch(`http://127.0.0.1:${s2.port}/metrics`)).text()
@@ -399,8 +400,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     if (skip()) return ctx.skip()
     const { s1, s2 } = await cluster()
     const room = freshRoom()
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const { a, b } = await aliceAndBob(s1, s2, room)
     await a.write(room, (doc) => doc.getText('t').insert(0, 'mine'))
     await waitFor(() => textIn(b, room) === 'mine', 'b to see alice’s edit')
     // Bob forges new content under alice's clientID on the instance where alice is not connected.
@@ -487,8 +487,7 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     const { s1, s2, store } = await cluster({ s2Env: { TANDEM_ADMIN_KEY: ADMIN_KEY } })
     const room = freshRoom()
     const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }
-    const a = await single(s1.url, room, { token: await token({ sub: 'alice' }) })
-    const b = await single(s2.url, room, { token: await token({ sub: 'bob' }) })
+    const { a, b } = await aliceAndBob(s1, s2, room)
     const version = async (text: string): Promise<string> => {
       await a.write(room, (doc) => {
         const t = doc.getText('t')
