@@ -97,8 +97,8 @@ export interface ChildServer {
 }
 
 /** Runs `tandem serve` as a child process on port 0 in `dataDir`; resolves once it logs its port. */
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, nodeArgs: readonly string[] = []): Promise<ChildServer> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
     env: { ...process.env, TANDEM_JWT_SECRET: TEST_SECRET, TANDEM_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

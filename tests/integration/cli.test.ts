@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { afterEach, describe, expect, test } from 'vitest'
-import { CLI, TEST_SECRET, spawnServer, tempDir, type ChildServer } from '../helpers/server.js'
+import { CLI, TEST_SECRET, spawnServer, tempDir, token, type ChildServer } from '../helpers/server.js'
 import { closeOpenConns, single } from '../helpers/raw-client.js'
 import { POSTGRES_URL, describePostgres, pgQuery, quoteSchema, useTestSchema } from '../helpers/postgres.js'
 
@@ -132,6 +132,17 @@ describe('help and version', () => {
       expect(r.code).toBe(2)
       expect(r.stderr).toContain('Usage: tandem <command>')
     }
+  })
+})
+
+describe('node flags', () => {
+  test('V8 flags given to node itself (--max-old-space-size) reach the server, and its worker threads still start', async () => {
+    const server = await spawnServer(await temp(), {}, ['--max-old-space-size=512', '--max-semi-space-size=16'])
+    children.push(server)
+    // The SQLite store runs in a worker thread: a write that commits proves it started.
+    const conn = await single(`http://127.0.0.1:${server.port}`, 'node-flags', { token: await token() })
+    await conn.write('node-flags', (d) => d.getText('t').insert(0, 'saved'))
+    expect(server.output()).not.toMatch(/invalid execArgv/)
   })
 })
 
