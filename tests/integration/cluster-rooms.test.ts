@@ -348,6 +348,29 @@ describe.each(wires)('two instances over $name', ({ create, skip }) => {
     expect(metrics).toMatch(/^tandem_replica_updates_stored_total 0$/m)
   })
 
+  test('a large edit (applied a turn after it arrives) and the edits right behind it reach the other instance in order, confirmed once', async (ctx) => {
+    if (skip()) return ctx.skip()
+    const { s1, s2, typesToS2 } = await cluster()
+    const room = freshRoom()
+    const { a, b } = await aliceAndBob(s1, s2, room)
+    const text = (a.docs.get(room) as Y.Doc).getText('t')
+    const from = b.mark()
+    text.insert(0, 'x'.repeat(2 * 1024 * 1024)) // over the size that is decoded and applied in two turns
+    text.insert(0, 'A') // right behind it on the wire; s2 must not take it first
+    text.insert(text.length, 'Z')
+    await waitFor(() => textIn(b, room).length === 2 * 1024 * 1024 + 2, 'b to see all three edits')
+    expect(textIn(b, room)).toBe(`A${'x'.repeat(2 * 1024 * 1024)}Z`)
+    // s2 relays to its clients in the order it applies: the large edit first.
+    const relayed = b.since(from, room).flatMap((m) => (m.type === 'update' ? [m.update.byteLength] : []))
+    expect(relayed).toHaveLength(3)
+    expect(relayed[0]).toBeGreaterThan(2 * 1024 * 1024)
+    expect(s2.server.registry.pendingBytes).toBe(0)
+    await waitFor(() => typesToS2.at(-1) === 'committed', 'the quiet room to confirm its last commits')
+    // Each was held until confirmed, and the confirmation came after it: s2 stores nothing on s1's behalf.
+    const metrics = await (await fetch(`http://127.0.0.1:${s2.port}/metrics`)).text()
+    expect(metrics).toMatch(/^tandem_replica_updates_stored_total 0$/m)
+  })
+
   test('GET /doc on either instance returns committed content only: it waits for a commit under way', async (ctx) => {
     if (skip()) return ctx.skip()
     const s1Commits = new CommitGate()

@@ -98,6 +98,69 @@ describe('acknowledgements', () => {
   })
 })
 
+describe('large updates (decoded, then applied a turn later)', () => {
+  /** An update of about 2 MiB: over the size from which the server decodes and applies in separate turns. */
+  function largeUpdate(fill: string): Uint8Array {
+    const doc = new Y.Doc()
+    doc.getText('t').insert(0, fill.repeat(2 * 1024 * 1024))
+    return Y.encodeStateAsUpdate(doc)
+  }
+
+  test('what a socket sends after a large update waits behind it: acks and refusals stay in message order', async () => {
+    const running = await serve({ TANDEM_MAX_PENDING_BYTES: '0' })
+    const room = scope.freshRoom('staged-order')
+    const conn = await multiplexed(running.url)
+    await join(conn, room, await token())
+    const from = conn.mark()
+    // Sent back to back: the refused one (its content waits for an update nobody sent) reaches the
+    // server before the large one is applied.
+    conn.send(room, { type: 'update', update: largeUpdate('a') })
+    const pending = new Y.Doc()
+    const updates: Uint8Array[] = []
+    pending.on('update', (u: Uint8Array) => updates.push(u))
+    pending.getText('t').insert(0, 'hello')
+    pending.getText('t').insert(5, ' world')
+    conn.send(room, { type: 'update', update: updates[1] as Uint8Array })
+    await waitFor(() => syncStatuses(conn, room, from).length >= 2, 'both statuses')
+    expect(syncStatuses(conn, room, from).slice(0, 2)).toEqual([true, false])
+    expect((await storedText(running, room)).length).toBe(2 * 1024 * 1024)
+  })
+
+  test('a token refresh to read-only right after a large update does not refuse it', async () => {
+    const running = await serve()
+    const room = scope.freshRoom('staged-scope')
+    const conn = await multiplexed(running.url)
+    await join(conn, room, await token({ rooms: { [room]: 'write' } }))
+    const from = conn.mark()
+    const readOnly = await token({ rooms: { [room]: 'read' } })
+    conn.send(room, { type: 'update', update: largeUpdate('b') })
+    conn.send(room, { type: 'auth-token', token: readOnly, providerVersion: null })
+    await conn.next('authenticated', { room, from, where: (m) => m.scope === 'readonly' })
+    await waitFor(() => syncStatuses(conn, room, from).length === 1, 'the status of the large update')
+    expect(syncStatuses(conn, room, from)).toEqual([true])
+    expect((await storedText(running, room)).length).toBe(2 * 1024 * 1024)
+  })
+
+  test('a malformed large update closes with 1007, and a large REST update is applied', async () => {
+    const running = await serve({ TANDEM_MAX_BODY_BYTES: String(4 * 1024 * 1024) })
+    const room = scope.freshRoom('staged-rest')
+    const conn = await multiplexed(running.url)
+    await join(conn, room, await token())
+    const broken = largeUpdate('c')
+    broken[broken.length - 3] = 0xff // inside the delete set's lengths: runs past the end
+    conn.send(room, { type: 'update', update: broken.subarray(0, broken.length - 1) })
+    expect(await conn.closedWith()).toMatchObject({ code: 1007 })
+
+    const res = await fetch(`http://127.0.0.1:${running.port}/v1/rooms/${room}/doc`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/octet-stream' },
+      body: Buffer.from(largeUpdate('d')),
+    })
+    expect(res.status).toBe(204)
+    expect(await storedText(running, room)).toBe('d'.repeat(2 * 1024 * 1024))
+  })
+})
+
 describe('document size limit', () => {
   const MAX = 64 * 1024
 

@@ -13,6 +13,7 @@ import type { Broadcast, Peer } from './peer.js'
 import type { RoomMetrics } from '../metrics.js'
 import { Presence, type Owner } from './presence.js'
 import { afterQuiet, type QuietWait } from '../quiet-wait.js'
+import { afterNextPoll, nextPoll } from '../next-poll.js'
 import { monotonicNow } from '../clock.js'
 import { applyUpdateIntegratingPending, integrateUnblockedPending } from '../pending-structs.js'
 import { AppError, CLOSE_CODE, assertNever } from '../errors.js'
@@ -26,6 +27,7 @@ import {
   withoutClients,
   pendingBytes,
   wouldPend,
+  STAGED_UPDATE_BYTES,
   type DecodedStruct,
   type DecodedUpdate,
 } from './update-check.js'
@@ -123,6 +125,16 @@ export type RoomState = 'active' | 'closing' | 'closed'
 
 export type UpdateOutcome = 'applied' | 'refused' | 'malformed'
 
+/**
+ * A large update decoded when it arrived and applied a turn later (see ws/dispatch.ts). Decoding depends
+ * on the update alone; the sender's write access is the one it had when the update arrived, so a token
+ * refresh handled in between applies only to what it sends after.
+ */
+export interface StagedUpdate {
+  decoded: DecodedUpdate | null
+  canWrite: boolean
+}
+
 /** Why a room refused a client's update without applying it (a metric label). */
 export type RefusalReason = 'read_only' | 'document_too_large' | 'pending_overflow' | 'conflicting_content' | 'foreign_client'
 
@@ -192,6 +204,11 @@ export class Room {
   #storedForOthers: Promise<void> = Promise.resolve()
   /** Reads of the committed state waiting for relayed updates to leave #unconfirmed (see committedState). */
   readonly #relayedWaiters: { upTo: ReadonlyMap<string, number>; resolve: () => void }[] = []
+  /**
+   * Non-null while a large relayed update waits for its turn (see STAGED_UPDATE_BYTES): what the
+   * replication delivered after it, handled in order once it is applied.
+   */
+  #behindStagedReplica: (() => void)[] | null = null
 
   private constructor(
     readonly id: string,
@@ -338,10 +355,11 @@ export class Room {
    * Acknowledgements and refusals leave in the order the updates arrived (both wait for the same commit
    * chain), so a client that counts them in order never takes a refusal for an earlier update's ack.
    */
-  applyClientUpdate(peer: Peer, received: Uint8Array): UpdateOutcome {
+  applyClientUpdate(peer: Peer, received: Uint8Array, staged?: StagedUpdate): UpdateOutcome {
     const startedAt = performance.now()
     let update = received
-    let decoded = decodeWellFormedUpdate(update)
+    // Every check below reads the doc, and runs in the same macrotask as the apply.
+    let decoded = staged === undefined ? decodeWellFormedUpdate(update) : staged.decoded
     if (decoded === null) {
       peer.close(CLOSE_CODE.invalid_payload, 'malformed Yjs update')
       return 'malformed'
@@ -353,7 +371,7 @@ export class Room {
       peer.close(CLOSE_CODE.room_not_found, 'room was deleted; discard this copy')
       return 'refused'
     }
-    if (!peer.canWrite) {
+    if (!(staged?.canWrite ?? peer.canWrite)) {
       // Read-only peers still send sync step 2 during the handshake; refuse only what is new.
       if (Y.snapshotContainsUpdate(Y.snapshot(this.#doc), update)) {
         // The content may be applied but not yet committed: acknowledge it only once it is durable.
@@ -427,6 +445,10 @@ export class Room {
     if (this.#state !== 'active') throw new AppError('room_not_found', 'the room was deleted or unloaded')
     const decoded = decodeWellFormedUpdate(update)
     if (decoded === null) throw new AppError('bad_request', 'the body is not a valid Yjs update')
+    if (update.byteLength >= STAGED_UPDATE_BYTES) {
+      await nextPoll() // the checks below read the doc, so they run with the apply
+      if (this.#state !== 'active') throw new AppError('room_not_found', 'the room was deleted or unloaded')
+    }
     const { structs } = decoded
     if (this.#holdsDeletedContent(structs)) throw new AppError('bad_request', 'the update holds content of a deleted incarnation of this room')
     if (conflictsWithDoc(structs, this.#doc)) throw new AppError('bad_request', 'the update repeats stored ids with different content')
@@ -1035,14 +1057,24 @@ export class Room {
     this.deps.log.error({ roomId: this.id, reason }, 'compaction would have changed the document; kept the rows as they are')
   }
 
-  #onReplicated({ origin, message }: Envelope): void {
+  #onReplicated(envelope: Envelope): void {
     if (this.#state !== 'active') return
+    if (this.#behindStagedReplica !== null) {
+      this.#behindStagedReplica.push(() => this.#onReplicated(envelope))
+      return
+    }
+    const { origin, message } = envelope
     switch (message.type) {
-      case 'update':
+      case 'update': {
         if (message.committedUpTo !== undefined) this.#confirm(origin, message.committedUpTo)
-        this.#applyReplicatedUpdate(message.update, message.userId)
-        if (message.seq !== undefined) this.#holdUnconfirmed(origin, message.seq, message.update)
-        return
+        const { update, userId, seq } = message
+        const hold = (): void => {
+          if (seq !== undefined) this.#holdUnconfirmed(origin, seq, update)
+        }
+        if (update.byteLength >= STAGED_UPDATE_BYTES) return this.#stageReplicatedUpdate(update, userId, hold)
+        this.#applyReplicatedUpdate(update, userId)
+        return hold()
+      }
       case 'committed':
         return this.#confirm(origin, message.upTo)
       case 'awareness':
@@ -1050,8 +1082,9 @@ export class Room {
       case 'sync-request':
         return this.#answerSyncRequest(origin, message.stateVector)
       case 'sync-reply':
-        if (message.to === this.deps.replication.instanceId) this.#applyReplicatedUpdate(message.update, null)
-        return
+        if (message.to !== this.deps.replication.instanceId) return
+        if (message.update.byteLength >= STAGED_UPDATE_BYTES) return this.#stageReplicatedUpdate(message.update, null, () => {})
+        return this.#applyReplicatedUpdate(message.update, null)
       case 'room-deleted':
         return this.deps.onDeletedElsewhere(this)
       case 'stateless':
@@ -1067,6 +1100,10 @@ export class Room {
 
   #onSignal(signal: ReplicationSignal): void {
     if (this.#state !== 'active') return
+    if (this.#behindStagedReplica !== null) {
+      this.#behindStagedReplica.push(() => this.#onSignal(signal))
+      return
+    }
     switch (signal.type) {
       case 'resync':
         this.deps.log.info({ roomId: this.id, reason: signal.reason }, 'room may have missed updates from other instances; reloading the store')
@@ -1088,9 +1125,25 @@ export class Room {
     }
   }
 
-  /** Applies an update another instance relayed; its writer (when known) now owns the clientIDs it introduced. */
-  #applyReplicatedUpdate(update: Uint8Array, userId: string | null): void {
+  /**
+   * Decodes a large relayed update now and applies it on a later turn of the event loop, as a client's
+   * (ws/dispatch.ts); the replication's later messages and signals for this room wait behind it.
+   */
+  #stageReplicatedUpdate(update: Uint8Array, userId: string | null, afterApply: () => void): void {
     const decoded = decodeWellFormedUpdate(update)
+    const behind: (() => void)[] = []
+    this.#behindStagedReplica = behind
+    afterNextPoll(() => {
+      this.#behindStagedReplica = null
+      if (this.#state !== 'active') return
+      this.#applyReplicatedUpdate(update, userId, decoded)
+      afterApply()
+      for (const next of behind) next() // in order; one of them may stage again, and the rest queue behind it
+    })
+  }
+
+  /** Applies an update another instance relayed; its writer (when known) now owns the clientIDs it introduced. */
+  #applyReplicatedUpdate(update: Uint8Array, userId: string | null, decoded = decodeWellFormedUpdate(update)): void {
     if (decoded === null) {
       this.deps.log.warn({ roomId: this.id }, 'ignoring a malformed replicated update')
       return

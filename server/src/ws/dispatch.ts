@@ -3,6 +3,11 @@
  * checked here, before any room or peer sees it: a state too large or too deeply nested is refused
  * (other clients re-encode states with JSON.stringify, and a deep one overflows their stack), and a
  * connection's presence reaches the room at most once per `awarenessIntervalMs`.
+ *
+ * A large update is decoded in the macrotask that received it and applied in a later one, so the
+ * server's other rooms and sockets get a turn in between (a 30 MB document costs about as much to
+ * decode as to apply). Until it is applied, that connection's later messages to the room wait behind
+ * it: acknowledgements and refusals still leave in message order.
  */
 import { decodeAwarenessUpdate, encodeAwarenessUpdate, type AwarenessEntry, type Message } from '@tandem/client/protocol'
 import type { Config } from '../config.js'
@@ -10,6 +15,8 @@ import type { Room } from '../rooms/room.js'
 import type { SocketPeer } from './peer.js'
 import { CLOSE_CODE, assertNever } from '../errors.js'
 import { nestingExceeds } from '../json-nesting.js'
+import { afterNextPoll } from '../next-poll.js'
+import { STAGED_UPDATE_BYTES, decodeWellFormedUpdate } from '../rooms/update-check.js'
 
 export type AwarenessLimits = Pick<Config['ws'], 'maxAwarenessBytes' | 'maxAwarenessDepth' | 'awarenessIntervalMs'>
 
@@ -22,11 +29,16 @@ const MAX_QUEUED_CLIENTS = 1_024
 
 export function dispatch(room: Room, peer: SocketPeer, message: Message, limits: AwarenessLimits): void {
   if (peer.closed) return
+  if (peer.behindStagedUpdate !== null) {
+    peer.behindStagedUpdate.push(message)
+    return
+  }
   switch (message.type) {
     case 'sync-step-1':
       return room.answerSyncStep1(peer, message.stateVector)
     case 'sync-step-2':
     case 'update':
+      if (message.update.byteLength >= STAGED_UPDATE_BYTES) return stageUpdate(room, peer, message.update, limits)
       room.applyClientUpdate(peer, message.update)
       return
     case 'awareness': {
@@ -53,6 +65,20 @@ export function dispatch(room: Room, peer: SocketPeer, message: Message, limits:
     default:
       return assertNever(message)
   }
+}
+
+function stageUpdate(room: Room, peer: SocketPeer, update: Uint8Array, limits: AwarenessLimits): void {
+  const staged = { decoded: decodeWellFormedUpdate(update), canWrite: peer.canWrite }
+  const behind: Message[] = []
+  peer.behindStagedUpdate = behind
+  afterNextPoll(() => {
+    peer.behindStagedUpdate = null
+    // A connection gone meanwhile gets no acknowledgement, so its client sends the update again.
+    if (peer.closed || room.state !== 'active') return
+    room.applyClientUpdate(peer, update, staged)
+    // In order; one of them may stage again, and the rest then queue behind it.
+    for (const message of behind) dispatch(room, peer, message, limits)
+  })
 }
 
 /** Why an awareness update is refused (PROTOCOL.md §6), or null when every state is acceptable. */

@@ -39,6 +39,8 @@ export class SocketPeer implements Peer {
   #flags = 0
   /** Non-null only while this connection's awareness is being rate-limited (see dispatch.ts). */
   awarenessWindow: AwarenessWindow | null = null
+  /** Non-null only while a large update of this connection waits to be applied: what arrived after it (see dispatch.ts). */
+  behindStagedUpdate: Message[] | null = null
 
   constructor(
     readonly ws: Socket,
