@@ -10,6 +10,8 @@ import type { Store } from '#server/persistence/store'
 import { startServer, tempDir, token, waitFor, type RunningServer } from '../helpers/server.js'
 import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers/raw-client.js'
 import { testScope } from '../helpers/cleanup.js'
+import { prng } from '../helpers/prng.js'
+import { SLICE_STRUCTS } from '#server/rooms/sliced-apply'
 
 const scope = testScope('integrity')
 const ADMIN_KEY = 'integrity-test-admin-key-0123456789'
@@ -124,6 +126,54 @@ describe('large updates (decoded, then applied a turn later)', () => {
     await waitFor(() => syncStatuses(conn, room, from).length >= 2, 'both statuses')
     expect(syncStatuses(conn, room, from).slice(0, 2)).toEqual([true, false])
     expect((await storedText(running, room)).length).toBe(2 * 1024 * 1024)
+  })
+
+  /**
+   * Four authors' 45-character inserts at random places: over 1 MiB and about 40,000 structs, so the
+   * server applies it in several slices.
+   */
+  function manyStructUpdate(seed: number): { update: Uint8Array; text: string } {
+    const random = prng(seed)
+    const doc = new Y.Doc()
+    const text = doc.getText('t')
+    for (let i = 0; i < 24_000; i++) {
+      doc.clientID = 7_000 + Math.floor(random() * 4)
+      text.insert(Math.floor(random() * (text.length + 1)), `${String(i).padStart(6, '0')} ${'lorem ipsum dolor sit amet consec'.slice(0, 38)}`)
+    }
+    const update = Y.encodeStateAsUpdate(doc)
+    expect(update.byteLength).toBeGreaterThan(1024 * 1024)
+    expect(Y.decodeUpdate(update).structs.length).toBeGreaterThan(3 * SLICE_STRUCTS)
+    return { update, text: text.toString() }
+  }
+
+  test('an update of many structs is applied in slices: others see all of it, the sender is acknowledged once, after it, and the store replays it', async () => {
+    const running = await serve({ TANDEM_MAX_PENDING_BYTES: '0' })
+    const room = scope.freshRoom('sliced')
+    const jwt = await token()
+    const writer = await multiplexed(running.url)
+    await join(writer, room, jwt)
+    const reader = await single(running.url, room, { token: jwt })
+    const { update, text } = manyStructUpdate(11)
+    const from = writer.mark()
+    writer.send(room, { type: 'update', update })
+    // Right behind it, content waiting on an update nobody sent: refused, and only after the large one's ack.
+    const pending = new Y.Doc()
+    const pair: Uint8Array[] = []
+    pending.on('update', (u: Uint8Array) => pair.push(u))
+    pending.getText('t').insert(0, 'hello')
+    pending.getText('t').insert(5, ' world')
+    writer.send(room, { type: 'update', update: pair[1] as Uint8Array })
+    await waitFor(() => syncStatuses(writer, room, from).length >= 2, 'both statuses')
+    expect(syncStatuses(writer, room, from)).toEqual([true, false])
+    await waitFor(() => reader.docs.get(room)?.getText('t').length === text.length, 'the reader to receive every slice')
+    expect(reader.docs.get(room)?.getText('t').toString() === text).toBe(true)
+    expect((await storedText(running, room)) === text).toBe(true)
+    // Each slice is stored as it is applied (compaction merges the rows later).
+    expect((await running.server.store.loadUpdates(room)).updates.length).toBeGreaterThanOrEqual(3)
+    const whole = new Y.Doc()
+    Y.applyUpdate(whole, update)
+    const live = running.server.registry.get(room)?.doc as Y.Doc
+    expect(Buffer.from(Y.encodeStateAsUpdate(live)).equals(Y.encodeStateAsUpdate(whole)), 'the same structs as applying it whole').toBe(true)
   })
 
   test('a token refresh to read-only right after a large update does not refuse it', async () => {

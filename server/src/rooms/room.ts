@@ -31,6 +31,7 @@ import {
   type DecodedStruct,
   type DecodedUpdate,
 } from './update-check.js'
+import { encodeSlice, sliceStarts, withoutMerging, type SlicePlan } from './sliced-apply.js'
 
 const FROM_STORE = Symbol('from-store')
 /** Content another instance relayed (its log entries, sync replies, or the store on a resync). */
@@ -133,6 +134,8 @@ export type UpdateOutcome = 'applied' | 'refused' | 'malformed'
 export interface StagedUpdate {
   decoded: DecodedUpdate | null
   canWrite: boolean
+  /** How to apply it in slices, one per turn, when it is large enough (see sliced-apply.ts). */
+  slices: SlicePlan | null
 }
 
 /** Why a room refused a client's update without applying it (a metric label). */
@@ -209,6 +212,8 @@ export class Room {
    * replication delivered after it, handled in order once it is applied.
    */
   #behindStagedReplica: (() => void)[] | null = null
+  /** The large update being applied in slices, one per turn (see #applyInSlices). */
+  #slicing: { peer: Peer; done: Promise<void> } | null = null
 
   private constructor(
     readonly id: string,
@@ -420,6 +425,12 @@ export class Room {
     }
     const pendingBefore = pendingBytes(this.#doc)
     if (claims.length > 0) this.#bindClients(claims, peer.userId)
+    const plan = staged?.slices ?? null
+    if (plan !== null && this.#slicing === null && update === received && allNew(structs, this.#doc) && !wouldPend(decoded, this.#doc)) {
+      // All new and integrating completely: the slices can go in one per turn (see sliced-apply.ts).
+      this.#applyInSlices(peer, received, plan, startedAt)
+      return 'applied'
+    }
     try {
       this.#apply(update, structs, peer)
     } catch (err) {
@@ -438,6 +449,54 @@ export class Room {
     // Stored and acknowledged (pending content survives restarts), but the sender may hold what it waits for.
     if (pendingAfter > pendingBefore && pendingAfter > this.deps.maxPendingBytes) this.#askToResync(peer)
     return 'applied'
+  }
+
+  /** Settles once the update `peer` has being applied in slices is applied; null when it has none. */
+  slicingFor(peer: Peer): Promise<void> | null {
+    return this.#slicing?.peer === peer ? this.#slicing.done : null
+  }
+
+  /**
+   * Applies a checked update slice by slice, one per event-loop turn, and acknowledges it once the last
+   * is committed. Until then the sender's later messages wait (ws/dispatch.ts), and a second large update
+   * in this room is applied in one piece. Others' updates go in between, which Yjs integrates in any
+   * order; only someone writing under this update's clientIDs meanwhile (the same user, elsewhere: the
+   * clientIDs are bound to it) could make a slice not fit, and then the sender is closed unacknowledged.
+   */
+  #applyInSlices(peer: Peer, received: Uint8Array, plan: SlicePlan, startedAt: number): void {
+    let finish = (): void => {}
+    const done = new Promise<void>((resolve) => (finish = resolve))
+    const slicing = { peer, done }
+    this.#slicing = slicing
+    const end = (): void => {
+      if (this.#slicing === slicing) this.#slicing = null
+      finish()
+    }
+    const step = (index: number): void => {
+      if (this.#state !== 'active') return end()
+      for (const [client, clock] of sliceStarts(plan, index)) {
+        if (Y.getState(this.#doc.store, client) === clock) continue
+        peer.close(CLOSE_CODE.policy, 'another connection wrote under this update’s clientIDs while it was applied')
+        return end()
+      }
+      try {
+        // All new by construction: #applyAndPublish needs no structs to tell what changed.
+        withoutMerging(() => this.#apply(encodeSlice(plan, index), [], peer))
+      } catch (err) {
+        this.deps.log.warn({ err, roomId: this.id, peerId: peer.id }, 'update failed to apply')
+        peer.close(CLOSE_CODE.invalid_payload, 'update failed to apply')
+        return end()
+      }
+      if (index + 1 < plan.slices.length) return afterNextPoll(() => step(index + 1))
+      const { metrics } = this.deps
+      metrics.updateApplied((performance.now() - startedAt) / 1000)
+      this.#afterCommits(() => {
+        peer.acknowledgeSaved(received)
+        metrics.savedAcknowledged((performance.now() - startedAt) / 1000)
+      })
+      end()
+    }
+    step(0)
   }
 
   /** Applies a server-side update (REST) as if a peer had sent it; resolves after its commit. */

@@ -11,12 +11,13 @@
  */
 import { decodeAwarenessUpdate, encodeAwarenessUpdate, type AwarenessEntry, type Message } from '@tandem/client/protocol'
 import type { Config } from '../config.js'
-import type { Room } from '../rooms/room.js'
+import type { Room, StagedUpdate } from '../rooms/room.js'
 import type { SocketPeer } from './peer.js'
 import { CLOSE_CODE, assertNever } from '../errors.js'
 import { nestingExceeds } from '../json-nesting.js'
 import { afterNextPoll } from '../next-poll.js'
 import { STAGED_UPDATE_BYTES, decodeWellFormedUpdate } from '../rooms/update-check.js'
+import { planSlices } from '../rooms/sliced-apply.js'
 
 export type AwarenessLimits = Pick<Config['ws'], 'maxAwarenessBytes' | 'maxAwarenessDepth' | 'awarenessIntervalMs'>
 
@@ -68,16 +69,28 @@ export function dispatch(room: Room, peer: SocketPeer, message: Message, limits:
 }
 
 function stageUpdate(room: Room, peer: SocketPeer, update: Uint8Array, limits: AwarenessLimits): void {
-  const staged = { decoded: decodeWellFormedUpdate(update), canWrite: peer.canWrite }
+  const decoded = decodeWellFormedUpdate(update)
+  const staged: StagedUpdate = { decoded, canWrite: peer.canWrite, slices: null }
   const behind: Message[] = []
   peer.behindStagedUpdate = behind
-  afterNextPoll(() => {
+  const release = (): void => {
     peer.behindStagedUpdate = null
-    // A connection gone meanwhile gets no acknowledgement, so its client sends the update again.
-    if (peer.closed || room.state !== 'active') return
-    room.applyClientUpdate(peer, update, staged)
     // In order; one of them may stage again, and the rest then queue behind it.
     for (const message of behind) dispatch(room, peer, message, limits)
+  }
+  afterNextPoll(() => {
+    if (decoded !== null && staged.canWrite && !peer.closed) staged.slices = planSlices(decoded)
+    afterNextPoll(() => {
+      // A connection gone meanwhile gets no acknowledgement, so its client sends the update again.
+      if (peer.closed || room.state !== 'active') {
+        peer.behindStagedUpdate = null
+        return
+      }
+      room.applyClientUpdate(peer, update, staged)
+      const applying = room.slicingFor(peer)
+      if (applying === null) release()
+      else void applying.then(release)
+    })
   })
 }
 
