@@ -451,7 +451,7 @@ export class Room {
     return 'applied'
   }
 
-  /** Settles once the update `peer` has being applied in slices is applied; null when it has none. */
+  /** Settles once the update `peer` sent that is being applied in slices is all in the doc; null when there is none. */
   slicingFor(peer: Peer): Promise<void> | null {
     return this.#slicing?.peer === peer ? this.#slicing.done : null
   }
@@ -476,7 +476,7 @@ export class Room {
       if (this.#state !== 'active') return end()
       for (const [client, clock] of sliceStarts(plan, index)) {
         if (Y.getState(this.#doc.store, client) === clock) continue
-        peer.close(CLOSE_CODE.policy, 'another connection wrote under this update’s clientIDs while it was applied')
+        peer.close(CLOSE_CODE.policy, "another connection wrote under this update's clientIDs while it was applied")
         return end()
       }
       try {

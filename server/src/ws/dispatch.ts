@@ -4,10 +4,11 @@
  * (other clients re-encode states with JSON.stringify, and a deep one overflows their stack), and a
  * connection's presence reaches the room at most once per `awarenessIntervalMs`.
  *
- * A large update is decoded in the macrotask that received it and applied in a later one, so the
- * server's other rooms and sockets get a turn in between (a 30 MB document costs about as much to
- * decode as to apply). Until it is applied, that connection's later messages to the room wait behind
- * it: acknowledgements and refusals still leave in message order.
+ * A large update is decoded in the macrotask that received it, cut into slices in the next (see
+ * rooms/sliced-apply.ts) and checked and applied after that, in one piece or one slice per turn, so the
+ * server's other rooms and sockets get their turns in between. Until it is all applied, that
+ * connection's later messages to the room wait behind it: acknowledgements and refusals still leave in
+ * message order.
  */
 import { decodeAwarenessUpdate, encodeAwarenessUpdate, type AwarenessEntry, type Message } from '@tandem/client/protocol'
 import type { Config } from '../config.js'
