@@ -13,6 +13,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { spawnServer, tempDir, token, waitFor, type ChildServer } from '../helpers/server.js'
 import { describeEachStore } from '../helpers/store-kind.js'
+import { manyStructDoc } from '../helpers/many-structs.js'
 
 const cleanups: Array<() => void | Promise<void>> = []
 
@@ -229,6 +230,37 @@ describeEachStore('durability across restarts (child process)', (store) => {
     const second = await serve(dir, env)
     const restored = await readRoom(second.port, room)
     expect(restored.getArray('list').toArray()).toEqual(Array.from({ length: n }, (_, i) => i))
+  })
+
+  test('SIGKILL while a large upload is applied in slices: what was stored reloads, and the client’s resync completes it', async () => {
+    const dir = await dataDir()
+    const env = store.env()
+    const first = await serve(dir, env)
+    const room = 'sigkill-sliced'
+    const jwt = await token({ rooms: { [room]: 'write' } })
+    const watcher = new Y.Doc()
+    const watching = ywsProvider(first.port, room, jwt, watcher)
+    await waitFor(() => watching.synced, 'the watcher to sync')
+    let killed = false
+    watcher.on('update', () => {
+      if (killed) return
+      killed = true
+      first.child.kill('SIGKILL') // on the first slice to arrive: the others are still to be applied
+    })
+    const doc = manyStructDoc(5)
+    const expected = doc.getText('t').toString()
+    ywsProvider(first.port, room, jwt, doc)
+    expect(await first.exited).toBe('SIGKILL')
+
+    // Whatever slices were committed form a document that loads, a part of the upload.
+    const second = await serve(dir, env)
+    const stored = (await readRoom(second.port, room)).getText('t').toString()
+    expect(stored.length).toBeLessThanOrEqual(expected.length)
+    // The client still holds the document; its next sync sends what the server lacks.
+    const back = ywsProvider(second.port, room, jwt, doc)
+    await waitFor(() => back.synced, 'the writer to sync again')
+    await waitFor(async () => (await readRoom(second.port, room)).getText('t').length === expected.length, 'the whole upload to be stored')
+    expect((await readRoom(second.port, room)).getText('t').toString() === expected).toBe(true)
   })
 
   test('SIGKILL in the middle of a write stream keeps every update acknowledged before it', async () => {

@@ -10,7 +10,7 @@ import type { Store } from '#server/persistence/store'
 import { startServer, tempDir, token, waitFor, type RunningServer } from '../helpers/server.js'
 import { closeOpenConns, join, multiplexed, single, type Conn } from '../helpers/raw-client.js'
 import { testScope } from '../helpers/cleanup.js'
-import { prng } from '../helpers/prng.js'
+import { manyStructDoc } from '../helpers/many-structs.js'
 import { SLICE_STRUCTS } from '#server/rooms/sliced-apply'
 
 const scope = testScope('integrity')
@@ -128,22 +128,12 @@ describe('large updates (decoded, then applied a turn later)', () => {
     expect((await storedText(running, room)).length).toBe(2 * 1024 * 1024)
   })
 
-  /**
-   * Four authors' 45-character inserts at random places: over 1 MiB and about 40,000 structs, so the
-   * server applies it in several slices.
-   */
   function manyStructUpdate(seed: number): { update: Uint8Array; text: string } {
-    const random = prng(seed)
-    const doc = new Y.Doc()
-    const text = doc.getText('t')
-    for (let i = 0; i < 24_000; i++) {
-      doc.clientID = 7_000 + Math.floor(random() * 4)
-      text.insert(Math.floor(random() * (text.length + 1)), `${String(i).padStart(6, '0')} ${'lorem ipsum dolor sit amet consec'.slice(0, 38)}`)
-    }
+    const doc = manyStructDoc(seed)
     const update = Y.encodeStateAsUpdate(doc)
     expect(update.byteLength).toBeGreaterThan(1024 * 1024)
     expect(Y.decodeUpdate(update).structs.length).toBeGreaterThan(3 * SLICE_STRUCTS)
-    return { update, text: text.toString() }
+    return { update, text: doc.getText('t').toString() }
   }
 
   test('an update of many structs is applied in slices: others see all of it, the sender is acknowledged once, after it, and the store replays it', async () => {

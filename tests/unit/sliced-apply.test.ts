@@ -74,6 +74,27 @@ describe('sliced apply', () => {
     expect(contents(doc) === contents(source), 'the same contents').toBe(true)
   })
 
+  test('a diff against part of the document (a resync after some slices were stored) slices and completes it', () => {
+    const source = history(9, 16_000)
+    const all = Y.encodeStateAsUpdate(source)
+    const part = new Y.Doc()
+    const first = planSlices(Y.decodeUpdate(all))
+    if (first === null) throw new Error('the update was not sliced')
+    withoutMerging(() => Y.applyUpdate(part, encodeSlice(first, 0)))
+    const rest = Y.diffUpdate(all, Y.encodeStateVector(part))
+    const plan = planSlices(Y.decodeUpdate(rest))
+    if (plan === null) throw new Error('the rest was not sliced')
+    for (let i = 0; i < plan.slices.length; i++) {
+      for (const [client, clock] of sliceStarts(plan, i)) expect(Y.getState(part.store, client)).toBe(clock)
+      withoutMerging(() => Y.applyUpdate(part, encodeSlice(plan, i)))
+      expect(part.store.pendingStructs, `slice ${i} integrates completely`).toBeNull()
+    }
+    const whole = new Y.Doc()
+    Y.applyUpdate(whole, all)
+    expect(contents(part) === contents(whole), 'the same contents').toBe(true)
+    expect(Buffer.from(Y.encodeStateVector(part)).equals(Y.encodeStateVector(whole))).toBe(true)
+  })
+
   test('merging is back in place afterwards, also when the apply throws', () => {
     const mergeWith = Y.Item.prototype.mergeWith
     expect(() =>

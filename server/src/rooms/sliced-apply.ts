@@ -72,6 +72,8 @@ export function planSlices(decoded: DecodedUpdate): SlicePlan | null {
     if (id === null) return
     const index = clientIndex.get(id.client)
     if (index === undefined) return // held by the doc already
+    // Below the update's first clock for that client: the doc holds it (a diff, e.g. a resync, starts
+    // where the doc stops). Past its last: nobody sent it, and the room does not slice what would wait.
     const position = indexHolding(lists[index] as DecodedStruct[], id.clock)
     if (position >= (cut[index] as number)) cut[index] = position + 1
   }
@@ -107,7 +109,7 @@ export function planSlices(decoded: DecodedUpdate): SlicePlan | null {
   return { slices, ds: decoded.ds, structCount: structs.length }
 }
 
-/** Index of the struct covering `clock` in a clock-ordered, gapless list; the list's length if none does. */
+/** Index of the struct covering `clock` in a clock-ordered, gapless list; -1 if none does. */
 function indexHolding(list: readonly DecodedStruct[], clock: number): number {
   let lo = 0
   let hi = list.length - 1
@@ -118,7 +120,7 @@ function indexHolding(list: readonly DecodedStruct[], clock: number): number {
     else if (clock >= struct.id.clock + struct.length) lo = mid + 1
     else return mid
   }
-  return list.length
+  return -1
 }
 
 /** Slice `index` of the plan as a Yjs v1 update; the last one carries the delete set. */
