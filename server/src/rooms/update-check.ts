@@ -9,9 +9,10 @@ export type DecodedStruct = ReturnType<typeof Y.decodeUpdate>['structs'][number]
 export type DecodedUpdate = ReturnType<typeof Y.decodeUpdate>
 
 /**
- * Updates from this size on are decoded in one macrotask and checked and applied in a later one, so a
- * big upload does not hold the event loop for both (a 30 MB document takes about 0.15 s to decode and
- * 0.5 s to apply on a 2-core VM; 1 MiB, about 20 ms in all).
+ * Updates from this size on are decoded in one macrotask and checked and applied in later ones (in
+ * slices where they can be, see sliced-apply.ts), so a big upload does not hold the event loop for all
+ * of it (a 30 MB document takes about 0.15 s to decode and 0.5 s to apply on a 2-core VM; 1 MiB, about
+ * 20 ms in all).
  */
 export const STAGED_UPDATE_BYTES = 1 << 20
 
