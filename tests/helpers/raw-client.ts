@@ -229,8 +229,22 @@ export async function single(base: string, room: string, opts: ConnectOptions = 
   }
 }
 
+/**
+ * A multiplexed client, returned once the socket is open and has answered a ping: the server sends
+ * nothing before a room is authorised, so the ping is what shows the upgrade was not cut right after its
+ * 101 (see `single`); a cut socket is connected again, and the retry is printed.
+ */
 export async function multiplexed(base: string, opts: ConnectOptions = {}): Promise<Conn> {
-  return opened(new Conn(new WebSocket(wsUrl(base, '/ws', opts.token), opts.protocols), 'multiplexed', ''))
+  for (let attempt = 1; ; attempt++) {
+    const conn = await opened(new Conn(new WebSocket(wsUrl(base, '/ws', opts.token), opts.protocols), 'multiplexed', ''))
+    const answered = await new Promise<boolean>((resolve) => {
+      conn.ws.once('pong', () => resolve(true))
+      conn.ws.once('close', () => resolve(false))
+      conn.ws.ping()
+    })
+    if (answered || conn.closeInfo?.code !== 1006 || attempt === 3) return conn
+    console.warn('[raw-client] multiplexed: upgrade cut right after its 101 (1006 before any frame); connecting again')
+  }
 }
 
 /** Hocuspocus-style join: auth then sync step 1 without waiting; resolves with the auth answer. */
