@@ -258,7 +258,6 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     const bob = await openAs('Bob', `/whiteboard#${board}`)
     await waitForStatus(alice, 'synced')
     await waitForStatus(bob, 'synced')
-    const count = (page: Page): Promise<number> => page.locator('#shapes .shape').count()
     const waitCount = (page: Page, n: number): Promise<unknown> =>
       page.waitForFunction((expected) => document.querySelectorAll('#shapes .shape').length === expected, n, { timeout: UI_TIMEOUT })
 
@@ -294,8 +293,9 @@ describe.skipIf(!hasChromium && !inCI)('demos in Chromium', () => {
     expect(await bob.locator('#shapes .shape[data-kind="stroke"]').count()).toBe(1)
     await expectDisabled(alice, '#undo')
     await alice.locator('#redo').click()
+    // Each page renders in its own animation frame: wait for both rather than read one after the other.
     await waitCount(bob, 2)
-    expect(await count(alice)).toBe(2)
+    await waitCount(alice, 2)
 
     // The shared status pill tells the whiteboard's saved state too.
     for (const page of [alice, bob]) await page.locator('#status[data-saved="saved"]', { hasText: 'Saved' }).waitFor({ timeout: UI_TIMEOUT })
