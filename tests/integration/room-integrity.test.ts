@@ -100,6 +100,16 @@ describe('acknowledgements', () => {
   })
 })
 
+/** Two consecutive edits of one doc: the second depends on the first. */
+function dependentPair(): { first: Uint8Array; second: Uint8Array } {
+  const doc = new Y.Doc()
+  const updates: Uint8Array[] = []
+  doc.on('update', (u: Uint8Array) => updates.push(u))
+  doc.getText('t').insert(0, 'hello')
+  doc.getText('t').insert(5, ' world')
+  return { first: updates[0] as Uint8Array, second: updates[1] as Uint8Array }
+}
+
 describe('large updates (decoded, then applied a turn later)', () => {
   /** An update of about 2 MiB: over the size from which the server decodes and applies in separate turns. */
   function largeUpdate(fill: string): Uint8Array {
@@ -117,12 +127,7 @@ describe('large updates (decoded, then applied a turn later)', () => {
     // Sent back to back: the refused one (its content waits for an update nobody sent) reaches the
     // server before the large one is applied.
     conn.send(room, { type: 'update', update: largeUpdate('a') })
-    const pending = new Y.Doc()
-    const updates: Uint8Array[] = []
-    pending.on('update', (u: Uint8Array) => updates.push(u))
-    pending.getText('t').insert(0, 'hello')
-    pending.getText('t').insert(5, ' world')
-    conn.send(room, { type: 'update', update: updates[1] as Uint8Array })
+    conn.send(room, { type: 'update', update: dependentPair().second })
     await waitFor(() => syncStatuses(conn, room, from).length >= 2, 'both statuses')
     expect(syncStatuses(conn, room, from).slice(0, 2)).toEqual([true, false])
     expect((await storedText(running, room)).length).toBe(2 * 1024 * 1024)
@@ -147,12 +152,7 @@ describe('large updates (decoded, then applied a turn later)', () => {
     const from = writer.mark()
     writer.send(room, { type: 'update', update })
     // Right behind it, content waiting on an update nobody sent: refused, and only after the large one's ack.
-    const pending = new Y.Doc()
-    const pair: Uint8Array[] = []
-    pending.on('update', (u: Uint8Array) => pair.push(u))
-    pending.getText('t').insert(0, 'hello')
-    pending.getText('t').insert(5, ' world')
-    writer.send(room, { type: 'update', update: pair[1] as Uint8Array })
+    writer.send(room, { type: 'update', update: dependentPair().second })
     await waitFor(() => syncStatuses(writer, room, from).length >= 2, 'both statuses')
     expect(syncStatuses(writer, room, from)).toEqual([true, false])
     await waitFor(() => reader.docs.get(room)?.getText('t').length === text.length, 'the reader to receive every slice')
@@ -234,16 +234,6 @@ describe('document size limit', () => {
 })
 
 describe('pending content', () => {
-  /** Two consecutive edits of one doc: the second depends on the first. */
-  function dependentPair(): { first: Uint8Array; second: Uint8Array } {
-    const doc = new Y.Doc()
-    const updates: Uint8Array[] = []
-    doc.on('update', (u: Uint8Array) => updates.push(u))
-    doc.getText('t').insert(0, 'hello')
-    doc.getText('t').insert(5, ' world')
-    return { first: updates[0] as Uint8Array, second: updates[1] as Uint8Array }
-  }
-
   test('is acknowledged, counted in tandem_pending_bytes and integrates when its dependency arrives', async () => {
     const running = await serve({ TANDEM_MAX_PENDING_BYTES: '4096' })
     const room = scope.freshRoom('pending')
